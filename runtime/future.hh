@@ -412,6 +412,37 @@ public:
 
 }  // namespace internal
 
+namespace internal {
+// The state of yield(): queued as a task once to become ready, and once more
+// to resume its waiter.
+class yield_state final : public future_state<void>, public slab::slab_allocated {
+public:
+    void run() noexcept override {
+        if (!_result.available()) {
+            _result.set_value();
+            if (_waiter) {
+                schedule(this);  // the queue's reference carries over
+            } else {
+                release();
+            }
+            return;
+        }
+        future_state<void>::run();
+    }
+    void destroy() noexcept override { delete this; }
+};
+}  // namespace internal
+
+// A future that becomes ready after the tasks already queued on this thread
+// have run. A loop of yields still lets a reactor poll: it runs at most
+// task_batch tasks between two polls.
+inline future<> yield() {
+    auto* s = new internal::yield_state();  // refs: the queue
+    s->add_ref();                           // + the future
+    schedule(s);
+    return future<>(static_cast<future_state<void>*>(s));
+}
+
 // Runs func() and returns its result as a future, turning a throw into a
 // failed future.
 template <typename F>

@@ -44,18 +44,23 @@ std::size_t smp::publish(fifo& q, spsc_ring<work_item>& ring) noexcept {
     std::size_t total = 0;
     work_item* batch[max_batch];
     while (q.head) {
+        // Collect a batch and note what follows it *before* publishing: once
+        // an item is in the ring the target owns it and may relink it.
         std::size_t n = 0;
-        for (work_item* w = q.head; w && n < max_batch; w = w->_next_item) {
-            batch[n++] = w;
+        work_item* rest = q.head;
+        while (rest && n < max_batch) {
+            batch[n++] = rest;
+            rest = rest->_next_item;
         }
         std::size_t pushed = ring.push(batch, n);
-        for (std::size_t i = 0; i < pushed; ++i) {
-            q.head = q.head->_next_item;
-        }
-        if (!q.head) q.tail = nullptr;
         total += pushed;
-        if (pushed < n) break;  // ring full: the rest stays on the overflow list
+        if (pushed < n) {
+            q.head = batch[pushed];  // not published: still ours
+            break;                   // ring full: the rest stays on the overflow list
+        }
+        q.head = rest;
     }
+    if (!q.head) q.tail = nullptr;
     return total;
 }
 
