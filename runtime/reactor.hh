@@ -83,6 +83,8 @@ public:
     // From any thread: wake this reactor if it is asleep (no syscall otherwise).
     void wake() noexcept;
     bool sleeping() const noexcept { return _sleeping.load(std::memory_order_relaxed); }
+    // Eventfd writes other threads issued to wake this reactor (any thread).
+    std::uint64_t wakeups_sent() const noexcept { return _wakeups_sent.load(std::memory_order_relaxed); }
 
     // From any thread, for control-plane work: run `fn` on this shard.
     // Takes a lock; never use it on the data path (use smp::submit_to).

@@ -16,7 +16,7 @@ TEST(adaptive, hundred_thousand_sleep_wake_cycles_lose_no_wakeup) {
     cfg.reactor.idle_before_sleep = 0us;  // sleep as soon as idle
     constexpr unsigned cycles = 100000;
     unsigned answered = 0, timeouts = 0;
-    std::uint64_t sleeps = 0;
+    std::uint64_t sleeps = 0, wakeups = 0;
     int rc = test::run_engine(cfg, [&](engine* e) -> future<int> {
         reactor& r1 = e->reactor_of(1);
         for (unsigned i = 0; i < cycles; ++i) {
@@ -31,14 +31,18 @@ TEST(adaptive, hundred_thousand_sleep_wake_cycles_lose_no_wakeup) {
             }
         }
         sleeps = co_await submit_to(1, [] { return local_reactor()->stats().sleeps; });
+        wakeups = r1.wakeups_sent();
         co_return 0;
     });
     EXPECT_EQ(rc, 0);
     EXPECT_EQ(timeouts, 0u);
     EXPECT_EQ(answered, cycles);
-    // Shard 1 went to sleep at least once per cycle (it may also sleep while
-    // shard 0 waits for it, never fewer).
-    EXPECT_GE(sleeps, cycles);
+    // Each cycle found shard 1 advertising sleep, so the sender woke it with
+    // an eventfd write. Rarely the reactor sees its input on the re-check
+    // after advertising and skips the wait itself (no write is then needed):
+    // allow 1% of those, which still proves the sleep/wake path ran.
+    EXPECT_GE(sleeps, cycles * 99 / 100);
+    EXPECT_GE(wakeups, cycles * 99 / 100);
 }
 
 TEST(adaptive, idle_reactors_sleep_and_busy_ones_do_not) {
