@@ -39,6 +39,9 @@ public:
 
     // Starts every shard, runs main() on shard 0 and returns the exit code
     // once the engine has stopped. Throws if a shard cannot start.
+    // main's future should complete when the engine stops (fulfil it from an
+    // at_stop hook, as the daemon does): a coroutine still suspended when the
+    // reactors are gone is never resumed, and its frame is leaked.
     int run(std::function<future<int>()> main);
 
     // From any thread: stop gracefully with `exit_code` (first call wins).

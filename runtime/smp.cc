@@ -67,7 +67,6 @@ std::size_t smp::publish(fifo& q, spsc_ring<work_item>& ring) noexcept {
 bool smp::flush(unsigned shard) noexcept {
     shard_out& out = _out[shard];
     if (out.pending == 0) return false;
-    bool woke_any = false;
     for (unsigned other = 0; other < _count; ++other) {
         if (other == shard) continue;
         std::size_t sent = 0;
@@ -88,35 +87,34 @@ bool smp::flush(unsigned shard) noexcept {
             // Publish-then-check half of the sleep handshake (see reactor.hh).
             std::atomic_thread_fence(std::memory_order_seq_cst);
             _reactors[other]->wake();
-            woke_any = true;
         }
     }
-    (void)woke_any;
     return out.pending != 0;
 }
 
 bool smp::poll(unsigned shard) noexcept {
+    // At most max_poll_batches batches per ring and poll, so that a busy peer
+    // cannot keep this reactor from its tasks, timers and I/O.
+    constexpr unsigned max_poll_batches = 4;
     bool any = false;
     work_item* batch[max_batch];
     for (unsigned other = 0; other < _count; ++other) {
         if (other == shard) continue;
         // Responses to what we sent to `other`.
         lane& mine = lane_of(shard, other);
-        for (;;) {
+        for (unsigned round = 0; round < max_poll_batches; ++round) {
             std::size_t n = mine.responses.pop(batch, max_batch);
             for (std::size_t i = 0; i < n; ++i) batch[i]->complete();
-            if (n == 0) break;
-            any = true;
+            any |= n != 0;
             if (n < max_batch) break;
         }
         // Requests from `other`.
         lane& theirs = lane_of(other, shard);
-        for (;;) {
+        for (unsigned round = 0; round < max_poll_batches; ++round) {
             std::size_t n = theirs.requests.pop(batch, max_batch);
             _out[shard].stats.received += n;
             for (std::size_t i = 0; i < n; ++i) batch[i]->process();
-            if (n == 0) break;
-            any = true;
+            any |= n != 0;
             if (n < max_batch) break;
         }
     }

@@ -85,11 +85,8 @@ uring::uring(unsigned entries) {
     if (!missing.empty()) {
         io_uring_queue_exit(&_ring);
         throw std::runtime_error("io_uring: the kernel " + kernel_release() + " lacks " + missing +
-                                 " (the engine needs Linux 5.10 or newer)");
+                                 " (the engine needs Linux 5.19 or newer)");
     }
-    // ASYNC_CANCEL_ANY appeared in 5.19; without it, cancel_all cancels one by
-    // one through the ops the reactor tracks (we only need it at shutdown).
-    _features.cancel_any = true;
 }
 
 uring::~uring() { io_uring_queue_exit(&_ring); }
@@ -191,9 +188,8 @@ future<io_result> uring::send(int fd, const void* buf, std::size_t len, int flag
 }
 
 future<io_result> uring::timeout(std::chrono::nanoseconds after) {
-    // The timespec must outlive the SQE until submission; keep it in the
-    // op's state block? The kernel copies it at submit time (prep stores a
-    // pointer), so we submit right away.
+    // The SQE points at the timespec and the kernel copies it when the SQE
+    // is submitted: submit now, while `ts` is alive.
     __kernel_timespec ts{};
     ts.tv_sec = after.count() / 1'000'000'000;
     ts.tv_nsec = after.count() % 1'000'000'000;

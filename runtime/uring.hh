@@ -32,7 +32,6 @@ struct uring_features {
     bool nodrop = false;          // CQ overflow is kept by the kernel
     bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER accepted
     bool coop_taskrun = false;    // IORING_SETUP_COOP_TASKRUN accepted
-    bool cancel_any = false;      // IORING_ASYNC_CANCEL_ANY (cancel everything)
     bool fixed_buffers = false;   // buffers registered
 };
 
@@ -65,12 +64,12 @@ public:
     // A timeout operation (completes with ETIME when it expires).
     future<io_result> timeout(std::chrono::nanoseconds after);
 
-    // An operation's id, for cancel(): the address of its state.
-    // Operations started through the functions above report their id to the
-    // optional out-parameter of start_*; most callers only need cancel_all.
+    // The id of the operation started last (for cancel()). Its result still
+    // arrives through its own future, as ECANCELED when the cancel won.
     std::uint64_t last_op_id() const noexcept { return _last_op; }
     future<io_result> cancel(std::uint64_t op_id);
-    // Cancels every operation in flight (shutdown).
+    // Cancels every operation in flight (shutdown; IORING_ASYNC_CANCEL_ANY,
+    // Linux 5.19+).
     void cancel_all();
 
     // Reactor side.
