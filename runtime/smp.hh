@@ -117,6 +117,17 @@ namespace internal {
 void set_local_smp(smp* s) noexcept;
 
 template <typename F, typename T>
+future<T> run_keeping_alive(F func) {
+    auto f = futurize_invoke(func);
+    co_await f.wait_ready();
+    if constexpr (std::is_void_v<T>) {
+        f.get();
+    } else {
+        co_return f.get();
+    }
+}
+
+template <typename F, typename T>
 class submit_message final : public work_item, public future_state<T>, public slab::slab_allocated {
 public:
     explicit submit_message(F&& func) : _func(std::move(func)) {}
@@ -167,7 +178,13 @@ template <typename F>
 auto submit_to(unsigned shard, F func) -> futurize_t<std::invoke_result_t<F&>> {
     using T = typename futurize_t<std::invoke_result_t<F&>>::value_type;
     if (shard == this_shard_id()) {
-        return futurize_invoke(func);
+        if constexpr (is_future_v<std::invoke_result_t<F&>>) {
+            // func may be a coroutine lambda that reads its captures after
+            // suspending: keep it alive in a frame until its future is done.
+            return internal::run_keeping_alive<F, T>(std::move(func));
+        } else {
+            return futurize_invoke(func);
+        }
     }
     auto* m = new internal::submit_message<F, T>(std::move(func));
     m->add_ref();  // one for the message in flight, one for the future

@@ -31,6 +31,7 @@ constexpr required_op required_ops[] = {
     {IORING_OP_READ_FIXED, "IORING_OP_READ_FIXED"},
     {IORING_OP_WRITE_FIXED, "IORING_OP_WRITE_FIXED"},
     {IORING_OP_FSYNC, "IORING_OP_FSYNC"},
+    {IORING_OP_FALLOCATE, "IORING_OP_FALLOCATE"},
     {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
     {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
     {IORING_OP_RECV, "IORING_OP_RECV"},
@@ -160,6 +161,12 @@ future<io_result> uring::writev(int fd, const iovec* iov, unsigned count, std::u
 future<io_result> uring::fsync(int fd, bool datasync) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+    return start(sqe);
+}
+
+future<io_result> uring::fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t len) {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_fallocate(sqe, fd, mode, offset, len);
     return start(sqe);
 }
 

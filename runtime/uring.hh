@@ -54,6 +54,9 @@ public:
     future<io_result> readv(int fd, const iovec* iov, unsigned count, std::uint64_t offset);
     future<io_result> writev(int fd, const iovec* iov, unsigned count, std::uint64_t offset);
     future<io_result> fsync(int fd, bool datasync = false);
+    // fallocate(2) through the ring: FALLOC_FL_ZERO_RANGE, FALLOC_FL_PUNCH_HOLE
+    // | FALLOC_FL_KEEP_SIZE (files and block devices).
+    future<io_result> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t len);
 
     // Sockets.
     future<io_result> accept(int listen_fd);

@@ -3,7 +3,7 @@
 # they are all there already (quick and idempotent). Run as root.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential clang-14 libclang-rt-14-dev cmake ninja-build pkg-config
   liburing-dev libboost-dev libnuma-dev
   libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -17,7 +17,7 @@ inline engine_config small_config(unsigned shards = 2, poll_mode mode = poll_mod
     auto allowed = allowed_cores();
     for (unsigned i = 0; i < shards && i < allowed.size(); ++i) cfg.cores.push_back(allowed[i]);
     cfg.reactor.mode = mode;
-    cfg.memory.size_mb = 8;
+    cfg.memory.size_mb = 64;  // chunks stay in their size class: room for all nine
     return cfg;
 }
 

@@ -1,0 +1,136 @@
+// The device registry (see device_registry.hh).
+#include "storage/device_registry.hh"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "runtime/reactor.hh"
+#include "runtime/smp.hh"
+
+namespace ioe {
+
+device_registry::device_registry() : _owner(this_shard_id() == no_shard ? 0 : this_shard_id()) {}
+
+device_registry::~device_registry() = default;
+
+future<block_device*> device_registry::create(std::string text) {
+    std::string err;
+    auto uri = parse_device_uri(text, err);
+    if (!uri) throw storage_error(storage_errc::invalid_argument, err);
+    if (uri->scheme == "bdev") {
+        if (!uri->params.empty()) {
+            throw storage_error(storage_errc::invalid_argument, uri->error("bdev:/// takes no parameters"));
+        }
+        if (uri->path.empty() || uri->path == "/") {
+            throw storage_error(storage_errc::invalid_argument, uri->error("missing device name (bdev:///NAME)"));
+        }
+        co_return co_await find(uri->path.substr(1));
+    }
+    std::string name = uri->scheme == "uring" ? uri->path : uri->path.substr(std::min<std::size_t>(1, uri->path.size()));
+    // Reserve the name on the registry's shard, create here, then register.
+    // (Lambdas inside co_await capture strings by reference: GCC 12 destroys
+    // a temporary lambda's by-value captures twice when the future is ready.)
+    co_await submit_to(_owner, [this, &name, &text] {
+        if (_devices.count(name) || std::count(_creating.begin(), _creating.end(), name)) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("device URI '{}': a device named \"{}\" already exists", text, name));
+        }
+        _creating.push_back(name);
+    });
+    std::unique_ptr<block_device> dev;
+    std::exception_ptr failure;
+    try {
+        dev = co_await open_backend(*uri);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    block_device* raw = dev.get();
+    co_await submit_to(_owner, [this, &name, &dev, &text] {
+        _creating.erase(std::find(_creating.begin(), _creating.end(), name));
+        if (dev) {
+            entry e;
+            e.dev = dev.get();
+            e.owned = std::move(dev);
+            e.uri = text;
+            _devices.emplace(name, std::move(e));
+        }
+    });
+    if (failure) std::rethrow_exception(failure);
+    co_return raw;
+}
+
+future<block_device*> device_registry::find(std::string name) {
+    return submit_to(_owner, [this, name] {
+        auto it = _devices.find(name);
+        if (it == _devices.end()) {
+            throw storage_error(storage_errc::not_found, fmt::format("no device named \"{}\"", name));
+        }
+        return it->second.dev;
+    });
+}
+
+future<> device_registry::add(block_device* dev) {
+    return submit_to(_owner, [this, dev] {
+        if (_devices.count(dev->name())) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("a device named \"{}\" already exists", dev->name()));
+        }
+        entry e;
+        e.dev = dev;
+        e.uri = "bdev:///" + dev->name();
+        _devices.emplace(dev->name(), std::move(e));
+    });
+}
+
+future<> device_registry::remove(std::string name) {
+    return submit_to(_owner, [this, name] {
+        if (_devices.erase(name) == 0) {
+            throw storage_error(storage_errc::not_found, fmt::format("no device named \"{}\"", name));
+        }
+    });
+}
+
+future<> device_registry::destroy(std::string name) {
+    // Take it out of the table first, so that nobody finds it while it closes.
+    std::unique_ptr<block_device> owned = co_await submit_to(_owner, [this, &name] {
+        auto it = _devices.find(name);
+        if (it == _devices.end()) {
+            throw storage_error(storage_errc::not_found, fmt::format("no device named \"{}\"", name));
+        }
+        if (!it->second.owned) {
+            throw storage_error(storage_errc::busy,
+                                fmt::format("device \"{}\" belongs to its pool or nexus: destroy it there", name));
+        }
+        auto dev = std::move(it->second.owned);
+        _devices.erase(it);
+        return dev;
+    });
+    block_device* dev = owned.release();
+    co_await submit_to(dev->owner_shard(), [dev]() -> future<> {
+        co_await dev->close();
+        delete dev;
+    });
+}
+
+future<std::vector<device_info>> device_registry::list() {
+    return submit_to(_owner, [this] {
+        std::vector<device_info> out;
+        for (const auto& [name, e] : _devices) {
+            out.push_back(device_info{name, e.dev->product(), e.uri, e.dev->id(), e.dev->block_size(),
+                                      e.dev->block_count(), e.dev->owner_shard()});
+        }
+        return out;
+    });
+}
+
+future<> device_registry::close_all() {
+    std::vector<std::string> names = co_await submit_to(_owner, [this] {
+        std::vector<std::string> v;
+        for (const auto& [name, e] : _devices)
+            if (e.owned) v.push_back(name);
+        return v;
+    });
+    for (auto& n : names) co_await destroy(n);
+}
+
+}  // namespace ioe

@@ -1,0 +1,62 @@
+// The devices of an engine by name: created from URIs (and then owned here),
+// or added by their owners (replicas, later nexuses) so that bdev:///NAME can
+// open them. The registry is owned by the shard that constructs it (shard 0
+// in the daemon); its methods may be called from any shard and hop there.
+// A device lives on the shard that created it; destroy() closes it there.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/backends.hh"
+#include "storage/block_device.hh"
+#include "storage/errors.hh"
+
+namespace ioe {
+
+struct device_info {
+    std::string name;
+    std::string product;
+    std::string uri;
+    uuid id;
+    std::uint32_t block_size = 0;
+    std::uint64_t block_count = 0;
+    unsigned owner_shard = 0;
+};
+
+class device_registry {
+public:
+    device_registry();
+    ~device_registry();
+
+    unsigned owner_shard() const noexcept { return _owner; }
+
+    // Creates the device of `uri` on the calling shard and registers it;
+    // bdev:///NAME returns the registered device NAME instead.
+    future<block_device*> create(std::string uri);
+    // The device called `name`; storage_error(not_found) if none.
+    future<block_device*> find(std::string name);
+    // Registers a device someone else owns (a replica): bdev:/// finds it.
+    future<> add(block_device* dev);
+    // Unregisters `name` without closing it (its owner does that).
+    future<> remove(std::string name);
+    // Closes (on its shard) and frees a device created by create().
+    future<> destroy(std::string name);
+    future<std::vector<device_info>> list();
+    // Closes and frees every owned device (engine stop).
+    future<> close_all();
+
+private:
+    struct entry {
+        block_device* dev = nullptr;
+        std::unique_ptr<block_device> owned;  // null for add()ed devices
+        std::string uri;
+    };
+    unsigned _owner;
+    std::map<std::string, entry> _devices;
+    std::vector<std::string> _creating;  // names reserved while a create runs
+};
+
+}  // namespace ioe

@@ -1,0 +1,517 @@
+// Pool operations: create, import, export, destroy, grow, replicas, and the
+// thin allocator (see pool.hh; metadata I/O is in pool_metadata.cc).
+#include "storage/pool.hh"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "runtime/log.hh"
+#include "storage/device_registry.hh"
+
+namespace ioe {
+
+namespace pf = pool_format;
+
+namespace {
+
+void check_name(const std::string& name, std::size_t max, const char* what) {
+    if (name.empty() || name.size() > max) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("{} name \"{}\" must have 1 to {} bytes", what, name, max));
+    }
+    if (name.find('/') != std::string::npos) {
+        throw storage_error(storage_errc::invalid_argument, fmt::format("{} name \"{}\" contains '/'", what, name));
+    }
+}
+
+std::uint64_t clusters_for(std::uint64_t bytes, std::uint32_t cs) noexcept { return (bytes + cs - 1) / cs; }
+
+}  // namespace
+
+pool::pool(block_device* dev, pf::pool_geometry geo, pf::metadata_state meta, device_registry* registry)
+    : actor("pool:" + geo.name), _dev(dev), _registry(registry), _geo(std::move(geo)), _meta(std::move(meta)) {
+    for (std::size_t c = _meta.clusters.size(); c-- > 0;) {
+        if (_meta.clusters[c].owner == pf::no_owner) _free.push_back(static_cast<std::uint32_t>(c));
+    }
+}
+
+pool::~pool() = default;
+
+// ---- create / import ----------------------------------------------------------
+
+future<std::unique_ptr<pool>> pool::create(block_device* dev, pool_create_options opts, device_registry* registry) {
+    check_name(opts.name, 63, "pool");
+    if (dev->size_bytes() < 2 * pf::page_bytes) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("device \"{}\" ({} bytes) is too small for a pool", dev->name(), dev->size_bytes()));
+    }
+    auto pages = co_await read_bytes(dev, 0, 2 * pf::page_bytes);
+    pf::pool_geometry existing;
+    std::string why;
+    auto found = pf::choose_superblock(std::span(pages).first(pf::page_bytes), std::span(pages).subspan(pf::page_bytes),
+                                       existing, why);
+    if (found != pf::decode_result::no_magic && !opts.overwrite) {
+        if (found == pf::decode_result::ok) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("device \"{}\" already holds pool \"{}\" ({}); create with overwrite to "
+                                            "replace it, or import it",
+                                            dev->name(), existing.name, existing.pool_uuid.to_string()));
+        }
+        throw storage_error(storage_errc::already_exists,
+                            fmt::format("device \"{}\" holds a pool superblock that cannot be used ({}); create with "
+                                        "overwrite to replace it",
+                                        dev->name(), why));
+    }
+    auto geo = pf::plan(dev->size_bytes(), dev->block_size(), opts.cluster_size, why);
+    if (!geo) throw storage_error(storage_errc::invalid_argument, fmt::format("pool \"{}\": {}", opts.name, why));
+    geo->name = opts.name;
+    geo->pool_uuid = opts.id.is_nil() ? uuid::random() : opts.id;
+    pf::metadata_state meta;
+    meta.sequence = 1;
+    meta.next_replica_id = 1;
+    meta.clusters.assign(geo->cluster_count, pf::alloc_entry{pf::no_owner, 0});
+
+    // Metadata first (slot 0 cleared, slot 1 = sequence 1), superblocks last:
+    // a crash before the superblocks leaves no pool.
+    std::vector<std::byte> zero(pf::page_bytes);
+    co_await write_bytes(dev, pf::metadata_offset, zero);
+    co_await write_bytes(dev, pf::metadata_offset + geo->slot_bytes, pf::encode_metadata(*geo, meta));
+    co_await flush(dev);
+    co_await write_bytes(dev, pf::superblock_offset[1], pf::encode_superblock(*geo, 1));
+    co_await write_bytes(dev, pf::superblock_offset[0], pf::encode_superblock(*geo, 2));
+    co_await flush(dev);
+    geo->sequence = 2;
+    log::info("pool \"{}\" created on \"{}\": {} clusters of {} MiB", geo->name, dev->name(), geo->cluster_count,
+              geo->cluster_size >> 20);
+    co_return std::unique_ptr<pool>(new pool(dev, std::move(*geo), std::move(meta), registry));
+}
+
+future<std::unique_ptr<pool>> pool::import(block_device* dev, device_registry* registry) {
+    if (dev->size_bytes() < 2 * pf::page_bytes) {
+        throw storage_error(storage_errc::not_found, fmt::format("device \"{}\" holds no pool (too small)", dev->name()));
+    }
+    auto pages = co_await read_bytes(dev, 0, 2 * pf::page_bytes);
+    pf::pool_geometry geo;
+    std::string why;
+    switch (pf::choose_superblock(std::span(pages).first(pf::page_bytes), std::span(pages).subspan(pf::page_bytes), geo,
+                                  why)) {
+        case pf::decode_result::ok: break;
+        case pf::decode_result::no_magic:
+            throw storage_error(storage_errc::not_found, fmt::format("device \"{}\" holds no pool", dev->name()));
+        case pf::decode_result::newer_version:
+            throw storage_error(storage_errc::invalid_argument, fmt::format("pool on device \"{}\": {}", dev->name(), why));
+        case pf::decode_result::bad_checksum:
+        case pf::decode_result::corrupt:
+            throw storage_error(storage_errc::io_error,
+                                fmt::format("pool on device \"{}\" is damaged: {}", dev->name(), why));
+    }
+    if (geo.block_size != dev->block_size()) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("pool \"{}\" was created with {}-byte blocks; device \"{}\" now has {}",
+                                        geo.name, geo.block_size, dev->name(), dev->block_size()));
+    }
+    if (geo.data_offset > dev->size_bytes()) {
+        throw storage_error(storage_errc::io_error,
+                            fmt::format("pool \"{}\": device \"{}\" is smaller than the pool's metadata", geo.name,
+                                        dev->name()));
+    }
+    auto slots = co_await read_bytes(dev, pf::metadata_offset, 2 * geo.slot_bytes);
+    pf::metadata_state meta;
+    switch (pf::choose_metadata(std::span(slots).first(geo.slot_bytes), std::span(slots).subspan(geo.slot_bytes), geo,
+                                meta, why)) {
+        case pf::decode_result::ok: break;
+        case pf::decode_result::newer_version:
+            throw storage_error(storage_errc::invalid_argument, fmt::format("pool \"{}\": {}", geo.name, why));
+        default:
+            throw storage_error(storage_errc::io_error, fmt::format("pool \"{}\": metadata is damaged: {}", geo.name, why));
+    }
+    // A grow interrupted after its metadata update: the slot's count is the truth.
+    const std::uint64_t needed = geo.data_offset + meta.clusters.size() * std::uint64_t(geo.cluster_size);
+    if (needed > dev->size_bytes()) {
+        throw storage_error(storage_errc::io_error,
+                            fmt::format("pool \"{}\" needs {} bytes; device \"{}\" has {}", geo.name, needed,
+                                        dev->name(), dev->size_bytes()));
+    }
+    geo.cluster_count = meta.clusters.size();
+    geo.device_bytes = std::max(geo.device_bytes, needed);
+    const bool was_exported = geo.state == pf::state_exported;
+    geo.state = pf::state_imported;
+    std::unique_ptr<pool> p(new pool(dev, std::move(geo), std::move(meta), registry));
+    p->_was_exported = was_exported;
+    co_await p->attach_replicas();
+    co_await p->write_superblock();
+    log::info("pool \"{}\" imported from \"{}\" ({} replicas{})", p->_geo.name, dev->name(), p->_replicas.size(),
+              was_exported ? "" : ", not exported cleanly before");
+    co_return p;
+}
+
+future<> pool::attach_replicas() {
+    for (const auto& m : _meta.replicas) co_await add_replica_object(m);
+}
+
+future<replica*> pool::add_replica_object(const pf::replica_meta& meta) {
+    auto r = std::make_unique<replica>(*this, meta, _dev->block_size(), _geo.cluster_size);
+    for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
+        const auto& e = _meta.clusters[c];
+        if (e.owner == meta.id) r->publish(e.logical, static_cast<std::uint32_t>(c));
+    }
+    replica* raw = r.get();
+    _replicas.push_back(std::move(r));
+    if (_registry) co_await _registry->add(raw);
+    co_return raw;
+}
+
+// ---- export / destroy / grow -------------------------------------------------
+
+future<> pool::close_replicas() {
+    if (_background > 0) {
+        _background_done.emplace();
+        co_await _background_done->get_future();
+        _background_done.reset();
+    }
+    for (auto& r : _replicas) {
+        co_await r->close();
+        if (_registry) {
+            try {
+                co_await _registry->remove(r->name());
+            } catch (const storage_error&) {
+            }
+        }
+    }
+    _replicas.clear();
+    if (_committing) {
+        _durable_waiters.push_back(durable_waiter{_changes, promise<>()});
+        co_await _durable_waiters.back().done.get_future();
+    }
+}
+
+future<> pool::export_pool() {
+    auto guard = co_await _control.hold();
+    co_await close_replicas();
+    if (!_failed) {
+        _geo.state = pf::state_exported;
+        co_await write_superblock();
+    }
+    co_await actor::close();
+    log::info("pool \"{}\" exported", _geo.name);
+}
+
+future<> pool::destroy() {
+    auto guard = co_await _control.hold();
+    co_await close_replicas();
+    std::vector<std::byte> zero(2 * pf::page_bytes);
+    co_await write_bytes(_dev, 0, zero);
+    co_await write_bytes(_dev, pf::metadata_offset, std::span(zero).first(pf::page_bytes));
+    co_await write_bytes(_dev, pf::metadata_offset + _geo.slot_bytes, std::span(zero).first(pf::page_bytes));
+    co_await flush(_dev);
+    co_await actor::close();
+    log::info("pool \"{}\" destroyed", _geo.name);
+}
+
+future<> pool::grow() {
+    auto guard = co_await _control.hold();
+    check_usable();
+    co_await _dev->rescan();
+    const std::uint64_t fits = pf::clusters_fitting(_geo, _dev->size_bytes());
+    const std::uint64_t old = _meta.clusters.size();
+    if (fits <= old) co_return;  // nothing gained (or capped at max_clusters)
+    _meta.clusters.resize(fits, pf::alloc_entry{pf::no_owner, 0});
+    co_await persist();
+    _geo.cluster_count = fits;
+    _geo.device_bytes = _dev->size_bytes();
+    co_await write_superblock();
+    std::vector<std::uint32_t> added;
+    for (std::uint64_t c = old; c < fits; ++c) added.push_back(static_cast<std::uint32_t>(c));
+    give_back(added);
+    log::info("pool \"{}\" grew from {} to {} clusters", _geo.name, old, fits);
+}
+
+pool_info pool::info() const {
+    pool_info i;
+    i.name = _geo.name;
+    i.id = _geo.pool_uuid;
+    i.device = _dev->name();
+    i.cluster_size = _geo.cluster_size;
+    i.capacity_bytes = _meta.clusters.size() * std::uint64_t(_geo.cluster_size);
+    for (const auto& e : _meta.clusters)
+        if (e.owner != pf::no_owner) i.used_bytes += _geo.cluster_size;
+    for (const auto& r : _meta.replicas) i.committed_bytes += r.size_bytes;
+    i.replica_count = _meta.replicas.size();
+    i.was_exported = _was_exported;
+    return i;
+}
+
+// ---- replicas -------------------------------------------------------------------
+
+replica* pool::find_replica(const std::string& name) const noexcept {
+    for (const auto& r : _replicas)
+        if (r->name() == name) return r.get();
+    return nullptr;
+}
+
+replica* pool::replica_by_id(std::uint32_t id) const noexcept {
+    for (const auto& r : _replicas)
+        if (r->replica_id() == id) return r.get();
+    return nullptr;
+}
+
+pf::replica_meta* pool::meta_of(std::uint32_t id) noexcept {
+    for (auto& m : _meta.replicas)
+        if (m.id == id) return &m;
+    return nullptr;
+}
+
+std::vector<replica_info> pool::list_replicas() const {
+    std::vector<replica_info> out;
+    for (const auto& m : _meta.replicas) {
+        replica* r = replica_by_id(m.id);
+        out.push_back(replica_info{m.name, m.replica_uuid, _geo.name, m.size_bytes, m.thin,
+                                   r ? r->allocated_clusters() * _geo.cluster_size : 0});
+    }
+    return out;
+}
+
+future<replica*> pool::create_replica(std::string name, uuid id, std::uint64_t size_bytes, bool thin) {
+    auto guard = co_await _control.hold();
+    check_usable();
+    check_name(name, 127, "replica");
+    if (size_bytes == 0 || size_bytes % pf::page_bytes != 0) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("replica \"{}\": size {} is not a positive multiple of 4096", name, size_bytes));
+    }
+    if (id.is_nil()) id = uuid::random();
+    for (const auto& m : _meta.replicas) {
+        if (m.name == name || m.replica_uuid == id) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("pool \"{}\" already has a replica \"{}\" ({})", _geo.name, m.name,
+                                            m.replica_uuid.to_string()));
+        }
+    }
+    bool name_taken = false;
+    if (_registry) {
+        try {
+            co_await _registry->find(name);
+            name_taken = true;
+        } catch (const storage_error& e) {
+            if (e.code != storage_errc::not_found) throw;
+        }
+    }
+    if (name_taken) {
+        throw storage_error(storage_errc::already_exists, fmt::format("a device named \"{}\" already exists", name));
+    }
+    const std::uint64_t n = clusters_for(size_bytes, _geo.cluster_size);
+    std::vector<std::uint32_t> reserved;
+    if (!thin) {
+        reserved = take_free_clusters(n);
+        if (reserved.size() < n) {
+            give_back(reserved);
+            throw storage_error(storage_errc::no_space,
+                                fmt::format("pool \"{}\" has {} free clusters of {} MiB; thick replica \"{}\" needs {}",
+                                            _geo.name, _free.size(), _geo.cluster_size >> 20, name, n));
+        }
+        try {
+            co_await zero_clusters(reserved);
+        } catch (...) {
+            give_back(reserved);
+            throw;
+        }
+    }
+    pf::replica_meta meta;
+    meta.id = _meta.next_replica_id++;
+    meta.thin = thin;
+    meta.size_bytes = size_bytes;
+    meta.replica_uuid = id;
+    meta.name = name;
+    _meta.replicas.push_back(meta);
+    for (std::uint64_t i = 0; i < reserved.size(); ++i) {
+        _meta.clusters[reserved[i]] = pf::alloc_entry{meta.id, static_cast<std::uint32_t>(i)};
+    }
+    co_await persist();
+    replica* r = co_await add_replica_object(meta);
+    log::info("pool \"{}\": replica \"{}\" created ({} bytes, {})", _geo.name, name, size_bytes, thin ? "thin" : "thick");
+    co_return r;
+}
+
+future<> pool::destroy_replica(std::string name) {
+    auto guard = co_await _control.hold();
+    replica* r = find_replica(name);
+    if (!r) {
+        throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
+    }
+    co_await r->close();  // waits for I/O on every shard
+    if (_registry) {
+        try {
+            co_await _registry->remove(name);
+        } catch (const storage_error&) {
+        }
+    }
+    if (_background > 0) {
+        _background_done.emplace();
+        co_await _background_done->get_future();
+        _background_done.reset();
+    }
+    const std::uint32_t id = r->replica_id();
+    std::vector<std::uint32_t> freed;
+    for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
+        if (_meta.clusters[c].owner == id) {
+            _meta.clusters[c] = pf::alloc_entry{pf::no_owner, 0};
+            freed.push_back(static_cast<std::uint32_t>(c));
+        }
+    }
+    std::erase_if(_meta.replicas, [id](const pf::replica_meta& m) { return m.id == id; });
+    std::erase_if(_replicas, [id](const std::unique_ptr<replica>& x) { return x->replica_id() == id; });
+    co_await persist();
+    give_back(freed);
+    log::info("pool \"{}\": replica \"{}\" destroyed ({} clusters freed)", _geo.name, name, freed.size());
+}
+
+future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {
+    auto guard = co_await _control.hold();
+    check_usable();
+    replica* r = find_replica(name);
+    pf::replica_meta* m = r ? meta_of(r->replica_id()) : nullptr;
+    if (!r || !m) {
+        throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
+    }
+    if (size_bytes < m->size_bytes) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("replica \"{}\": shrinking from {} to {} bytes is refused", name, m->size_bytes,
+                                        size_bytes));
+    }
+    if (size_bytes % pf::page_bytes != 0) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("replica \"{}\": size {} is not a multiple of 4096", name, size_bytes));
+    }
+    if (size_bytes == m->size_bytes) co_return;
+    const std::uint64_t old_n = clusters_for(m->size_bytes, _geo.cluster_size);
+    const std::uint64_t new_n = clusters_for(size_bytes, _geo.cluster_size);
+    std::vector<std::uint32_t> reserved;
+    if (!r->thin() && new_n > old_n) {
+        reserved = take_free_clusters(new_n - old_n);
+        if (reserved.size() < new_n - old_n) {
+            give_back(reserved);
+            throw storage_error(storage_errc::no_space,
+                                fmt::format("pool \"{}\" has {} free clusters; growing \"{}\" needs {}", _geo.name,
+                                            _free.size(), name, new_n - old_n));
+        }
+        try {
+            co_await zero_clusters(reserved);
+        } catch (...) {
+            give_back(reserved);
+            throw;
+        }
+    }
+    m->size_bytes = size_bytes;
+    for (std::uint64_t i = 0; i < reserved.size(); ++i) {
+        _meta.clusters[reserved[i]] = pf::alloc_entry{r->replica_id(), static_cast<std::uint32_t>(old_n + i)};
+    }
+    co_await persist();
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> mapping;
+    for (std::uint64_t i = 0; i < reserved.size(); ++i) mapping.emplace_back(old_n + i, reserved[i]);
+    co_await r->grow(size_bytes, std::move(mapping));
+    log::info("pool \"{}\": replica \"{}\" resized to {} bytes", _geo.name, name, size_bytes);
+}
+
+// ---- allocator ----------------------------------------------------------------------
+
+std::optional<std::uint32_t> pool::take_free_cluster() {
+    if (_free.empty()) return std::nullopt;
+    std::uint32_t c = _free.back();
+    _free.pop_back();
+    return c;
+}
+
+std::vector<std::uint32_t> pool::take_free_clusters(std::uint64_t n) {
+    std::vector<std::uint32_t> out;
+    while (out.size() < n && !_free.empty()) out.push_back(*take_free_cluster());
+    return out;
+}
+
+void pool::give_back(const std::vector<std::uint32_t>& clusters) {
+    _free.insert(_free.end(), clusters.begin(), clusters.end());
+    std::sort(_free.begin(), _free.end(), std::greater<>());  // lowest index last
+}
+
+void pool::fail(const std::string& why) {
+    _failed = why;
+    log::error("pool \"{}\" is now read-only: {}", _geo.name, why);
+}
+
+void pool::check_usable() const {
+    if (_failed) {
+        throw storage_error(storage_errc::io_error,
+                            fmt::format("pool \"{}\" is read-only after a failed metadata update ({}); export and "
+                                        "re-import it",
+                                        _geo.name, *_failed));
+    }
+}
+
+future<result<std::uint32_t>> pool::ensure_allocated(std::uint32_t replica_id, std::uint32_t logical) {
+    replica* r = replica_by_id(replica_id);
+    if (!r) return make_ready_future<result<std::uint32_t>>(errno_error(ENODEV));
+    if (std::uint32_t p = r->lookup(logical); p != unallocated_cluster) {
+        return make_ready_future<result<std::uint32_t>>(p);
+    }
+    if (_failed) return make_ready_future<result<std::uint32_t>>(errno_error(EIO));
+    for (auto& pa : _pending) {
+        if (pa->replica_id == replica_id && pa->logical == logical) {
+            pa->waiters.emplace_back();
+            return pa->waiters.back().get_future();
+        }
+    }
+    auto physical = take_free_cluster();
+    if (!physical) return make_ready_future<result<std::uint32_t>>(errno_error(ENOSPC));
+    auto pa = std::make_unique<pending_alloc>(pending_alloc{replica_id, logical, *physical, {}});
+    pa->waiters.emplace_back();
+    auto f = pa->waiters.back().get_future();
+    pending_alloc* raw = pa.get();
+    _pending.push_back(std::move(pa));
+    // Zero, persist, publish; then answer everyone waiting for this cluster.
+    [](pool* self, pending_alloc* pa) -> future<> {
+        std::optional<std::error_code> error;
+        // (Named vectors: GCC 12 miscompiles braced lists inside coroutines.)
+        std::vector<std::uint32_t> cluster(1, pa->physical);
+        try {
+            co_await self->zero_clusters(cluster);
+            self->_meta.clusters[pa->physical] = pf::alloc_entry{pa->replica_id, pa->logical};
+            co_await self->persist();
+            if (replica* r = self->replica_by_id(pa->replica_id)) r->publish(pa->logical, pa->physical);
+        } catch (const std::exception& e) {
+            log::error("pool \"{}\": allocating a cluster failed: {}", self->_geo.name, e.what());
+            error = errno_error(EIO);
+        }
+        if (error && self->_meta.clusters[pa->physical].owner == pf::no_owner) self->give_back(cluster);
+        for (auto& w : pa->waiters) {
+            if (error) w.set_value(*error);
+            else w.set_value(pa->physical);
+        }
+        std::erase_if(self->_pending, [pa](const std::unique_ptr<pending_alloc>& x) { return x.get() == pa; });
+    }(this, raw).ignore();
+    return f;
+}
+
+future<io_status> pool::release_cluster(std::uint32_t replica_id, std::uint32_t logical) {
+    replica* r = replica_by_id(replica_id);
+    if (!r) co_return io_status::namespace_not_ready;
+    const std::uint32_t physical = r->lookup(logical);
+    if (physical == unallocated_cluster) co_return io_status::success;
+    r->unpublish(logical);
+    _meta.clusters[physical] = pf::alloc_entry{pf::no_owner, 0};
+    try {
+        co_await persist();
+    } catch (const std::exception&) {
+        co_return io_status::write_fault;
+    }
+    // The cluster is free on disk; it may be handed out again once no shard
+    // has an I/O to it in flight.
+    ++_background;
+    [](pool* self, replica* r, std::uint32_t physical) -> future<> {
+        co_await r->quiesce();
+        std::vector<std::uint32_t> cluster(1, physical);
+        self->give_back(cluster);
+        if (--self->_background == 0 && self->_background_done) self->_background_done->set_value();
+    }(this, r, physical).ignore();
+    co_return io_status::success;
+}
+
+}  // namespace ioe

@@ -1,0 +1,152 @@
+// A pool: a logical volume store on one block device (docs/pool-format.md).
+// An actor on the shard that created or imported it; its replicas are owned
+// by the same shard. Control operations (replica create/destroy/resize,
+// grow, export, destroy) are serialized; thin allocations run beside them and
+// are grouped into shared metadata updates.
+//
+// Crash consistency: the metadata lives in two alternating slots, each
+// written whole with a higher sequence and flushed (pool_metadata.cc); an
+// update is durable when its flush completes, and nothing that depends on it
+// (a replica's existence, a thin write) is acknowledged before that.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/actor.hh"
+#include "runtime/async_mutex.hh"
+#include "runtime/result.hh"
+#include "storage/block_device.hh"
+#include "storage/errors.hh"
+#include "storage/pool_format.hh"
+#include "storage/replica.hh"
+
+namespace ioe {
+
+class device_registry;
+
+struct pool_create_options {
+    std::string name;
+    uuid id;  // nil: a random one
+    std::uint32_t cluster_size = pool_format::default_cluster_size;
+    bool overwrite = false;  // replace a pool the device already holds
+};
+
+struct pool_info {
+    std::string name;
+    uuid id;
+    std::string device;
+    std::uint32_t cluster_size = 0;
+    std::uint64_t capacity_bytes = 0;   // data clusters
+    std::uint64_t used_bytes = 0;       // clusters allocated to replicas
+    std::uint64_t committed_bytes = 0;  // sum of replica sizes (thin included)
+    std::size_t replica_count = 0;
+    bool was_exported = false;          // the last import found a clean export
+};
+
+struct replica_info {
+    std::string name;
+    uuid id;
+    std::string pool;
+    std::uint64_t size_bytes = 0;
+    bool thin = false;
+    std::uint64_t allocated_bytes = 0;
+};
+
+class pool final : public actor {
+public:
+    // Both run on the shard that will own the pool; `registry` (optional)
+    // receives the replicas so that bdev:///NAME opens them.
+    static future<std::unique_ptr<pool>> create(block_device* dev, pool_create_options opts,
+                                                device_registry* registry = nullptr);
+    static future<std::unique_ptr<pool>> import(block_device* dev, device_registry* registry = nullptr);
+    ~pool() override;
+
+    // Closes the replicas and marks the pool exported; delete it after.
+    future<> export_pool();
+    // Closes the replicas and wipes the superblocks and metadata headers.
+    future<> destroy();
+    // Takes in the space the device gained (after it grew).
+    future<> grow();
+    pool_info info() const;
+    const std::string& pool_name() const noexcept { return _geo.name; }
+
+    future<replica*> create_replica(std::string name, uuid id, std::uint64_t size_bytes, bool thin);
+    future<> destroy_replica(std::string name);
+    future<> resize_replica(std::string name, std::uint64_t size_bytes);
+    std::vector<replica_info> list_replicas() const;
+    replica* find_replica(const std::string& name) const noexcept;
+
+    // ---- for replica channels, on the pool's shard ----
+    // The physical cluster of (replica, logical), allocating, zeroing and
+    // persisting it first if needed; ENOSPC when the pool is full.
+    future<result<std::uint32_t>> ensure_allocated(std::uint32_t replica_id, std::uint32_t logical);
+    // Frees one thin cluster (unmap); reusable after a grace period.
+    future<io_status> release_cluster(std::uint32_t replica_id, std::uint32_t logical);
+
+    const pool_format::pool_geometry& geometry() const noexcept { return _geo; }
+    block_device& device() const noexcept { return *_dev; }
+
+private:
+    pool(block_device* dev, pool_format::pool_geometry geo, pool_format::metadata_state meta,
+         device_registry* registry);
+
+    // pool_metadata.cc: device I/O for metadata.
+    static future<std::vector<std::byte>> read_bytes(block_device* dev, std::uint64_t offset, std::uint64_t len);
+    static future<> write_bytes(block_device* dev, std::uint64_t offset, std::span<const std::byte> data);
+    static future<> flush(block_device* dev);
+    future<> write_superblock();
+    // Makes the in-memory metadata durable; returns when a write that covers
+    // every change made before the call has been flushed.
+    future<> persist();
+    future<> commit_loop();
+    future<> zero_clusters(const std::vector<std::uint32_t>& clusters);
+
+    // pool.cc
+    future<> attach_replicas();
+    future<replica*> add_replica_object(const pool_format::replica_meta& meta);
+    std::optional<std::uint32_t> take_free_cluster();
+    std::vector<std::uint32_t> take_free_clusters(std::uint64_t n);
+    void give_back(const std::vector<std::uint32_t>& clusters);
+    replica* replica_by_id(std::uint32_t id) const noexcept;
+    pool_format::replica_meta* meta_of(std::uint32_t id) noexcept;
+    void fail(const std::string& why);
+    void check_usable() const;
+    future<> close_replicas();
+
+    block_device* _dev;
+    device_registry* _registry;
+    pool_format::pool_geometry _geo;
+    pool_format::metadata_state _meta;
+    std::vector<std::uint32_t> _free;  // free clusters, lowest index last
+    std::vector<std::unique_ptr<replica>> _replicas;
+    async_mutex _control;
+    bool _was_exported = false;
+    std::optional<std::string> _failed;  // a metadata write failed: read-only
+
+    // Group commit.
+    std::uint64_t _changes = 0;   // in-memory metadata changes so far
+    std::uint64_t _durable = 0;   // changes covered by a flushed write
+    bool _committing = false;
+    struct durable_waiter {
+        std::uint64_t change;
+        promise<> done;
+    };
+    std::vector<durable_waiter> _durable_waiters;
+
+    // Thin allocations in progress (zeroing or being persisted).
+    struct pending_alloc {
+        std::uint32_t replica_id;
+        std::uint32_t logical;
+        std::uint32_t physical;
+        std::vector<promise<result<std::uint32_t>>> waiters;
+    };
+    std::vector<std::unique_ptr<pending_alloc>> _pending;
+    unsigned _background = 0;  // grace periods running
+    std::optional<promise<>> _background_done;
+};
+
+}  // namespace ioe

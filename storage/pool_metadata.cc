@@ -1,0 +1,138 @@
+// The pool's metadata I/O: reading and writing whole pages through the
+// device's channel on the pool's shard, superblock updates, and the group
+// commit that makes in-memory metadata changes durable (see pool.hh and
+// docs/pool-format.md).
+#include <cstring>
+#include <fmt/format.h>
+
+#include "runtime/engine.hh"
+#include "runtime/log.hh"
+#include "storage/pool.hh"
+
+namespace ioe {
+namespace {
+
+constexpr std::uint64_t chunk_bytes = 1 << 20;  // the largest DMA buffer
+
+io_channel& channel_of(block_device* dev) {
+    io_channel* ch = dev->channel();
+    if (!ch) throw storage_error(storage_errc::unavailable, fmt::format("device \"{}\" is closing", dev->name()));
+    return *ch;
+}
+
+dma_buffer dma_for(std::uint64_t len) {
+    engine* e = engine::current();
+    if (!e) throw storage_error(storage_errc::internal, "pool metadata I/O needs a running engine");
+    auto b = e->dma().allocate(len);
+    if (!b) throw storage_error(storage_errc::no_space, "DMA pool exhausted while doing pool metadata I/O");
+    return std::move(b.value());
+}
+
+void check(io_status st, block_device* dev, const char* what, std::uint64_t offset) {
+    if (!ok(st)) {
+        throw storage_error(storage_errc::io_error,
+                            fmt::format("device \"{}\": {} at byte {} failed: {}", dev->name(), what, offset, to_string(st)));
+    }
+}
+
+}  // namespace
+
+future<std::vector<std::byte>> pool::read_bytes(block_device* dev, std::uint64_t offset, std::uint64_t len) {
+    std::vector<std::byte> out(len);
+    const std::uint32_t bs = dev->block_size();
+    for (std::uint64_t done = 0; done < len;) {
+        std::uint64_t n = std::min(chunk_bytes, len - done);
+        dma_buffer buf = dma_for(n);
+        io_vec v = to_io_vec(buf);
+        io_status st = co_await channel_of(dev).read((offset + done) / bs, static_cast<std::uint32_t>(n / bs),
+                                                     io_vecs(&v, 1));
+        check(st, dev, "metadata read", offset + done);
+        std::memcpy(out.data() + done, buf.data(), n);
+        done += n;
+    }
+    co_return out;
+}
+
+future<> pool::write_bytes(block_device* dev, std::uint64_t offset, std::span<const std::byte> data) {
+    const std::uint32_t bs = dev->block_size();
+    for (std::uint64_t done = 0; done < data.size();) {
+        std::uint64_t n = std::min<std::uint64_t>(chunk_bytes, data.size() - done);
+        dma_buffer buf = dma_for(n);
+        std::memcpy(buf.data(), data.data() + done, n);
+        io_vec v = to_io_vec(buf);
+        io_status st = co_await channel_of(dev).write((offset + done) / bs, static_cast<std::uint32_t>(n / bs),
+                                                      io_vecs(&v, 1));
+        check(st, dev, "metadata write", offset + done);
+        done += n;
+    }
+}
+
+future<> pool::flush(block_device* dev) {
+    io_status st = co_await channel_of(dev).flush();
+    check(st, dev, "flush", 0);
+}
+
+future<> pool::write_superblock() {
+    const std::uint64_t seq = _geo.sequence + 1;
+    auto page = pool_format::encode_superblock(_geo, seq);
+    co_await write_bytes(_dev, pool_format::superblock_offset[seq % 2], page);
+    co_await flush(_dev);
+    _geo.sequence = seq;
+}
+
+future<> pool::zero_clusters(const std::vector<std::uint32_t>& clusters) {
+    const std::uint32_t bs = _dev->block_size();
+    for (std::uint32_t c : clusters) {
+        const std::uint64_t offset = _geo.data_offset + std::uint64_t(c) * _geo.cluster_size;
+        io_status st = co_await channel_of(_dev).write_zeroes(offset / bs, _geo.cluster_size / bs);
+        check(st, _dev, "zeroing a cluster", offset);
+    }
+    if (!clusters.empty()) co_await flush(_dev);
+}
+
+future<> pool::persist() {
+    if (_failed) throw storage_error(storage_errc::io_error, *_failed);
+    const std::uint64_t mine = ++_changes;
+    if (!_committing) commit_loop().ignore();
+    if (_durable < mine && !_failed) {
+        _durable_waiters.push_back(durable_waiter{mine, promise<>()});
+        co_await _durable_waiters.back().done.get_future();
+    }
+    if (_durable < mine) {
+        throw storage_error(storage_errc::io_error,
+                            fmt::format("pool \"{}\": metadata update failed: {}", _geo.name, _failed.value_or("?")));
+    }
+}
+
+future<> pool::commit_loop() {
+    _committing = true;
+    while (_durable < _changes && !_failed) {
+        const std::uint64_t target = _changes;
+        pool_format::metadata_state next = _meta;
+        next.sequence = _meta.sequence + 1;
+        auto bytes = pool_format::encode_metadata(_geo, next);
+        const std::uint64_t offset = pool_format::metadata_offset + (next.sequence % 2) * _geo.slot_bytes;
+        std::string error;
+        try {
+            co_await write_bytes(_dev, offset, bytes);
+            co_await flush(_dev);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        if (!error.empty()) {
+            fail("metadata write failed: " + error);
+        } else {
+            _meta.sequence = next.sequence;
+            _durable = target;
+        }
+        // Wake everyone whose change is now durable (or all, on failure).
+        std::vector<durable_waiter> keep;
+        std::vector<durable_waiter> wake;
+        for (auto& w : _durable_waiters) (w.change <= _durable || _failed ? wake : keep).push_back(std::move(w));
+        _durable_waiters = std::move(keep);
+        for (auto& w : wake) w.done.set_value();
+    }
+    _committing = false;
+}
+
+}  // namespace ioe
