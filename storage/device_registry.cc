@@ -24,7 +24,17 @@ future<block_device*> device_registry::create(std::string text) {
         if (uri->path.empty() || uri->path == "/") {
             throw storage_error(storage_errc::invalid_argument, uri->error("missing device name (bdev:///NAME)"));
         }
-        co_return co_await find(uri->path.substr(1));
+        std::string wanted = uri->path.substr(1);
+        block_device* found = nullptr;
+        try {
+            found = co_await find(wanted);
+        } catch (const storage_error& e) {
+            if (e.code != storage_errc::not_found) throw;
+        }
+        if (!found) {
+            throw storage_error(storage_errc::not_found, uri->error(fmt::format("no device named \"{}\"", wanted)));
+        }
+        co_return found;
     }
     std::string name = uri->scheme == "uring" ? uri->path : uri->path.substr(std::min<std::size_t>(1, uri->path.size()));
     // Reserve the name on the registry's shard, create here, then register.
