@@ -1,7 +1,12 @@
 // Pools and replicas on malloc devices: create/import/export/destroy, thick
 // and thin replicas, out-of-space, unmap, resize, I/O from two shards, and
 // imports after torn metadata updates (through the fault device).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "storage/device_registry.hh"
 #include "storage/fault_device.hh"
@@ -353,4 +358,43 @@ TEST(pool, torn_metadata_updates_import_old_or_new_state) {
     EXPECT_EQ(failures, 0);
     EXPECT_GT(outcomes_old, 0);
     EXPECT_GT(outcomes_new, 0);
+}
+
+TEST(pool, grow_takes_in_the_space_a_file_gained_and_survives_import) {
+    const std::string path = std::filesystem::absolute("pool_grow_" + std::to_string(::getpid()) + ".img").string();
+    {
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::ftruncate(fd, 32 << 20), 0);
+        ::close(fd);
+    }
+    std::uint64_t before = 0, after = 0, reimported = 0;
+    int bad = -2;
+    int rc = test::run_engine(test::small_config(1), [&](engine*) -> future<int> {
+        device_registry reg;
+        block_device* dev = co_await reg.create("uring://" + path);
+        auto p = co_await pool::create(dev, opts("g"), &reg);
+        before = p->info().capacity_bytes;
+        replica* r = co_await p->create_replica("r", uuid::random(), 8 * MiB, true);
+        co_await test::write_stamped(r, 0, 8, 21);
+        if (::truncate(path.c_str(), 64 << 20) != 0) co_return 1;  // the device grew
+        co_await p->grow();
+        after = p->info().capacity_bytes;
+        co_await p->export_pool();
+        p.reset();
+        co_await reg.destroy(dev->name());
+        dev = co_await reg.create("uring://" + path);
+        auto q = co_await pool::import(dev, &reg);
+        reimported = q->info().capacity_bytes;
+        bad = co_await test::count_bad(q->find_replica("r"), 0, 8, 21);
+        co_await q->export_pool();
+        co_await reg.close_all();
+        co_return 0;
+    });
+    ::unlink(path.c_str());
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(before, 31ull * MiB);
+    EXPECT_EQ(after, 63ull * MiB);
+    EXPECT_EQ(reimported, 63ull * MiB);
+    EXPECT_EQ(bad, 0);
 }
