@@ -7,7 +7,7 @@ thread_cache::~thread_cache() {
     for (unsigned c = 0; c < class_count; ++c) {
         while (free_block* b = head[c]) {
             head[c] = b->next;
-            ::operator delete(b);
+            ::operator delete(b, block_align);
         }
     }
 }

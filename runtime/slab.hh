@@ -4,6 +4,9 @@
 // free lists, so once a shard has warmed up it allocates from a list head and
 // never calls malloc. Larger requests go to the global heap.
 //
+// Blocks are cache-line aligned, so two messages in flight between shards
+// never share a line.
+//
 // A block freed on another thread than the one that allocated it joins that
 // thread's list: the memory is ordinary heap memory, so this is only a
 // migration, never a corruption. Each list is capped; past the cap blocks go
@@ -43,9 +46,11 @@ constexpr unsigned size_class(std::size_t size) noexcept {
     return c;
 }
 
+inline constexpr std::align_val_t block_align{64};
+
 inline void* allocate(std::size_t size) {
     if (size > max_block) {
-        return ::operator new(size);
+        return ::operator new(size, block_align);
     }
     unsigned c = size_class(size);
     thread_cache& tc = local_cache();
@@ -54,18 +59,18 @@ inline void* allocate(std::size_t size) {
         --tc.count[c];
         return b;
     }
-    return ::operator new(min_block << c);
+    return ::operator new(min_block << c, block_align);
 }
 
 inline void deallocate(void* p, std::size_t size) noexcept {
     if (size > max_block) {
-        ::operator delete(p);
+        ::operator delete(p, block_align);
         return;
     }
     unsigned c = size_class(size);
     thread_cache& tc = local_cache();
     if (tc.count[c] >= max_cached_per_class) {
-        ::operator delete(p);
+        ::operator delete(p, block_align);
         return;
     }
     auto* b = static_cast<free_block*>(p);

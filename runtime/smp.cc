@@ -44,20 +44,19 @@ std::size_t smp::publish(fifo& q, spsc_ring<work_item>& ring) noexcept {
     std::size_t total = 0;
     work_item* batch[max_batch];
     while (q.head) {
-        // Collect a batch and note what follows it *before* publishing: once
-        // an item is in the ring the target owns it and may relink it.
+        // Only as many as fit: the overflow list is not walked in vain.
+        const std::size_t room = std::min<std::size_t>(ring.free_space(), max_batch);
+        if (room == 0) break;  // ring full: the rest stays on the overflow list
+        // Collect and note what follows *before* publishing: once an item
+        // is in the ring the target owns it and may relink it.
         std::size_t n = 0;
         work_item* rest = q.head;
-        while (rest && n < max_batch) {
+        while (rest && n < room) {
             batch[n++] = rest;
             rest = rest->_next_item;
         }
-        std::size_t pushed = ring.push(batch, n);
-        total += pushed;
-        if (pushed < n) {
-            q.head = batch[pushed];  // not published: still ours
-            break;                   // ring full: the rest stays on the overflow list
-        }
+        ring.push(batch, n);  // fits: free_space() said so
+        total += n;
         q.head = rest;
     }
     if (!q.head) q.tail = nullptr;

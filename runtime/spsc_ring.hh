@@ -41,6 +41,16 @@ public:
         return n;
     }
 
+    // Producer: how many items fit now (refreshes the cached consumer index
+    // only when the cached view says the ring is full).
+    std::size_t free_space() noexcept {
+        std::size_t tail = _prod.tail.load(std::memory_order_relaxed);
+        if (tail - _prod.head_cache == capacity()) {
+            _prod.head_cache = _cons.head.load(std::memory_order_acquire);
+        }
+        return capacity() - (tail - _prod.head_cache);
+    }
+
     // Consumer: pops up to n items into out, publishes once, returns the count.
     std::size_t pop(T** out, std::size_t n) noexcept {
         std::size_t head = _cons.head.load(std::memory_order_relaxed);

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   capnproto libcapnp-dev libisal-dev
   util-linux procps
+  fio
 )
 missing=()
 for p in "${packages[@]}"; do
