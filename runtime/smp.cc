@@ -43,20 +43,21 @@ void smp::respond(work_item* item) noexcept {
 std::size_t smp::publish(fifo& q, spsc_ring<work_item>& ring) noexcept {
     std::size_t total = 0;
     work_item* batch[max_batch];
-    while (q.head) {
-        // Only as many as fit: the overflow list is not walked in vain.
-        const std::size_t room = std::min<std::size_t>(ring.free_space(), max_batch);
-        if (room == 0) break;  // ring full: the rest stays on the overflow list
+    while (q.head && !ring.full()) {
         // Collect and note what follows *before* publishing: once an item
         // is in the ring the target owns it and may relink it.
         std::size_t n = 0;
         work_item* rest = q.head;
-        while (rest && n < room) {
+        while (rest && n < max_batch) {
             batch[n++] = rest;
             rest = rest->_next_item;
         }
-        ring.push(batch, n);  // fits: free_space() said so
-        total += n;
+        std::size_t pushed = ring.push(batch, n);
+        total += pushed;
+        if (pushed < n) {
+            q.head = batch[pushed];  // not published: still ours; the ring is full
+            break;
+        }
         q.head = rest;
     }
     if (!q.head) q.tail = nullptr;
@@ -103,6 +104,7 @@ bool smp::poll(unsigned shard) noexcept {
         lane& mine = lane_of(shard, other);
         for (unsigned round = 0; round < max_poll_batches; ++round) {
             std::size_t n = mine.responses.pop(batch, max_batch);
+            for (std::size_t i = 0; i < n; ++i) __builtin_prefetch(batch[i]);
             for (std::size_t i = 0; i < n; ++i) batch[i]->complete();
             any |= n != 0;
             if (n < max_batch) break;
@@ -112,6 +114,7 @@ bool smp::poll(unsigned shard) noexcept {
         for (unsigned round = 0; round < max_poll_batches; ++round) {
             std::size_t n = theirs.requests.pop(batch, max_batch);
             _out[shard].stats.received += n;
+            for (std::size_t i = 0; i < n; ++i) __builtin_prefetch(batch[i]);
             for (std::size_t i = 0; i < n; ++i) batch[i]->process();
             any |= n != 0;
             if (n < max_batch) break;

@@ -1,13 +1,24 @@
 // A bounded single-producer single-consumer ring of pointers, the building
-// block of the cross-core queues. Producer and consumer indices sit on their
-// own cache lines, and each side keeps a cached copy of the other's index so
-// that a batch costs one shared-line read at most, plus one release store to
-// publish it. Capacity is a power of two.
+// block of the cross-core queues.
+//
+// FastForward style: a slot is full when it holds a non-null pointer. The
+// producer fills slots in order and the consumer empties them in order, so
+// neither side reads an index the other writes: each side's position is its
+// own, and the only shared lines are the slots themselves (and the items
+// they point to). That saves one serial cache miss per direction compared to
+// a ring with shared head/tail indices.
+//
+// Batches: because the consumer empties slots strictly in order, if the last
+// slot of a batch is empty, every slot before it is empty too; the producer
+// checks just that one. Stores of items are release, loads acquire, so an
+// item's contents are visible to the consumer that finds its pointer.
+// Capacity is a power of two.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 namespace ioe {
@@ -17,74 +28,68 @@ inline constexpr std::size_t cache_line = 64;
 template <typename T>
 class spsc_ring {
 public:
-    explicit spsc_ring(std::size_t capacity) : _mask(capacity - 1), _slots(new T*[capacity]) {
+    explicit spsc_ring(std::size_t capacity) : _mask(capacity - 1) {
         if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
             throw std::invalid_argument("spsc_ring capacity must be a power of two >= 2");
         }
+        _slots.reset(new (std::align_val_t{cache_line}) std::atomic<T*>[capacity]);
+        for (std::size_t i = 0; i < capacity; ++i) _slots[i].store(nullptr, std::memory_order_relaxed);
     }
 
     std::size_t capacity() const noexcept { return _mask + 1; }
 
-    // Producer: pushes up to n items, publishes once, returns how many fit.
+    // Producer: is the next slot still taken?
+    bool full() const noexcept { return slot(_prod.tail).load(std::memory_order_acquire) != nullptr; }
+
+    // Producer: pushes up to n items (non-null), returns how many fit.
     std::size_t push(T* const* items, std::size_t n) noexcept {
-        std::size_t tail = _prod.tail.load(std::memory_order_relaxed);
-        std::size_t free = capacity() - (tail - _prod.head_cache);
-        if (free < n) {
-            _prod.head_cache = _cons.head.load(std::memory_order_acquire);
-            free = capacity() - (tail - _prod.head_cache);
+        const std::size_t tail = _prod.tail;
+        std::size_t fit = n < capacity() ? n : capacity();
+        if (fit == 0) return 0;
+        if (slot(tail + fit - 1).load(std::memory_order_acquire) != nullptr) {
+            fit = 0;  // not all of them: count the empty slots one by one
+            while (fit < n && slot(tail + fit).load(std::memory_order_acquire) == nullptr) ++fit;
         }
-        if (n > free) n = free;
-        for (std::size_t i = 0; i < n; ++i) {
-            _slots[(tail + i) & _mask] = items[i];
-        }
-        if (n) _prod.tail.store(tail + n, std::memory_order_release);
-        return n;
+        for (std::size_t i = 0; i < fit; ++i) slot(tail + i).store(items[i], std::memory_order_release);
+        _prod.tail = tail + fit;
+        return fit;
     }
 
-    // Producer: how many items fit now (refreshes the cached consumer index
-    // only when the cached view says the ring is full).
-    std::size_t free_space() noexcept {
-        std::size_t tail = _prod.tail.load(std::memory_order_relaxed);
-        if (tail - _prod.head_cache == capacity()) {
-            _prod.head_cache = _cons.head.load(std::memory_order_acquire);
-        }
-        return capacity() - (tail - _prod.head_cache);
-    }
-
-    // Consumer: pops up to n items into out, publishes once, returns the count.
+    // Consumer: pops up to n items into out, returns the count.
     std::size_t pop(T** out, std::size_t n) noexcept {
-        std::size_t head = _cons.head.load(std::memory_order_relaxed);
-        std::size_t avail = _cons.tail_cache - head;
-        if (avail < n) {
-            _cons.tail_cache = _prod.tail.load(std::memory_order_acquire);
-            avail = _cons.tail_cache - head;
+        const std::size_t head = _cons.head;
+        if (n > capacity()) n = capacity();  // never wrap onto slots not yet emptied
+        std::size_t k = 0;
+        while (k < n) {
+            T* p = slot(head + k).load(std::memory_order_acquire);
+            if (!p) break;
+            out[k++] = p;
         }
-        if (n > avail) n = avail;
-        for (std::size_t i = 0; i < n; ++i) {
-            out[i] = _slots[(head + i) & _mask];
-        }
-        if (n) _cons.head.store(head + n, std::memory_order_release);
-        return n;
+        // Empty them in order (the producer relies on it, see above).
+        for (std::size_t i = 0; i < k; ++i) slot(head + i).store(nullptr, std::memory_order_release);
+        _cons.head = head + k;
+        return k;
     }
 
-    // Consumer side: is anything there? (one acquire load)
-    bool empty() const noexcept {
-        return _prod.tail.load(std::memory_order_acquire) == _cons.head.load(std::memory_order_relaxed);
-    }
+    // Consumer: is anything there?
+    bool empty() const noexcept { return slot(_cons.head).load(std::memory_order_acquire) == nullptr; }
 
 private:
+    std::atomic<T*>& slot(std::size_t i) const noexcept { return _slots[i & _mask]; }
+
     struct alignas(cache_line) producer_side {
-        std::atomic<std::size_t> tail{0};
-        std::size_t head_cache = 0;
+        std::size_t tail = 0;
     };
     struct alignas(cache_line) consumer_side {
-        std::atomic<std::size_t> head{0};
-        std::size_t tail_cache = 0;
+        std::size_t head = 0;
+    };
+    struct aligned_delete {
+        void operator()(std::atomic<T*>* p) const noexcept { ::operator delete[](p, std::align_val_t{cache_line}); }
     };
     producer_side _prod;
     consumer_side _cons;
     alignas(cache_line) const std::size_t _mask;
-    std::unique_ptr<T*[]> _slots;
+    std::unique_ptr<std::atomic<T*>[], aligned_delete> _slots;
 };
 
 }  // namespace ioe
