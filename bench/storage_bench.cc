@@ -76,6 +76,8 @@ constexpr workload workloads[] = {
 constexpr std::size_t nworkloads = std::size(workloads);
 constexpr std::size_t qd1 = 0, qd32 = 1;  // randread4k_qd1, randread4k_qd32
 constexpr double malloc_qd1_seconds = 1;  // replica vs device on RAM: no disk noise
+constexpr int paired_windows = 10;        // alternating device/replica QD-1 windows
+constexpr double paired_seconds = 0.5;
 
 struct figures {
     double iops = 0, p50_us = 0, p99_us = 0;
@@ -87,6 +89,9 @@ struct figures {
 struct results {
     figures fio[nworkloads], device[nworkloads], replica[nworkloads];
     figures malloc_replica, malloc_device_qd1, malloc_replica_qd1;
+    // QD-1 p50 of replica minus device in alternating short windows on the
+    // same file (the disk drifts by tens of us between long windows).
+    std::vector<double> paired_qd1_diff_us;
     bool fio_pinned = true;  // until pinning fails
     std::string error;  // the first thing that failed
 };
@@ -447,6 +452,11 @@ future<> measure_all(engine_args a, ioe::device_registry* reg) {
     std::unique_ptr<ioe::pool> pl;
     ioe::replica* r = co_await make_replica(dev, &pl);
     for (std::size_t i = 0; i < nworkloads; ++i) a.res->replica[i] = co_await run(r, i, "replica", a.p->seconds);
+    for (int k = 0; k < paired_windows; ++k) {
+        figures d = co_await run_workload(dev, &workloads[qd1], paired_seconds, 0.1, a.samples, "device (paired)");
+        figures rr = co_await run_workload(r, &workloads[qd1], paired_seconds, 0.1, a.samples, "replica (paired)");
+        if (d.done && rr.done) a.res->paired_qd1_diff_us.push_back(rr.p50_us - d.p50_us);
+    }
     co_await pl->destroy();
     pl.reset();
     ioe::block_device* mem = co_await reg->create("malloc:///m?size_mb=1100&blk_size=4096");
@@ -566,8 +576,16 @@ int main(int argc, char** argv) {
         targets += fmt::format("\"replica_vs_fio_{}_met\": {}, ", workloads[i].name, met);
     }
     const double overhead = res.replica[qd1].p50_us - res.device[qd1].p50_us;
-    const bool lat_met = res.replica[qd1].done && res.device[qd1].done && overhead < 2.0;
     num("replica_minus_device_p50_us_randread4k_qd1", overhead, 2);
+    // The target is judged on the paired windows (median of the differences).
+    double paired = overhead;
+    if (!res.paired_qd1_diff_us.empty()) {
+        auto d = res.paired_qd1_diff_us;
+        std::sort(d.begin(), d.end());
+        paired = d[d.size() / 2];
+        num("replica_minus_device_p50_us_randread4k_qd1_paired", paired, 2);
+    }
+    const bool lat_met = res.replica[qd1].done && res.device[qd1].done && paired < 2.0;
     num("seconds_per_workload", p.seconds, 1);
     num("warmup_seconds", p.warmup, 1);
     num("io_errors", double(errors), 0);
