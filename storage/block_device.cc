@@ -40,19 +40,21 @@ future<io_status> io_channel::track(future<io_status> f) {
     return finish(std::move(f), this);
 }
 
-future<io_status> io_channel::read(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) {
+io_status io_channel::check_transfer(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) const noexcept {
     io_status st = check_range(lba, blocks);
     if (ok(st) && total_bytes(iov) != std::uint64_t(blocks) * _dev.block_size()) st = io_status::invalid_field;
-    if (!ok(st)) return make_ready_future<io_status>(st);
+    return st;
+}
+
+future<io_status> io_channel::read(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) {
+    if (io_status st = check_transfer(lba, blocks, iov); !ok(st)) return make_ready_future<io_status>(st);
     ++_stats.read_ops;
     _stats.read_bytes += std::uint64_t(blocks) * _dev.block_size();
     return track(_impl->read(lba, blocks, iov));
 }
 
 future<io_status> io_channel::write(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) {
-    io_status st = check_range(lba, blocks);
-    if (ok(st) && total_bytes(iov) != std::uint64_t(blocks) * _dev.block_size()) st = io_status::invalid_field;
-    if (!ok(st)) return make_ready_future<io_status>(st);
+    if (io_status st = check_transfer(lba, blocks, iov); !ok(st)) return make_ready_future<io_status>(st);
     ++_stats.write_ops;
     _stats.write_bytes += std::uint64_t(blocks) * _dev.block_size();
     return track(_impl->write(lba, blocks, iov));

@@ -89,6 +89,7 @@ public:
 
 private:
     io_status check_range(std::uint64_t lba, std::uint64_t blocks) const noexcept;
+    io_status check_transfer(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) const noexcept;
     future<io_status> track(future<io_status> f);
     static future<io_status> finish(future<io_status> f, io_channel* ch);
 
