@@ -12,7 +12,9 @@
 #include "runtime/control.hh"
 #include "runtime/cores.hh"
 #include "runtime/engine.hh"
+#include "nvme/target/target.hh"
 #include "runtime/log.hh"
+#include "storage/device_registry.hh"
 #include "tools/ioengine/options.hh"
 
 namespace {
@@ -25,8 +27,9 @@ int numa_node_of(unsigned core) {
     return -1;
 }
 
-// Shard 0's main: log every shard, then wait for the stop request.
-ioe::future<int> serve(ioe::engine* e) {
+// Shard 0's main: log every shard, serve NVMe/TCP if asked, then wait for
+// the stop request.
+ioe::future<int> serve(ioe::engine* e, const ioe::daemon::options* opts) {
     for (unsigned s = 0; s < e->shards(); ++s) {
         co_await ioe::submit_to(s, [e, s] {
             auto& r = e->reactor_of(s);
@@ -38,6 +41,22 @@ ioe::future<int> serve(ioe::engine* e) {
         });
     }
     ioe::log::info("{}", e->dma().description());
+    ioe::device_registry devices;
+    std::unique_ptr<ioe::nvme::nvmf_target> target;
+    if (opts->nvmf_port != 0) {
+        ioe::nvme::subsystem_config sub;
+        sub.nqn = opts->nqn;
+        sub.allowed_hosts = opts->allowed_hosts;
+        for (const auto& uri : opts->namespaces) {
+            sub.namespaces.push_back(co_await devices.create(uri));
+            ioe::log::info("namespace {}: {} ({} blocks of {} bytes)", sub.namespaces.size(), uri,
+                           sub.namespaces.back()->block_count(), sub.namespaces.back()->block_size());
+        }
+        target = std::make_unique<ioe::nvme::nvmf_target>(opts->nvmf_address, opts->nvmf_port);
+        target->add_subsystem(std::move(sub));
+        co_await target->start();
+        ioe::log::info("try: nvme connect -t tcp -a {} -s {} -n {}", opts->nvmf_address, target->port(), opts->nqn);
+    }
     ioe::log::info("ioengine {} running (pid {}): {} shard(s), {} polling; Ctrl+C or SIGTERM stops it",
                    "0.1.0", ::getpid(), e->shards(), ioe::to_string(e->config().reactor.mode));
     ioe::promise<> stopped;
@@ -47,6 +66,8 @@ ioe::future<int> serve(ioe::engine* e) {
         return ioe::make_ready_future<>();
     });
     co_await std::move(done);
+    if (target) co_await target->stop();
+    co_await devices.close_all();
     ioe::log::info("ioengine drained, exiting");
     co_return 0;
 }
@@ -63,7 +84,7 @@ int main(int argc, char** argv) {
         ioe::engine e(opts.engine);
         ioe::control_thread control(e);
         control.start();
-        rc = e.run([&e] { return serve(&e); });
+        rc = e.run([&e, &opts] { return serve(&e, &opts); });
         control.stop();
         return rc;
     } catch (const std::exception& ex) {

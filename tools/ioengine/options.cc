@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <iostream>
 
 #include "runtime/cores.hh"
@@ -32,6 +33,13 @@ int parse_options(int argc, char** argv, options& out) {
         ->capture_default_str();
     app.add_option("--ring-entries", out.engine.reactor.uring_entries, "io_uring SQ entries per reactor")
         ->capture_default_str();
+    std::string listen;
+    app.add_option("--nvmf-listen", listen, "serve NVMe/TCP on ADDRESS:PORT (IPv4), e.g. 127.0.0.1:4420");
+    app.add_option("--namespace", out.namespaces,
+                   "a device URI to serve as a namespace (repeatable), e.g. malloc:///m0?size_mb=64 or "
+                   "uring:///var/lib/disk.img");
+    app.add_option("--nqn", out.nqn, "NQN of the subsystem that holds the namespaces")->capture_default_str();
+    app.add_option("--allow-host", out.allowed_hosts, "host NQN allowed to connect (repeatable; none: any host)");
     app.add_option("--log-level", out.log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
@@ -47,6 +55,21 @@ int parse_options(int argc, char** argv, options& out) {
             std::cerr << "ioengine: " << err.message << "\n";
             return 2;
         }
+    }
+    if (!listen.empty()) {
+        auto colon = listen.rfind(':');
+        unsigned port = 0;
+        if (colon == std::string::npos || colon == 0 ||
+            std::sscanf(listen.c_str() + colon + 1, "%u", &port) != 1 || port == 0 || port > 65535) {
+            std::cerr << "ioengine: --nvmf-listen '" << listen << "': expected ADDRESS:PORT, e.g. 127.0.0.1:4420\n";
+            return 2;
+        }
+        out.nvmf_address = listen.substr(0, colon);
+        out.nvmf_port = static_cast<std::uint16_t>(port);
+    }
+    if (!out.namespaces.empty() && out.nvmf_port == 0) {
+        std::cerr << "ioengine: --namespace needs --nvmf-listen ADDRESS:PORT\n";
+        return 2;
     }
     parse_poll_mode(poll, out.engine.reactor.mode);
     out.engine.reactor.idle_before_sleep = std::chrono::microseconds(idle_us);
