@@ -82,6 +82,17 @@ future<bool> tcp_qpair::recv_exact(void* buf, std::size_t len) {
     co_return true;
 }
 
+future<bool> tcp_qpair::skip_bytes(std::size_t n) {
+    // PDO may put up to ~250 bytes of padding before the data: discard it in
+    // pieces, never more than the scratch buffer holds.
+    while (n > 0) {
+        const std::size_t piece = std::min(n, _scratch.size());
+        if (!co_await recv_exact(_scratch.data(), piece)) co_return false;
+        n -= piece;
+    }
+    co_return true;
+}
+
 future<bool> tcp_qpair::fatal(std::uint16_t fes, std::uint32_t fei, const char* what) {
     log::warn("NVMe/TCP connection fd {}: {}: closing with C2HTermReq", _fd, what);
     tcp::term_req t{};
@@ -174,7 +185,7 @@ future<bool> tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
             co_return co_await fatal(tcp::fes::data_transfer_limit_exceeded, 0, "in-capsule data too large");
         }
         const std::uint32_t pad = cap.ch.pdo - cap.ch.hlen - ((cap.ch.flags & tcp::pdu_flags::hdgstf) ? 4 : 0);
-        if (pad && !co_await recv_exact(_scratch.data(), pad)) co_return false;
+        if (!co_await skip_bytes(pad)) co_return false;
         auto buf = engine::current()->dma().allocate(data_bytes);
         if (!buf) {
             c->busy = false;
@@ -210,7 +221,7 @@ future<bool> tcp_qpair::on_h2c_data(const tcp::h2c_data& h) {
                                  "H2CData outside the R2T");
     }
     const std::uint32_t pad = h.ch.pdo - h.ch.hlen - ((h.ch.flags & tcp::pdu_flags::hdgstf) ? 4 : 0);
-    if (pad && !co_await recv_exact(_scratch.data(), pad)) co_return false;
+    if (!co_await skip_bytes(pad)) co_return false;
     std::byte* dst = c->data.data() + h.datao;
     if (!co_await recv_exact(dst, h.datal)) co_return false;
     if (h.ch.flags & tcp::pdu_flags::ddgstf) {

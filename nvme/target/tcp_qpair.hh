@@ -64,6 +64,7 @@ private:
     tcp_qpair(nvmf_target& target, int fd);
     future<> run();
     future<bool> recv_exact(void* buf, std::size_t len);
+    future<bool> skip_bytes(std::size_t n);
     future<bool> recv_pdu();
     future<bool> on_icreq(const tcp::ic_req& req);
     future<bool> on_capsule(const tcp::capsule_cmd& cap);

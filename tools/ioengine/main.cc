@@ -59,15 +59,16 @@ ioe::future<int> serve(ioe::engine* e, const ioe::daemon::options* opts) {
     }
     ioe::log::info("ioengine {} running (pid {}): {} shard(s), {} polling; Ctrl+C or SIGTERM stops it",
                    "0.1.0", ::getpid(), e->shards(), ioe::to_string(e->config().reactor.mode));
+    // Stopping: the engine awaits this hook before it stops the reactors,
+    // so the target and the devices close while everything still runs.
     ioe::promise<> stopped;
     auto done = stopped.get_future();
-    e->at_stop([&stopped] {
+    e->at_stop([&stopped, &target, &devices]() -> ioe::future<> {
+        if (target) co_await target->stop();
+        co_await devices.close_all();
         stopped.set_value();
-        return ioe::make_ready_future<>();
     });
     co_await std::move(done);
-    if (target) co_await target->stop();
-    co_await devices.close_all();
     ioe::log::info("ioengine drained, exiting");
     co_return 0;
 }
