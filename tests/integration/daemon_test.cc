@@ -121,3 +121,35 @@ TEST(daemon, help_documents_every_option) {
         EXPECT_NE(c.log.find(opt), std::string::npos) << opt;
     }
 }
+
+TEST(daemon, bad_nvmf_options_are_rejected_with_a_message) {
+    {
+        child c = spawn({"--nvmf-listen", "127.0.0.1"});
+        ASSERT_GT(c.pid, 0);
+        EXPECT_EQ(wait_exit(c, std::chrono::seconds(20)), 2);
+        EXPECT_NE(c.log.find("expected ADDRESS:PORT"), std::string::npos) << c.log;
+    }
+    {
+        child c = spawn({"--namespace", "malloc:///m?size_mb=8"});
+        ASSERT_GT(c.pid, 0);
+        EXPECT_EQ(wait_exit(c, std::chrono::seconds(20)), 2);
+        EXPECT_NE(c.log.find("--namespace needs --nvmf-listen"), std::string::npos) << c.log;
+    }
+    {
+        // A namespace URI that cannot be opened stops the daemon with the reason.
+        child c = spawn({"--dma-mb", "8", "--nvmf-listen", "127.0.0.1:0", "--namespace", "malloc:///m?size_mb=x"});
+        ASSERT_GT(c.pid, 0);
+        EXPECT_NE(wait_exit(c, std::chrono::seconds(20)), 0);
+        EXPECT_NE(c.log.find("'size_mb': 'x' is not a whole number"), std::string::npos) << c.log;
+    }
+}
+
+TEST(daemon, serves_nvmf_and_stops_cleanly) {
+    child c = spawn({"--dma-mb", "16", "--nvmf-listen", "127.0.0.1:0", "--namespace", "malloc:///m?size_mb=8"});
+    ASSERT_GT(c.pid, 0);
+    ASSERT_TRUE(wait_for(c, "running (pid", std::chrono::seconds(20))) << c.log;
+    EXPECT_NE(c.log.find("NVMe/TCP target listening on 127.0.0.1:"), std::string::npos) << c.log;
+    EXPECT_NE(c.log.find("namespace 1: malloc:///m?size_mb=8 (16384 blocks of 512 bytes)"), std::string::npos) << c.log;
+    ::kill(c.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(c, std::chrono::seconds(20)), 0) << c.log;
+}

@@ -43,7 +43,7 @@ ioe::future<int> serve(ioe::engine* e, const ioe::daemon::options* opts) {
     ioe::log::info("{}", e->dma().description());
     ioe::device_registry devices;
     std::unique_ptr<ioe::nvme::nvmf_target> target;
-    if (opts->nvmf_port != 0) {
+    if (opts->nvmf) {
         ioe::nvme::subsystem_config sub;
         sub.nqn = opts->nqn;
         sub.allowed_hosts = opts->allowed_hosts;

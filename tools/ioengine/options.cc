@@ -60,14 +60,15 @@ int parse_options(int argc, char** argv, options& out) {
         auto colon = listen.rfind(':');
         unsigned port = 0;
         if (colon == std::string::npos || colon == 0 ||
-            std::sscanf(listen.c_str() + colon + 1, "%u", &port) != 1 || port == 0 || port > 65535) {
+            std::sscanf(listen.c_str() + colon + 1, "%u", &port) != 1 || port > 65535) {
             std::cerr << "ioengine: --nvmf-listen '" << listen << "': expected ADDRESS:PORT, e.g. 127.0.0.1:4420\n";
             return 2;
         }
         out.nvmf_address = listen.substr(0, colon);
         out.nvmf_port = static_cast<std::uint16_t>(port);
+        out.nvmf = true;
     }
-    if (!out.namespaces.empty() && out.nvmf_port == 0) {
+    if (!out.namespaces.empty() && !out.nvmf) {
         std::cerr << "ioengine: --namespace needs --nvmf-listen ADDRESS:PORT\n";
         return 2;
     }

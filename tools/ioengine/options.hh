@@ -13,7 +13,8 @@ struct options {
     engine_config engine;
     std::string log_level = "info";
     // NVMe/TCP: serve `namespaces` (device URIs) in subsystem `nqn` on
-    // `nvmf_address`:`nvmf_port` when nvmf_port != 0.
+    // `nvmf_address`:`nvmf_port` (0: any free port) when `nvmf` is set.
+    bool nvmf = false;
     std::string nvmf_address = "127.0.0.1";
     std::uint16_t nvmf_port = 0;
     std::string nqn = "nqn.2026-11.io.ioengine:default";
