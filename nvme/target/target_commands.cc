@@ -71,10 +71,16 @@ future<> tcp_qpair::execute(command* c) {
         log::error("NVMe/TCP command {:#x} failed: {}", c->cmd.opcode, e.what());
         r = status(sct::generic, sc::internal_error);
     }
-    if (!r.hold && _state != state::closing) co_await send_response(c, r);
     if (!r.hold) {
+        c->responding = true;  // the host may reuse the CID once it has the answer
+        if (_state != state::closing) co_await send_response(c, r);
         c->data.reset();
+        c->responding = false;
         c->busy = false;
+    }
+    if (r.close_after) {
+        _state = state::closing;
+        ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends and the queue pair closes
     }
     if (--_running == 0 && _drained) _drained->set_value();
 }
@@ -115,7 +121,11 @@ future<completion> tcp_qpair::fabrics_command(command* c) {
             }
             co_return ok_status();
         }
-        case fctype::disconnect: _state = state::closing; co_return ok_status();
+        case fctype::disconnect: {
+            completion r = ok_status();
+            r.close_after = true;  // answered first, then closed
+            co_return r;
+        }
         default: co_return invalid_field();
     }
 }

@@ -168,7 +168,7 @@ future<bool> tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
     // A free slot; the CID must not be in use already.
     command* c = nullptr;
     for (auto& s : _commands) {
-        if (s.busy && s.cmd.cid == cmd.cid) {
+        if (s.busy && !s.responding && s.cmd.cid == cmd.cid) {
             co_return co_await fatal(tcp::fes::invalid_header_field, 0, "command id already in use");
         }
         if (!s.busy && !c) c = &s;

@@ -43,6 +43,7 @@ public:
     // A command in flight (slot index = R2T transfer tag).
     struct command {
         bool busy = false;
+        bool responding = false;   // answer being sent: its CID may already be reused
         sqe cmd{};
         dma_buffer data;           // the transfer's buffer (host data or data for the host)
         std::uint32_t length = 0;  // bytes the command transfers
@@ -58,6 +59,7 @@ public:
         std::uint32_t dw1 = 0;
         std::span<const std::byte> data;  // sent to the host before the response (reads)
         bool hold = false;                // async event request: answered later (or never)
+        bool close_after = false;         // Disconnect: close the queue pair once answered
     };
 
 private:

@@ -1,0 +1,412 @@
+// The host side of an NVMe/TCP queue pair: connecting, ICReq/ICResp, the
+// CID table, sending capsules and H2CData, the receive loop (see
+// nvmf_qpair.hh). Mirrors nvme/target/tcp_qpair.cc.
+#include "nvme/initiator/nvmf_qpair.hh"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <stdexcept>
+#include <system_error>
+
+#include "runtime/log.hh"
+#include "runtime/reactor.hh"
+
+namespace ioe::nvme {
+
+namespace {
+
+template <typename T>
+T load(const std::byte* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+std::string os_message(int err) { return std::generic_category().message(err); }
+
+constexpr std::uint16_t slot_mask = nvmf_qpair::max_depth - 1;
+static_assert((nvmf_qpair::max_depth & slot_mask) == 0, "max_depth must be a power of two");
+
+// Shuts the socket down when it fires: bounds a wait on it (connect,
+// handshake) without leaving an operation that outlives its frame.
+struct shutdown_guard {
+    timer t;
+    explicit shutdown_guard(int fd, std::chrono::milliseconds after) : t([fd] { ::shutdown(fd, SHUT_RDWR); }) {
+        t.arm(after);
+    }
+    bool fired() const noexcept { return !t.armed(); }
+};
+
+}  // namespace
+
+nvmf_qpair::nvmf_qpair(int fd, std::uint16_t qid, unsigned depth, std::chrono::milliseconds io_timeout)
+    : _fd(fd),
+      _io(local_reactor()->io()),
+      _qid(qid),
+      _depth(std::clamp<unsigned>(depth, 1, max_depth)),
+      _timeout(io_timeout),
+      _slots(max_depth),
+      _sweeper([this] { sweep(); }),
+      _scratch(256) {
+    for (std::size_t i = 0; i < _slots.size(); ++i) _slots[i].cid = static_cast<std::uint16_t>(i);
+}
+
+nvmf_qpair::~nvmf_qpair() {
+    if (_receiver && !_receiver->available()) {
+        log::error("nvmf qpair {} destroyed before close(): the receive loop is still running", _qid);
+    }
+    if (_fd >= 0) ::close(_fd);
+}
+
+future<std::unique_ptr<nvmf_qpair>> nvmf_qpair::open(std::string host, std::uint16_t port, std::uint16_t qid,
+                                                     unsigned depth, std::chrono::milliseconds io_timeout) {
+    // Control path: getaddrinfo blocks briefly (numeric addresses do not).
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string service = std::to_string(port);
+    if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+        throw std::runtime_error(fmt::format("resolve {}: {}", host, ::gai_strerror(rc)));
+    }
+    sockaddr_storage addr{};
+    socklen_t addr_len = static_cast<socklen_t>(res->ai_addrlen);
+    std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
+    const int family = res->ai_family;
+    ::freeaddrinfo(res);
+
+    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", os_message(errno)));
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::unique_ptr<nvmf_qpair> qp(new nvmf_qpair(fd, qid, depth, io_timeout));  // owns fd from here
+    const auto bound = std::min<std::chrono::milliseconds>(io_timeout, std::chrono::milliseconds(10000));
+    {
+        shutdown_guard guard(fd, bound);
+        io_result r = co_await qp->_io.connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len);
+        if (!r) {
+            throw std::runtime_error(fmt::format("TCP connect to {}:{}: {}", host, port,
+                                                 guard.fired() ? "timed out" : os_message(r.error().value())));
+        }
+    }
+    co_await qp->handshake();
+    qp->_receiver.emplace(qp->receive_loop());
+    qp->_sweeper.arm_periodic(std::chrono::milliseconds(std::clamp<long>(io_timeout.count() / 4, 10, 1000)));
+    co_return qp;
+}
+
+future<> nvmf_qpair::handshake() {
+    tcp::ic_req req{};
+    req.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::ic_req);
+    req.ch.hlen = sizeof req;
+    req.ch.plen = sizeof req;
+    req.pfv = tcp::pfv_1_0;
+    req.hpda = 0;
+    req.dgst = 0;    // no digests in this cut
+    req.maxr2t = 0;  // one R2T per command outstanding
+    shutdown_guard guard(_fd, std::min<std::chrono::milliseconds>(_timeout, std::chrono::milliseconds(10000)));
+    if (!co_await send_all(&req, sizeof req)) throw std::runtime_error("ICReq: send failed");
+    std::array<std::byte, sizeof(tcp::ic_resp)> buf{};
+    if (!co_await recv_exact(buf.data(), buf.size())) {
+        throw std::runtime_error(guard.fired() ? "ICResp: timed out" : "ICResp: the target closed the connection");
+    }
+    const auto resp = load<tcp::ic_resp>(buf.data());
+    if (resp.ch.pdu_type != static_cast<std::uint8_t>(tcp::pdu_type::ic_resp) || resp.ch.hlen != sizeof resp ||
+        resp.ch.plen != sizeof resp) {
+        throw std::runtime_error(fmt::format("ICResp: unexpected PDU type {:#x}", resp.ch.pdu_type));
+    }
+    if (resp.pfv != tcp::pfv_1_0) throw std::runtime_error(fmt::format("ICResp: unsupported PFV {}", resp.pfv));
+    if (resp.dgst != 0) throw std::runtime_error("ICResp: the target enabled digests we did not ask for");
+    if (resp.maxh2cdata < tcp::min_maxh2cdata || resp.maxh2cdata % 4 != 0) {
+        throw std::runtime_error(fmt::format("ICResp: invalid MAXH2CDATA {}", resp.maxh2cdata));
+    }
+    if (resp.cpda != 0) throw std::runtime_error(fmt::format("ICResp: CPDA {} is not supported", resp.cpda));
+    _maxh2cdata = resp.maxh2cdata;
+}
+
+// ---- I/O on the socket ---------------------------------------------------------
+
+future<bool> nvmf_qpair::recv_exact(void* buf, std::size_t len) {
+    auto* p = static_cast<std::byte*>(buf);
+    std::size_t done = 0;
+    while (done < len) {
+        io_result r = co_await _io.recv(_fd, p + done, len - done);
+        if (!r || r.value() == 0) co_return false;
+        done += r.value();
+    }
+    co_return true;
+}
+
+future<bool> nvmf_qpair::skip(std::size_t n) {
+    while (n > 0) {
+        const std::size_t piece = std::min(n, _scratch.size());
+        if (!co_await recv_exact(_scratch.data(), piece)) co_return false;
+        n -= piece;
+    }
+    co_return true;
+}
+
+future<bool> nvmf_qpair::send_all(const void* buf, std::size_t len) {
+    auto* p = static_cast<const std::byte*>(buf);
+    std::size_t done = 0;
+    while (done < len) {
+        io_result r = co_await _io.send(_fd, p + done, len - done);
+        if (!r || r.value() == 0) co_return false;
+        done += r.value();
+    }
+    co_return true;
+}
+
+// Walks the view's io_vecs: the pieces of [offset, offset + len).
+template <typename F>
+static future<bool> for_each_piece(const data_view& v, std::uint32_t offset, std::uint32_t len, F f) {
+    std::uint64_t skip = v.offset + offset;
+    for (const io_vec& e : v.iov) {
+        if (len == 0) break;
+        if (skip >= e.len) {
+            skip -= e.len;
+            continue;
+        }
+        const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.len - skip, len));
+        if (!co_await f(e.data + skip, n)) co_return false;
+        skip = 0;
+        len -= n;
+    }
+    co_return len == 0;
+}
+
+future<bool> nvmf_qpair::recv_into(const data_view& v, std::uint32_t offset, std::uint32_t len) {
+    return for_each_piece(v, offset, len, [this](std::byte* p, std::uint32_t n) { return recv_exact(p, n); });
+}
+
+future<bool> nvmf_qpair::send_view(const data_view& v, std::uint32_t offset, std::uint32_t len) {
+    return for_each_piece(v, offset, len, [this](std::byte* p, std::uint32_t n) { return send_all(p, n); });
+}
+
+// ---- the CID table ---------------------------------------------------------------
+
+nvmf_qpair::slot* nvmf_qpair::find(std::uint16_t cid) noexcept {
+    slot& s = _slots[cid & slot_mask];
+    return s.busy && s.cid == cid ? &s : nullptr;
+}
+
+void nvmf_qpair::release(slot& s) noexcept {
+    s.busy = false;
+    s.abandoned = false;
+    s.in = {};
+    s.out = {};
+    --_busy;
+    if (!_slot_waiters.empty()) {
+        promise<> p = std::move(_slot_waiters.front());
+        _slot_waiters.pop_front();
+        p.set_value();
+    }
+}
+
+void nvmf_qpair::finish(slot& s, host_completion c) {
+    if (s.abandoned || !s.done) {  // timed out earlier: its waiter has gone
+        release(s);
+        return;
+    }
+    promise<host_completion> p = std::move(*s.done);
+    s.done.reset();
+    release(s);
+    p.set_value(c);
+}
+
+void nvmf_qpair::fail_all() noexcept {
+    for (auto& s : _slots) {
+        if (s.busy) finish(s, host_completion{host_completion::kind::connection_lost, {}});
+    }
+    while (!_slot_waiters.empty()) {
+        promise<> p = std::move(_slot_waiters.front());
+        _slot_waiters.pop_front();
+        p.set_value();
+    }
+}
+
+void nvmf_qpair::sweep() noexcept {
+    const auto now = steady_clock::now();
+    for (auto& s : _slots) {
+        if (!s.busy || s.abandoned || !s.done || now < s.deadline) continue;
+        log::warn("nvmf qpair {}: command {} timed out after {} ms", _qid, s.cid, _timeout.count());
+        s.abandoned = true;  // the slot stays taken until the target answers
+        s.in = {};
+        s.out = {};
+        promise<host_completion> p = std::move(*s.done);
+        s.done.reset();
+        p.set_value(host_completion{host_completion::kind::timed_out, {}});
+    }
+}
+
+future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in, bool in_capsule) {
+    while (!_dead && _busy >= _depth) {
+        _slot_waiters.emplace_back();
+        co_await _slot_waiters.back().get_future();
+    }
+    if (_dead) co_return host_completion{host_completion::kind::connection_lost, {}};
+    // Next fit: a CID freed just now is not the next one handed out.
+    unsigned idx = _next_slot;
+    while (_slots[idx].busy) idx = (idx + 1) % _depth;
+    _next_slot = (idx + 1) % _depth;
+    slot& s = _slots[idx];
+    s.busy = true;
+    ++_busy;
+    s.generation = static_cast<std::uint16_t>(s.generation + 1);
+    s.cid = static_cast<std::uint16_t>(((s.generation & 0x1ffu) << 7) | idx);
+    s.out = out;
+    s.in = in;
+    s.deadline = steady_clock::now() + _timeout;
+    s.done.emplace();
+    future<host_completion> f = s.done->get_future();
+
+    cmd.cid = s.cid;
+    cmd.set_psdt(psdt::sgl_mptr_contiguous);
+    const bool with_data = in_capsule && out.len > 0;
+    if (out.len > 0 || in.len > 0) {
+        cmd.dptr.sgl = sgl_descriptor{};
+        cmd.dptr.sgl.length = out.len > 0 ? out.len : in.len;
+        cmd.dptr.sgl.identifier = with_data
+                                      ? sgl_identifier(sgl_type::data_block, sgl_subtype::offset)
+                                      : sgl_identifier(sgl_type::transport_data_block, sgl_subtype::transport_specific);
+    }
+    tcp::capsule_cmd cap{};
+    cap.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::capsule_cmd);
+    cap.ch.hlen = sizeof cap;
+    cap.ch.pdo = with_data ? sizeof cap : 0;  // CPDA 0: 4-byte alignment, 72 is aligned
+    cap.ch.plen = static_cast<std::uint32_t>(sizeof cap + (with_data ? out.len : 0));
+    cap.ccsqe = cmd;
+    bool sent = false;
+    {
+        auto guard = co_await _send_lock.hold();
+        if (!_dead) {
+            sent = co_await send_all(&cap, sizeof cap);
+            if (sent && with_data) sent = co_await send_view(out, 0, out.len);
+        }
+    }
+    if (!sent && !_dead) {
+        _dead = true;
+        ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends and fails every command
+    }
+    co_return co_await std::move(f);
+}
+
+// ---- receiving -------------------------------------------------------------------
+
+future<bool> nvmf_qpair::on_r2t(const tcp::r2t& r) {
+    slot* s = find(r.cccid);
+    if (!s || s->abandoned || r.r2tl == 0 || std::uint64_t{r.r2to} + r.r2tl > s->out.len) {
+        log::warn("nvmf qpair {}: R2T for command {} ({}+{}) that has no such data: closing", _qid, r.cccid, r.r2to,
+                  r.r2tl);
+        co_return false;
+    }
+    const data_view out = s->out;
+    auto guard = co_await _send_lock.hold();
+    const std::uint32_t end = r.r2to + r.r2tl;
+    for (std::uint32_t off = r.r2to; off < end;) {
+        const std::uint32_t n = std::min(_maxh2cdata, end - off);
+        tcp::h2c_data h{};
+        h.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::h2c_data);
+        h.ch.flags = off + n == end ? tcp::pdu_flags::last_pdu : 0;
+        h.ch.hlen = sizeof h;
+        h.ch.pdo = sizeof h;
+        h.ch.plen = sizeof h + n;
+        h.cccid = r.cccid;
+        h.ttag = r.ttag;
+        h.datao = off;
+        h.datal = n;
+        if (!co_await send_all(&h, sizeof h)) co_return false;
+        if (!co_await send_view(out, off, n)) co_return false;
+        off += n;
+    }
+    co_return true;
+}
+
+future<> nvmf_qpair::receive_loop() {
+    std::array<std::byte, tcp::max_header_bytes> hdr{};
+    for (;;) {
+        if (!co_await recv_exact(hdr.data(), sizeof(tcp::pdu_common_header))) break;
+        const auto ch = load<tcp::pdu_common_header>(hdr.data());
+        if (ch.hlen < sizeof ch || ch.hlen > hdr.size() || ch.plen < ch.hlen) {
+            log::warn("nvmf qpair {}: bad PDU header (type {:#x}, hlen {}, plen {}): closing", _qid, ch.pdu_type,
+                      ch.hlen, ch.plen);
+            break;
+        }
+        if (!co_await recv_exact(hdr.data() + sizeof ch, ch.hlen - sizeof ch)) break;
+        const std::uint32_t hd = (ch.flags & tcp::pdu_flags::hdgstf) ? tcp::digest_bytes : 0;
+        const std::uint32_t dd = (ch.flags & tcp::pdu_flags::ddgstf) ? tcp::digest_bytes : 0;
+        if (hd && !co_await skip(hd)) break;  // not negotiated; tolerated
+        const auto type = static_cast<tcp::pdu_type>(ch.pdu_type);
+        if (type == tcp::pdu_type::capsule_resp) {
+            const auto resp = load<tcp::capsule_resp>(hdr.data());
+            if (slot* s = find(resp.rccqe.cid)) {
+                finish(*s, host_completion{host_completion::kind::done, resp.rccqe});
+            } else {
+                log::warn("nvmf qpair {}: CapsuleResp for unknown command {}", _qid, resp.rccqe.cid);
+            }
+        } else if (type == tcp::pdu_type::c2h_data) {
+            const auto h = load<tcp::c2h_data>(hdr.data());
+            if (ch.pdo < ch.hlen + hd || std::uint64_t{ch.pdo} + h.datal + dd != ch.plen) {
+                log::warn("nvmf qpair {}: C2HData with inconsistent PDO/PLEN/DATAL: closing", _qid);
+                break;
+            }
+            if (!co_await skip(ch.pdo - ch.hlen - hd)) break;
+            slot* s = find(h.cccid);
+            if (s && !s->abandoned && std::uint64_t{h.datao} + h.datal <= s->in.len) {
+                const data_view in = s->in;
+                if (!co_await recv_into(in, h.datao, h.datal)) break;
+            } else {
+                if (!s || !s->abandoned) log::warn("nvmf qpair {}: C2HData for unknown command {}", _qid, h.cccid);
+                if (!co_await skip(h.datal)) break;
+            }
+            if (dd && !co_await skip(dd)) break;
+            if ((ch.flags & tcp::pdu_flags::success) && (s = find(h.cccid))) {
+                cqe c{};
+                c.cid = h.cccid;
+                c.sqid = _qid;
+                finish(*s, host_completion{host_completion::kind::done, c});
+            }
+        } else if (type == tcp::pdu_type::r2t) {
+            if (!co_await on_r2t(load<tcp::r2t>(hdr.data()))) break;
+        } else if (type == tcp::pdu_type::c2h_term_req) {
+            const auto t = load<tcp::term_req>(hdr.data());
+            log::warn("nvmf qpair {}: the target ended the connection (C2HTermReq FES {:#x} FEI {})", _qid, t.fes,
+                      tcp::term_req_fei(t));
+            break;
+        } else {
+            log::warn("nvmf qpair {}: unexpected PDU type {:#x}: closing", _qid, ch.pdu_type);
+            break;
+        }
+    }
+    if (!_closed) log::warn("nvmf qpair {}: connection lost", _qid);
+    _dead = true;
+    ::shutdown(_fd, SHUT_RDWR);
+    fail_all();
+}
+
+future<> nvmf_qpair::close() {
+    if (_closed) co_return;
+    _closed = true;
+    _dead = true;
+    _sweeper.cancel();
+    ::shutdown(_fd, SHUT_RDWR);
+    if (_receiver) co_await std::move(*_receiver);
+    _receiver.reset();
+    fail_all();
+    // A sender may still hold the lock (its send fails on the shut socket).
+    { auto guard = co_await _send_lock.hold(); }
+    ::close(_fd);
+    _fd = -1;
+}
+
+}  // namespace ioe::nvme

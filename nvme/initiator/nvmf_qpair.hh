@@ -1,0 +1,120 @@
+// The host side of one NVMe/TCP queue pair (the initiator's mirror of
+// nvme/target/tcp_qpair.hh): one TCP connection on one shard, ICReq/ICResp,
+// then command capsules in and out.
+//
+// A command takes a slot of the CID table (CID = generation << 7 | slot, so a
+// CID is not reused the moment its response arrives) and waits for its
+// CapsuleResp (or a C2HData with SUCCESS). The receive loop reads one PDU at
+// a time: CapsuleResp completes its command, C2HData is received straight
+// into the command's io_vecs at DATAO (no copy), R2T is answered inline with
+// H2CData PDUs of at most MAXH2CDATA taken from the command's io_vecs.
+// Sending is serialized by a mutex. Every command has a deadline; a periodic
+// sweep completes an overdue one as timed out (its slot stays taken until the
+// target answers, data for it is discarded). When the connection is lost
+// every command in flight completes as failed. No digests are negotiated.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nvme/spec/nvme_spec.hh"
+#include "nvme/spec/nvme_tcp_spec.hh"
+#include "runtime/async_mutex.hh"
+#include "runtime/timer.hh"
+#include "runtime/uring.hh"
+#include "storage/block_device.hh"
+
+namespace ioe::nvme {
+
+// A window of a command's buffers: `len` bytes from byte `offset` of iov.
+struct data_view {
+    io_vecs iov;
+    std::uint64_t offset = 0;
+    std::uint32_t len = 0;
+};
+
+// How a command ended.
+struct host_completion {
+    enum class kind { done, timed_out, connection_lost };
+    kind how = kind::connection_lost;
+    cqe cq{};  // valid when how == done
+
+    bool ok() const noexcept { return how == kind::done && status_ok(cq.status); }
+};
+
+class nvmf_qpair {
+public:
+    static constexpr std::size_t max_depth = 128;  // CID slots (a power of two)
+
+    // Connects to host:port (numeric IPv4/IPv6 or a name), exchanges
+    // ICReq/ICResp and starts the receive loop. Throws std::runtime_error
+    // naming the step that failed. `depth`: commands in flight at most.
+    static future<std::unique_ptr<nvmf_qpair>> open(std::string host, std::uint16_t port, std::uint16_t qid,
+                                                     unsigned depth, std::chrono::milliseconds io_timeout);
+    ~nvmf_qpair();
+    nvmf_qpair(const nvmf_qpair&) = delete;
+    nvmf_qpair& operator=(const nvmf_qpair&) = delete;
+
+    // Sends `cmd` (its CID is set here). `out`: data for the controller, in
+    // the capsule when in_capsule is true, else sent on R2T. `in`: where
+    // C2HData lands. The views' buffers must outlive the returned future.
+    future<host_completion> execute(sqe cmd, data_view out = {}, data_view in = {}, bool in_capsule = false);
+
+    // Stops the receive loop, fails what is in flight, closes the socket.
+    future<> close();
+
+    bool alive() const noexcept { return !_dead; }
+    std::uint16_t qid() const noexcept { return _qid; }
+    std::uint32_t maxh2cdata() const noexcept { return _maxh2cdata; }
+
+private:
+    struct slot {
+        bool busy = false;
+        bool abandoned = false;  // timed out: completed already, data discarded
+        std::uint16_t cid = 0;
+        std::uint16_t generation = 0;
+        data_view out;
+        data_view in;
+        steady_clock::time_point deadline{};
+        std::optional<promise<host_completion>> done;
+    };
+
+    nvmf_qpair(int fd, std::uint16_t qid, unsigned depth, std::chrono::milliseconds io_timeout);
+    future<> handshake();
+    future<> receive_loop();
+    future<bool> recv_exact(void* buf, std::size_t len);
+    future<bool> recv_into(const data_view& v, std::uint32_t offset, std::uint32_t len);
+    future<bool> skip(std::size_t n);
+    future<bool> send_all(const void* buf, std::size_t len);
+    future<bool> send_view(const data_view& v, std::uint32_t offset, std::uint32_t len);
+    future<bool> on_r2t(const tcp::r2t& r);
+    slot* find(std::uint16_t cid) noexcept;
+    void finish(slot& s, host_completion c);
+    void release(slot& s) noexcept;
+    void fail_all() noexcept;
+    void sweep() noexcept;
+
+    int _fd;
+    uring& _io;
+    const std::uint16_t _qid;
+    const unsigned _depth;
+    const std::chrono::milliseconds _timeout;
+    std::uint32_t _maxh2cdata = tcp::min_maxh2cdata;
+    bool _dead = false;
+    bool _closed = false;
+    std::vector<slot> _slots;
+    unsigned _next_slot = 0;
+    unsigned _busy = 0;
+    std::deque<promise<>> _slot_waiters;
+    async_mutex _send_lock;
+    std::optional<future<>> _receiver;
+    timer _sweeper;
+    std::vector<std::byte> _scratch;
+};
+
+}  // namespace ioe::nvme
