@@ -139,7 +139,7 @@ void build_active_namespace_list(std::span<const std::uint32_t> active, std::uin
     if (ids.size() > max_ids) ids.resize(max_ids);
 
     std::memset(out.data(), 0, out.size());  // the zero after the last id ends the list
-    std::memcpy(out.data(), ids.data(), ids.size() * sizeof(std::uint32_t));
+    if (!ids.empty()) std::memcpy(out.data(), ids.data(), ids.size() * sizeof(std::uint32_t));
 }
 
 void build_namespace_descriptors(const uuid& id, std::span<std::byte, 4096> out) {

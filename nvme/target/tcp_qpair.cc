@@ -145,6 +145,9 @@ future<bool> tcp_qpair::on_icreq(const tcp::ic_req& req) {
     if (req.pfv != tcp::pfv_1_0) {
         co_return co_await fatal(tcp::fes::unsupported_parameter, offsetof(tcp::ic_req, pfv), "unsupported PFV");
     }
+    if (req.hpda > tcp::max_pda) {  // (hpda + 1) * 4 must stay within 128 bytes
+        co_return co_await fatal(tcp::fes::unsupported_parameter, offsetof(tcp::ic_req, hpda), "HPDA above 31");
+    }
     _hdgst = (req.dgst & tcp::dgst::header) != 0;
     _ddgst = (req.dgst & tcp::dgst::data) != 0;
     _hpda = req.hpda;
