@@ -19,6 +19,7 @@
 
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
+#include "runtime/socket_io.hh"
 
 namespace ioe::nvme {
 
@@ -136,36 +137,11 @@ future<> nvmf_qpair::handshake() {
 
 // ---- I/O on the socket ---------------------------------------------------------
 
-future<bool> nvmf_qpair::recv_exact(void* buf, std::size_t len) {
-    auto* p = static_cast<std::byte*>(buf);
-    std::size_t done = 0;
-    while (done < len) {
-        io_result r = co_await _io.recv(_fd, p + done, len - done);
-        if (!r || r.value() == 0) co_return false;
-        done += r.value();
-    }
-    co_return true;
-}
+future<bool> nvmf_qpair::recv_exact(void* buf, std::size_t len) { return ioe::recv_exact(_io, _fd, buf, len); }
 
-future<bool> nvmf_qpair::skip(std::size_t n) {
-    while (n > 0) {
-        const std::size_t piece = std::min(n, _scratch.size());
-        if (!co_await recv_exact(_scratch.data(), piece)) co_return false;
-        n -= piece;
-    }
-    co_return true;
-}
+future<bool> nvmf_qpair::skip(std::size_t n) { return discard(_io, _fd, _scratch, n); }
 
-future<bool> nvmf_qpair::send_all(const void* buf, std::size_t len) {
-    auto* p = static_cast<const std::byte*>(buf);
-    std::size_t done = 0;
-    while (done < len) {
-        io_result r = co_await _io.send(_fd, p + done, len - done);
-        if (!r || r.value() == 0) co_return false;
-        done += r.value();
-    }
-    co_return true;
-}
+future<bool> nvmf_qpair::send_all(const void* buf, std::size_t len) { return ioe::send_all(_io, _fd, buf, len); }
 
 // Walks the view's io_vecs: the pieces of [offset, offset + len).
 template <typename F>

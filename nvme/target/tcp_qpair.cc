@@ -13,6 +13,7 @@
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
+#include "runtime/socket_io.hh"
 
 namespace ioe::nvme {
 
@@ -71,27 +72,11 @@ future<> tcp_qpair::run() {
     ::close(_fd);
 }
 
-future<bool> tcp_qpair::recv_exact(void* buf, std::size_t len) {
-    auto* p = static_cast<std::byte*>(buf);
-    std::size_t done = 0;
-    while (done < len) {
-        io_result r = co_await _io.recv(_fd, p + done, len - done);
-        if (!r || r.value() == 0) co_return false;
-        done += r.value();
-    }
-    co_return true;
-}
+future<bool> tcp_qpair::recv_exact(void* buf, std::size_t len) { return ioe::recv_exact(_io, _fd, buf, len); }
 
-future<bool> tcp_qpair::skip_bytes(std::size_t n) {
-    // PDO may put up to ~250 bytes of padding before the data: discard it in
-    // pieces, never more than the scratch buffer holds.
-    while (n > 0) {
-        const std::size_t piece = std::min(n, _scratch.size());
-        if (!co_await recv_exact(_scratch.data(), piece)) co_return false;
-        n -= piece;
-    }
-    co_return true;
-}
+// PDO may put up to ~250 bytes of padding before the data: discarded through
+// the scratch buffer, a piece at a time.
+future<bool> tcp_qpair::skip_bytes(std::size_t n) { return discard(_io, _fd, _scratch, n); }
 
 future<bool> tcp_qpair::fatal(std::uint16_t fes, std::uint32_t fei, const char* what) {
     log::warn("NVMe/TCP connection fd {}: {}: closing with C2HTermReq", _fd, what);
@@ -246,13 +231,7 @@ future<bool> tcp_qpair::on_h2c_data(const tcp::h2c_data& h) {
 // ---- sending ------------------------------------------------------------------
 
 future<bool> tcp_qpair::send_all(std::span<const std::byte> bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        io_result r = co_await _io.send(_fd, bytes.data() + done, bytes.size() - done);
-        if (!r || r.value() == 0) co_return false;
-        done += r.value();
-    }
-    co_return true;
+    return ioe::send_all(_io, _fd, bytes.data(), bytes.size());
 }
 
 // header: the PDU header with ch filled but for flags/pdo/plen, which this
