@@ -73,10 +73,10 @@ future<> tcp_qpair::execute(command* c) {
     }
     if (!r.hold) {
         c->responding = true;  // the host may reuse the CID once it has the answer
+        _slot_cid[static_cast<std::size_t>(c - _commands.data())] = 0;
         if (_state != state::closing) co_await send_response(c, r);
         c->data.reset();
-        c->responding = false;
-        c->busy = false;
+        release_slot(c);
     }
     if (r.close_after) {
         _state = state::closing;

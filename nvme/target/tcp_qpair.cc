@@ -39,7 +39,13 @@ void tcp_qpair::start(nvmf_target& target, int fd) {
 }
 
 tcp_qpair::tcp_qpair(nvmf_target& target, int fd)
-    : _target(target), _fd(fd), _io(local_reactor()->io()), _commands(target.limits().max_queue_entries) {}
+    : _target(target),
+      _fd(fd),
+      _io(local_reactor()->io()),
+      _commands(target.limits().max_queue_entries),
+      _slot_cid(target.limits().max_queue_entries, 0) {
+    for (std::size_t i = _commands.size(); i-- > 0;) _free_slots.push_back(static_cast<std::uint16_t>(i));
+}
 
 future<> tcp_qpair::run() {
     for (;;) {
@@ -153,15 +159,18 @@ future<bool> tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
     const sqe& cmd = cap.ccsqe;
     const std::uint32_t data_bytes =
         cap.ch.pdo ? cap.ch.plen - cap.ch.pdo - ((cap.ch.flags & tcp::pdu_flags::ddgstf) ? tcp::digest_bytes : 0) : 0;
-    // A free slot; the CID must not be in use already.
-    command* c = nullptr;
-    for (auto& s : _commands) {
-        if (s.busy && !s.responding && s.cmd.cid == cmd.cid) {
-            co_return co_await fatal(tcp::fes::invalid_header_field, 0, "command id already in use");
-        }
-        if (!s.busy && !c) c = &s;
+    // The CID must not be in use already; then a free slot.
+    const std::uint32_t taken = cmd.cid | cid_in_use;
+    if (std::find(_slot_cid.begin(), _slot_cid.end(), taken) != _slot_cid.end()) {
+        co_return co_await fatal(tcp::fes::invalid_header_field, 0, "command id already in use");
     }
-    if (!c) co_return co_await fatal(tcp::fes::data_transfer_limit_exceeded, 0, "more commands than the queue holds");
+    if (_free_slots.empty()) {
+        co_return co_await fatal(tcp::fes::data_transfer_limit_exceeded, 0, "more commands than the queue holds");
+    }
+    const std::uint16_t slot = _free_slots.back();
+    _free_slots.pop_back();
+    _slot_cid[slot] = taken;
+    command* c = &_commands[slot];
     c->busy = true;
     c->cmd = cmd;
     c->received = 0;
@@ -169,14 +178,14 @@ future<bool> tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
     c->length = cmd.dptr.sgl.length;
     if (data_bytes > 0) {
         if (data_bytes > _target.limits().in_capsule_bytes || data_bytes > c->length) {
-            c->busy = false;
+            release_slot(c);
             co_return co_await fatal(tcp::fes::data_transfer_limit_exceeded, 0, "in-capsule data too large");
         }
         const std::uint32_t pad = cap.ch.pdo - cap.ch.hlen - ((cap.ch.flags & tcp::pdu_flags::hdgstf) ? 4 : 0);
         if (!co_await skip_bytes(pad)) co_return false;
         auto buf = engine::current()->dma().allocate(data_bytes);
         if (!buf) {
-            c->busy = false;
+            release_slot(c);
             co_return co_await fatal(tcp::fes::data_transfer_limit_exceeded, 0, "no DMA memory for in-capsule data");
         }
         c->data = std::move(*buf);
@@ -185,8 +194,8 @@ future<bool> tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
             std::uint32_t want = 0;
             if (!co_await recv_exact(&want, 4)) co_return false;
             if (digest_of(std::span(c->data.data(), data_bytes)) != want) {
-                c->busy = false;
                 c->data.reset();
+                release_slot(c);
                 co_return co_await fatal(tcp::fes::header_digest_error, 0, "data digest mismatch");
             }
         }
@@ -195,6 +204,14 @@ future<bool> tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
     ++_running;
     execute(c).ignore();
     co_return true;
+}
+
+void tcp_qpair::release_slot(command* c) noexcept {
+    const auto slot = static_cast<std::uint16_t>(c - _commands.data());
+    c->busy = false;
+    c->responding = false;
+    _slot_cid[slot] = 0;
+    _free_slots.push_back(slot);
 }
 
 future<bool> tcp_qpair::on_h2c_data(const tcp::h2c_data& h) {

@@ -93,6 +93,7 @@ private:
     future<bool> send_r2t(command* c, std::uint16_t ttag);
 
     std::uint16_t next_sqhd() noexcept;
+    void release_slot(command* c) noexcept;
     block_device* namespace_device(std::uint32_t nsid) const noexcept;
 
     nvmf_target& _target;
@@ -107,6 +108,12 @@ private:
     std::uint16_t _sqhd = 0;
     std::shared_ptr<controller> _ctrl;
     std::vector<command> _commands;
+    std::vector<std::uint16_t> _free_slots;  // indices of free commands (a stack)
+    // Per slot: its CID | in_use_bit while the CID is taken (until its
+    // answer is on the way); a compact array so the CID check per command
+    // reads 512 bytes, not every command slot.
+    static constexpr std::uint32_t cid_in_use = 1u << 16;
+    std::vector<std::uint32_t> _slot_cid;
     unsigned _running = 0;  // commands executing
     std::optional<promise<>> _drained;
     async_mutex _send_lock;
