@@ -44,9 +44,10 @@ public:
     // Producer: pushes up to n items (non-null), returns how many fit.
     std::size_t push(T* const* items, std::size_t n) noexcept {
         const std::size_t tail = _prod.tail;
-        std::size_t fit = n < capacity() ? n : capacity();
-        if (fit == 0) return 0;
-        if (slot(tail + fit - 1).load(std::memory_order_acquire) != nullptr) {
+        if (n > capacity()) n = capacity();  // never wrap onto the slots being filled now
+        if (n == 0) return 0;
+        std::size_t fit = n;
+        if (slot(tail + n - 1).load(std::memory_order_acquire) != nullptr) {
             fit = 0;  // not all of them: count the empty slots one by one
             while (fit < n && slot(tail + fit).load(std::memory_order_acquire) == nullptr) ++fit;
         }
