@@ -250,7 +250,6 @@ void reactor::run() {
     if (_uring.in_flight() != 0) {
         log::warn("{} io_uring operations still in flight at shutdown", _uring.in_flight());
     }
-    _stats.wakeups_sent = _wakeups_sent.load(std::memory_order_relaxed);
 }
 
 }  // namespace ioe

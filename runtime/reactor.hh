@@ -58,7 +58,6 @@ struct reactor_stats {
     std::uint64_t loops = 0;
     std::uint64_t tasks_run = 0;
     std::uint64_t sleeps = 0;        // times the reactor went to sleep
-    std::uint64_t wakeups_sent = 0;  // eventfd writes issued by others for it
 };
 
 class alignas(cache_line) reactor {
