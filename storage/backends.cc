@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "storage/backend_schemes.hh"
 #include "storage/errors.hh"
 #include "storage/malloc_device.hh"
 #include "storage/null_device.hh"
@@ -80,13 +81,15 @@ std::unique_ptr<block_device> open_now(const device_uri& uri) {
     }
     if (s == "uring") return open_uring(uri);
     if (s == "bdev") refuse(uri, "bdev:/// names an existing device: open it through the device registry");
-    if (s == "nvmf" || s == "pcie") refuse(uri, fmt::format("{}:// devices are not supported yet", s));
+    if (s == "nvmf" || s == "pcie")
+        refuse(uri, fmt::format("{}:// devices are not available in this program (their backend is not registered)", s));
     refuse(uri, fmt::format("unknown scheme '{}' (known: {})", s, known_schemes));
 }
 
 }  // namespace
 
 future<std::unique_ptr<block_device>> open_backend(device_uri uri) {
+    if (auto opener = find_backend_scheme(uri.scheme)) return opener(std::move(uri));
     // Everything here is synchronous control-path work; errors become a
     // failed future rather than a throw from this call.
     return futurize_invoke([&uri] { return open_now(uri); });
