@@ -17,16 +17,62 @@
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
+#include "storage/errors.hh"
 
 namespace ioe::nvme {
 
-bool subsystem_config::allows(const std::string& hostnqn) const {
-    return allowed_hosts.empty() || std::find(allowed_hosts.begin(), allowed_hosts.end(), hostnqn) != allowed_hosts.end();
+subsystem::subsystem(const subsystem_config& cfg, unsigned shards)
+    : nqn(cfg.nqn), serial(cfg.serial), model(cfg.model), _views(shards), _namespaces(cfg.namespaces),
+      _allowed(cfg.allowed_hosts) {}
+
+block_device* subsystem::namespace_of(std::uint32_t nsid) const noexcept {
+    const auto& ns = _views[this_shard_id()].ns;
+    return nsid == 0 || nsid > ns.size() ? nullptr : ns[nsid - 1];
+}
+
+std::vector<std::uint32_t> subsystem::active_nsids() const {
+    std::vector<std::uint32_t> ids;
+    const auto& ns = _views[this_shard_id()].ns;
+    for (std::uint32_t i = 0; i < ns.size(); ++i)
+        if (ns[i]) ids.push_back(i + 1);
+    return ids;
+}
+
+std::uint32_t subsystem::highest_nsid() const noexcept {
+    return static_cast<std::uint32_t>(_views[this_shard_id()].ns.size());
+}
+
+bool subsystem::allows(const std::string& hostnqn) const {
+    std::lock_guard lk(_hosts_mutex);
+    return _allowed.empty() || std::find(_allowed.begin(), _allowed.end(), hostnqn) != _allowed.end();
+}
+
+std::vector<std::string> subsystem::allowed_hosts() const {
+    std::lock_guard lk(_hosts_mutex);
+    return _allowed;
+}
+
+void controller::namespace_changed(std::uint32_t nsid) {
+    // The list holds up to 1024 IDs; past that, one entry FFFFFFFFh says
+    // "more than 1024 changed" (NVMe Base 2.0, Changed Namespace List).
+    if (changed_nsids.size() < 1024) {
+        if (std::find(changed_nsids.begin(), changed_nsids.end(), nsid) == changed_nsids.end())
+            changed_nsids.push_back(nsid);
+    } else {
+        changed_nsids.assign(1, 0xffffffffu);
+    }
+    ns_event_pending = true;
+    if (admin) admin->report_async_events();
 }
 
 void controller::add_io_queue(int fd) {
     std::lock_guard<std::mutex> lk(_io_mutex);
     _io_fds.push_back(fd);
+}
+
+std::size_t controller::io_queue_count() {
+    std::lock_guard<std::mutex> lk(_io_mutex);
+    return _io_fds.size();
 }
 
 void controller::remove_io_queue(int fd) {
@@ -41,21 +87,209 @@ void controller::tear_down() {
 }
 
 nvmf_target::nvmf_target(std::string address, std::uint16_t port, target_limits limits)
-    : _address(std::move(address)), _port(port), _limits(limits) {}
+    : _address(std::move(address)), _port(port), _limits(limits), _home(this_shard_id()) {}
 
 nvmf_target::~nvmf_target() {
     if (_listen_fd >= 0) ::close(_listen_fd);
 }
 
-void nvmf_target::add_subsystem(subsystem_config s) { _subsystems.push_back(std::make_unique<subsystem_config>(std::move(s))); }
+void nvmf_target::check_home(const char* what) const {
+    if (this_shard_id() != _home) {
+        throw storage_error(storage_errc::internal,
+                            fmt::format("nvmf target: {} called on shard {}, not on its home shard {}", what,
+                                        this_shard_id(), _home));
+    }
+}
 
-const subsystem_config* nvmf_target::find_subsystem(const std::string& nqn) const noexcept {
+std::shared_ptr<subsystem> nvmf_target::subsystem_or_throw(const std::string& nqn) const {
+    auto s = find_subsystem(nqn);
+    if (!s) throw storage_error(storage_errc::not_found, fmt::format("nvmf target: no subsystem {}", nqn));
+    return s;
+}
+
+future<> nvmf_target::publish_namespaces(std::shared_ptr<subsystem> s) {
+    const std::vector<block_device*> table = s->_namespaces;
+    for (unsigned shard = 0; shard < shard_count(); ++shard) {
+        co_await submit_to(shard, [s, table] { s->_views[this_shard_id()].ns = table; });
+    }
+}
+
+void nvmf_target::notify_namespace_changed(const std::shared_ptr<subsystem>& s, std::uint32_t nsid) {
+    std::vector<std::shared_ptr<controller>> ctrls;
+    {
+        std::lock_guard lk(_mutex);
+        for (const auto& [id, c] : _controllers)
+            if (c->subsys == s) ctrls.push_back(c);
+    }
+    for (auto& c : ctrls) {
+        const unsigned shard = c->admin_shard;
+        submit_to(shard, [c, nsid] { c->namespace_changed(nsid); }).ignore();
+    }
+}
+
+future<> nvmf_target::add_subsystem(subsystem_config cfg) {
+    check_home("add_subsystem");
+    auto bad = [&](const std::string& why) {
+        return storage_error(storage_errc::invalid_argument, fmt::format("nvmf subsystem '{}': {}", cfg.nqn, why));
+    };
+    if (cfg.nqn.size() < 5 || cfg.nqn.size() > nqn_max_length || cfg.nqn.compare(0, 4, "nqn.") != 0) {
+        throw bad(fmt::format("an NQN starts with 'nqn.' and is at most {} bytes", nqn_max_length));
+    }
+    if (cfg.nqn == discovery_nqn) throw bad("the discovery subsystem's NQN is reserved");
+    if (cfg.serial.empty() || cfg.serial.size() > 20) throw bad("the serial number must be 1 to 20 characters");
+    if (cfg.model.empty() || cfg.model.size() > 40) throw bad("the model must be 1 to 40 characters");
+    if (cfg.namespaces.size() > subsystem::max_namespaces) {
+        throw bad(fmt::format("at most {} namespaces", subsystem::max_namespaces));
+    }
+    for (block_device* d : cfg.namespaces)
+        if (!d) throw bad("a namespace without a device");
+    auto s = std::make_shared<subsystem>(cfg, shard_count());
+    {
+        std::lock_guard lk(_mutex);
+        for (const auto& e : _subsystems)
+            if (e->nqn == cfg.nqn) {
+                throw storage_error(storage_errc::already_exists,
+                                    fmt::format("nvmf subsystem '{}' already exists", cfg.nqn));
+            }
+    }
+    // Visible to Connect only once every shard has its namespaces.
+    co_await publish_namespaces(s);
+    {
+        std::lock_guard lk(_mutex);
+        _subsystems.push_back(s);
+    }
+    _generation.fetch_add(1, std::memory_order_relaxed);
+    log::info("nvmf subsystem {} added ({} namespace(s))", s->nqn, cfg.namespaces.size());
+}
+
+future<> nvmf_target::remove_subsystem(std::string nqn) {
+    check_home("remove_subsystem");
+    std::shared_ptr<subsystem> s;
+    std::vector<std::shared_ptr<controller>> ctrls;
+    {
+        std::lock_guard lk(_mutex);
+        auto it = std::find_if(_subsystems.begin(), _subsystems.end(), [&](const auto& e) { return e->nqn == nqn; });
+        if (it == _subsystems.end()) {
+            throw storage_error(storage_errc::not_found, fmt::format("nvmf target: no subsystem {}", nqn));
+        }
+        s = *it;
+        _subsystems.erase(it);
+        for (const auto& [id, c] : _controllers)
+            if (c->subsys == s) ctrls.push_back(c);
+    }
+    _generation.fetch_add(1, std::memory_order_relaxed);
+    // New commands find no namespace; the controllers' connections end.
+    s->_namespaces.clear();
+    co_await publish_namespaces(s);
+    for (auto& c : ctrls) {
+        const unsigned shard = c->admin_shard;
+        co_await submit_to(shard, [c] {
+            c->tear_down();
+            if (c->admin) c->admin->shut_down_connection();
+        });
+    }
+    log::info("nvmf subsystem {} removed ({} controller(s) disconnected)", nqn, ctrls.size());
+}
+
+future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* dev) {
+    check_home("add_namespace");
+    if (!dev) throw storage_error(storage_errc::invalid_argument, fmt::format("nvmf subsystem {}: no device", nqn));
+    auto s = subsystem_or_throw(nqn);
+    auto& ns = s->_namespaces;
+    for (block_device* d : ns)
+        if (d == dev) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("nvmf subsystem {}: device {} is already a namespace", nqn, dev->name()));
+        }
+    auto free_slot = std::find(ns.begin(), ns.end(), nullptr);
+    std::uint32_t nsid = 0;
+    if (free_slot != ns.end()) {
+        *free_slot = dev;
+        nsid = static_cast<std::uint32_t>(free_slot - ns.begin()) + 1;
+    } else {
+        if (ns.size() >= subsystem::max_namespaces) {
+            throw storage_error(storage_errc::no_space, fmt::format("nvmf subsystem {}: already {} namespaces", nqn,
+                                                                    subsystem::max_namespaces));
+        }
+        ns.push_back(dev);
+        nsid = static_cast<std::uint32_t>(ns.size());
+    }
+    co_await publish_namespaces(s);
+    notify_namespace_changed(s, nsid);
+    log::info("nvmf subsystem {}: namespace {} is {}", nqn, nsid, dev->name());
+    co_return nsid;
+}
+
+future<> nvmf_target::remove_namespace(std::string nqn, std::uint32_t nsid) {
+    check_home("remove_namespace");
+    auto s = subsystem_or_throw(nqn);
+    auto& ns = s->_namespaces;
+    if (nsid == 0 || nsid > ns.size() || !ns[nsid - 1]) {
+        throw storage_error(storage_errc::not_found, fmt::format("nvmf subsystem {}: no namespace {}", nqn, nsid));
+    }
+    const std::string name = ns[nsid - 1]->name();
+    ns[nsid - 1] = nullptr;
+    while (!ns.empty() && !ns.back()) ns.pop_back();
+    co_await publish_namespaces(s);
+    notify_namespace_changed(s, nsid);
+    log::info("nvmf subsystem {}: namespace {} ({}) removed", nqn, nsid, name);
+}
+
+future<> nvmf_target::set_allowed_hosts(std::string nqn, std::vector<std::string> hosts) {
+    check_home("set_allowed_hosts");
+    for (const auto& h : hosts) {
+        if (h.empty() || h.size() > nqn_max_length) {
+            throw storage_error(storage_errc::invalid_argument,
+                                fmt::format("nvmf subsystem {}: host NQN '{}' must be 1 to {} bytes", nqn, h,
+                                            nqn_max_length));
+        }
+    }
+    auto s = subsystem_or_throw(nqn);
+    {
+        std::lock_guard lk(s->_hosts_mutex);
+        s->_allowed = std::move(hosts);
+    }
+    co_return;  // connected hosts stay connected; new Connects see the list
+}
+
+std::vector<subsystem_info> nvmf_target::subsystems() const {
+    std::vector<std::shared_ptr<subsystem>> subs;
+    {
+        std::lock_guard lk(_mutex);
+        subs = _subsystems;
+    }
+    std::vector<subsystem_info> out;
+    for (const auto& s : subs) {
+        subsystem_info i{s->nqn, s->serial, s->model, {}, s->allowed_hosts()};
+        // The home shard's table (configuration calls run there too).
+        for (std::uint32_t n = 0; n < s->_namespaces.size(); ++n) {
+            if (block_device* d = s->_namespaces[n])
+                i.namespaces.push_back(namespace_info{n + 1, d->name(), d->block_size(), d->block_count()});
+        }
+        out.push_back(std::move(i));
+    }
+    return out;
+}
+
+std::vector<host_info> nvmf_target::connected_hosts() const {
+    std::lock_guard lk(_mutex);
+    std::vector<host_info> out;
+    for (const auto& [id, c] : _controllers) {
+        if (c->dead.load()) continue;
+        out.push_back(host_info{id, c->discovery() ? std::string(discovery_nqn) : c->subsys->nqn, c->hostnqn,
+                                static_cast<std::uint16_t>(c->io_queue_count())});
+    }
+    return out;
+}
+
+std::shared_ptr<subsystem> nvmf_target::find_subsystem(const std::string& nqn) const {
+    std::lock_guard lk(_mutex);
     for (const auto& s : _subsystems)
-        if (s->nqn == nqn) return s.get();
+        if (s->nqn == nqn) return s;
     return nullptr;
 }
 
-std::shared_ptr<controller> nvmf_target::create_controller(const subsystem_config* s, std::string hostnqn,
+std::shared_ptr<controller> nvmf_target::create_controller(std::shared_ptr<subsystem> s, std::string hostnqn,
                                                            unsigned shard) {
     std::lock_guard<std::mutex> lk(_mutex);
     std::uint16_t id = 0;
@@ -70,7 +304,7 @@ std::shared_ptr<controller> nvmf_target::create_controller(const subsystem_confi
     if (id == 0) return nullptr;
     auto c = std::make_shared<controller>();
     c->cntlid = id;
-    c->subsystem = s;
+    c->subsys = std::move(s);
     c->hostnqn = std::move(hostnqn);
     c->admin_shard = shard;
     _controllers[id] = c;
@@ -85,10 +319,14 @@ std::shared_ptr<controller> nvmf_target::find_controller(std::uint16_t cntlid) {
 
 void nvmf_target::remove_controller(std::uint16_t cntlid) {
     std::lock_guard<std::mutex> lk(_mutex);
-    _controllers.erase(cntlid);
+    auto it = _controllers.find(cntlid);
+    if (it == _controllers.end()) return;
+    it->second->admin = nullptr;  // called on the admin shard as its queue pair closes
+    _controllers.erase(it);
 }
 
 std::vector<discovery_entry> nvmf_target::discovery_entries() const {
+    std::lock_guard lk(_mutex);
     std::vector<discovery_entry> out;
     for (const auto& s : _subsystems) {
         out.push_back(discovery_entry{s->nqn, _address, std::to_string(_port), 1, false});

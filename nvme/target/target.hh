@@ -3,10 +3,16 @@
 // create by connecting, and the TCP listener that places each accepted
 // connection on a shard (round-robin) where its queue pair then lives.
 //
-// Subsystems are configured before start() and read-only afterwards, so
-// every shard reads them without locks. The controller table changes only
-// on Connect and teardown (control path, a mutex); the per-command path
-// never touches it.
+// Subsystems, their namespaces and allowed hosts can change at any time,
+// through calls on the target's home shard (the shard that created it).
+// Each shard reads namespaces from its own copy of the subsystem's table,
+// which the home shard replaces by a message to every shard: the
+// per-command path reads it without locks or atomics. A namespace change
+// is reported to connected hosts with a Namespace Attribute Changed
+// asynchronous event (and the Changed Namespace List log page). The
+// controller table and allowed hosts change only on Connect, teardown and
+// configuration (control path, a mutex); the per-command path never
+// touches them.
 #pragma once
 
 #include <atomic>
@@ -26,20 +32,54 @@
 
 namespace ioe::nvme {
 
+class tcp_qpair;
+
+// What add_subsystem() takes.
 struct subsystem_config {
     std::string nqn;
     std::string serial = "ioengine0000";
     std::string model = "ioengine";
     std::vector<block_device*> namespaces;  // nsid = index + 1
     std::vector<std::string> allowed_hosts;  // empty: any host
+};
 
+// A live subsystem. Its identity is fixed; namespaces and allowed hosts
+// change through nvmf_target.
+class subsystem {
+public:
+    static constexpr std::uint32_t max_namespaces = 1024;
+
+    subsystem(const subsystem_config& cfg, unsigned shards);
+
+    const std::string nqn;
+    const std::string serial;
+    const std::string model;
+
+    // This shard's view of the namespaces (no lock: only this shard writes
+    // it, when the home shard publishes a new table).
+    block_device* namespace_of(std::uint32_t nsid) const noexcept;
+    std::vector<std::uint32_t> active_nsids() const;  // ascending
+    std::uint32_t highest_nsid() const noexcept;
+
+    // Any shard (a mutex: Connect and configuration only).
     bool allows(const std::string& hostnqn) const;
+    std::vector<std::string> allowed_hosts() const;
+
+private:
+    friend class nvmf_target;
+    struct alignas(64) shard_view {
+        std::vector<block_device*> ns;  // index nsid - 1; null: inactive
+    };
+    std::vector<shard_view> _views;
+    std::vector<block_device*> _namespaces;  // home shard: the table being published
+    mutable std::mutex _hosts_mutex;
+    std::vector<std::string> _allowed;
 };
 
 // A controller: created by an admin-queue Connect, joined by I/O queues.
 struct controller {
     std::uint16_t cntlid = 0;
-    const subsystem_config* subsystem = nullptr;  // null: the discovery controller
+    std::shared_ptr<subsystem> subsys;  // null: the discovery controller
     std::string hostnqn;
     unsigned admin_shard = 0;
     // Admin shard state.
@@ -48,14 +88,24 @@ struct controller {
     std::uint32_t kato_ms = 0;
     std::uint16_t io_queues = 0;  // granted by Set Features Number of Queues (0's based)
     steady_clock::time_point last_keep_alive = steady_clock::now();
+    // Asynchronous events (admin shard).
+    tcp_qpair* admin = nullptr;  // its admin queue pair while connected
+    std::uint32_t aec = 0;       // Asynchronous Event Configuration (feature 0Bh)
+    std::vector<std::uint32_t> changed_nsids;  // Changed Namespace List (log page 04h)
+    bool ns_event_pending = false;  // to report on the next Asynchronous Event Request
+    bool ns_event_masked = false;   // reported; masked until log page 04h is read
     std::atomic<bool> dead{false};  // torn down: I/O queues close too
 
-    bool discovery() const noexcept { return subsystem == nullptr; }
+    bool discovery() const noexcept { return subsys == nullptr; }
+    // Admin shard: records `nsid` as changed and reports the event if the
+    // host enabled it and has an Asynchronous Event Request outstanding.
+    void namespace_changed(std::uint32_t nsid);
 
     // The sockets of its I/O queues (any shard; a mutex: connect and
     // teardown only). tear_down() marks it dead and shuts them all.
     void add_io_queue(int fd);
     void remove_io_queue(int fd);
+    std::size_t io_queue_count();
     void tear_down();
 
 private:
@@ -71,13 +121,51 @@ struct target_limits {
     std::uint16_t max_io_queues = 64;
 };
 
+struct namespace_info {
+    std::uint32_t nsid = 0;
+    std::string device;  // block_device name
+    std::uint32_t block_size = 0;
+    std::uint64_t block_count = 0;
+};
+
+struct subsystem_info {
+    std::string nqn;
+    std::string serial;
+    std::string model;
+    std::vector<namespace_info> namespaces;
+    std::vector<std::string> allowed_hosts;  // empty: any host
+};
+
+struct host_info {
+    std::uint16_t cntlid = 0;
+    std::string subnqn;
+    std::string hostnqn;
+    std::uint16_t io_queues = 0;  // I/O queues connected now
+};
+
 class nvmf_target {
 public:
+    // On the home shard (the one that runs configuration calls).
     nvmf_target(std::string address, std::uint16_t port, target_limits limits = {});
     ~nvmf_target();
 
-    // Before start().
-    void add_subsystem(subsystem_config s);
+    // ---- configuration: home shard, before or after start() ----
+    // Errors are storage_error: already_exists, not_found, invalid_argument
+    // (a bad NQN, the discovery NQN, too many namespaces), with a message
+    // naming the subsystem.
+    future<> add_subsystem(subsystem_config s);
+    // Tears down its controllers (their hosts see the connection end).
+    future<> remove_subsystem(std::string nqn);
+    // The new namespace's ID (the lowest free one). Connected hosts get a
+    // Namespace Attribute Changed event.
+    future<std::uint32_t> add_namespace(std::string nqn, block_device* dev);
+    // Commands already running on it finish; later ones see an inactive
+    // namespace. The caller closes the device afterwards.
+    future<> remove_namespace(std::string nqn, std::uint32_t nsid);
+    future<> set_allowed_hosts(std::string nqn, std::vector<std::string> hosts);
+    std::vector<subsystem_info> subsystems() const;
+    std::vector<host_info> connected_hosts() const;
+    unsigned home_shard() const noexcept { return _home; }
 
     // On the shard that will accept (normally 0): bind, listen, accept.
     // Throws std::system_error naming the address when it cannot listen.
@@ -90,30 +178,38 @@ public:
     const target_limits& limits() const noexcept { return _limits; }
 
     // ---- used by queue pairs (any shard) ----
-    const subsystem_config* find_subsystem(const std::string& nqn) const noexcept;
-    std::shared_ptr<controller> create_controller(const subsystem_config* s, std::string hostnqn, unsigned shard);
+    std::shared_ptr<subsystem> find_subsystem(const std::string& nqn) const;
+    std::shared_ptr<controller> create_controller(std::shared_ptr<subsystem> s, std::string hostnqn, unsigned shard);
     std::shared_ptr<controller> find_controller(std::uint16_t cntlid);
     void remove_controller(std::uint16_t cntlid);
     std::vector<discovery_entry> discovery_entries() const;
-    std::uint64_t discovery_generation() const noexcept { return 1; }
+    std::uint64_t discovery_generation() const noexcept { return _generation.load(std::memory_order_relaxed); }
 
     void connection_opened(int fd);
     void connection_closed(int fd);
 
 private:
     future<> accept_loop();
+    void check_home(const char* what) const;
+    std::shared_ptr<subsystem> subsystem_or_throw(const std::string& nqn) const;
+    // Sends the subsystem's namespace table to every shard's view.
+    future<> publish_namespaces(std::shared_ptr<subsystem> s);
+    // Reports a namespace change to every controller of `s`.
+    void notify_namespace_changed(const std::shared_ptr<subsystem>& s, std::uint32_t nsid);
 
     std::string _address;
     std::uint16_t _port;
     target_limits _limits;
-    std::vector<std::unique_ptr<subsystem_config>> _subsystems;
+    unsigned _home = 0;
+    std::vector<std::shared_ptr<subsystem>> _subsystems;  // guarded by _mutex
+    std::atomic<std::uint64_t> _generation{1};            // discovery log generation
     int _listen_fd = -1;
     bool _stopping = false;
     unsigned _next_shard = 0;
     std::optional<future<>> _accepting;
     std::uint64_t _accept_op = 0;
 
-    std::mutex _mutex;  // controllers and open connections (control path only)
+    mutable std::mutex _mutex;  // subsystems, controllers and open connections (control path only)
     std::map<std::uint16_t, std::shared_ptr<controller>> _controllers;
     std::uint16_t _next_cntlid = 1;
     std::set<int> _connections;

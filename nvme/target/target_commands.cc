@@ -51,8 +51,50 @@ T as(const sqe& s) {
 }  // namespace
 
 block_device* tcp_qpair::namespace_device(std::uint32_t nsid) const noexcept {
-    if (!_ctrl || _ctrl->discovery() || nsid == 0 || nsid > _ctrl->subsystem->namespaces.size()) return nullptr;
-    return _ctrl->subsystem->namespaces[nsid - 1];
+    if (!_ctrl || _ctrl->discovery()) return nullptr;
+    return _ctrl->subsys->namespace_of(nsid);
+}
+
+void tcp_qpair::shut_down_connection() noexcept {
+    if (_state == state::closing) return;
+    _state = state::closing;
+    ::shutdown(_fd, SHUT_RDWR);
+}
+
+// Asynchronous Event Configuration bit 8, the completion's DW0 for a
+// Namespace Attribute Changed notice (type 2h, information 00h, log page
+// 04h), and Get Log Page's Retain Asynchronous Event bit (CDW10 bit 15).
+namespace {
+constexpr std::uint32_t aec_namespace_attribute_notices = 1u << 8;
+constexpr std::uint32_t aen_namespace_attribute_changed = 0x2u | (0x00u << 8) | (std::uint32_t{log_page::changed_namespace_list} << 16);
+constexpr std::uint32_t get_log_rae = 1u << 15;
+}  // namespace
+
+void tcp_qpair::report_async_events() {
+    if (!_ctrl || _qid != 0 || _state == state::closing || _held_aers.empty()) return;
+    if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
+    if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
+    command* c = _held_aers.front();
+    _held_aers.erase(_held_aers.begin());
+    _ctrl->ns_event_pending = false;
+    _ctrl->ns_event_masked = true;  // until the host reads the Changed Namespace List
+    completion r = ok_status();
+    r.dw0 = aen_namespace_attribute_changed;
+    ++_running;
+    complete_held(c, r).ignore();
+}
+
+future<> tcp_qpair::complete_held(command* c, completion r) {
+    co_await finish_command(c, r);
+    if (--_running == 0 && _drained) _drained->set_value();
+}
+
+future<> tcp_qpair::finish_command(command* c, completion r) {
+    c->responding = true;  // the host may reuse the CID once it has the answer
+    _slot_cid[static_cast<std::size_t>(c - _commands.data())] = 0;
+    if (_state != state::closing) co_await send_response(c, r);
+    c->data.reset();
+    release_slot(c);
 }
 
 future<> tcp_qpair::execute(command* c) {
@@ -72,11 +114,9 @@ future<> tcp_qpair::execute(command* c) {
         r = status(sct::generic, sc::internal_error);
     }
     if (!r.hold) {
-        c->responding = true;  // the host may reuse the CID once it has the answer
-        _slot_cid[static_cast<std::size_t>(c - _commands.data())] = 0;
-        if (_state != state::closing) co_await send_response(c, r);
-        c->data.reset();
-        release_slot(c);
+        co_await finish_command(c, r);
+    } else {
+        report_async_events();  // an event may be waiting for this request
     }
     if (r.close_after) {
         _state = state::closing;
@@ -148,7 +188,7 @@ future<completion> tcp_qpair::connect(command* c) {
         co_return invalid_param(offsetof(connect_command, sqsize), false);
     }
     const bool discovery = subnqn == discovery_nqn;
-    const subsystem_config* subsys = discovery ? nullptr : _target.find_subsystem(subnqn);
+    std::shared_ptr<subsystem> subsys = discovery ? nullptr : _target.find_subsystem(subnqn);
     if (!discovery && !subsys) {
         log::warn("NVMe/TCP connect from {}: no subsystem {}", hostnqn, subnqn);
         co_return invalid_param(offsetof(connect_data, subnqn), true);
@@ -161,6 +201,7 @@ future<completion> tcp_qpair::connect(command* c) {
     if (cmd.qid == 0) {
         _ctrl = _target.create_controller(subsys, hostnqn, this_shard_id());
         if (!_ctrl) co_return status(sct::command_specific, sc_specific::connect_controller_busy);
+        _ctrl->admin = this;
         _ctrl->kato_ms = cmd.kato;
         _ctrl->last_keep_alive = steady_clock::now();
         ++_running;
@@ -169,7 +210,7 @@ future<completion> tcp_qpair::connect(command* c) {
                   _ctrl->cntlid);
     } else {
         auto ctrl = _target.find_controller(data.cntlid);
-        if (!ctrl || ctrl->dead.load() || ctrl->hostnqn != hostnqn || ctrl->subsystem != subsys) {
+        if (!ctrl || ctrl->dead.load() || ctrl->hostnqn != hostnqn || ctrl->subsys != subsys) {
             co_return invalid_param(offsetof(connect_data, cntlid), true);
         }
         if (cmd.qid > std::uint32_t{ctrl->io_queues} + 1 || ctrl->discovery()) {
@@ -217,6 +258,11 @@ future<completion> tcp_qpair::admin_command(command* c) {
         case admin_opcode::get_features: co_return features(c, false);
         case admin_opcode::keep_alive: co_return ok_status();
         case admin_opcode::async_event_request: {
+            if (_ctrl->discovery()) co_return status(sct::generic, sc::invalid_opcode);
+            if (_held_aers.size() >= max_held_aers) {
+                co_return status(sct::command_specific, sc_specific::async_event_request_limit_exceeded);
+            }
+            _held_aers.push_back(c);
             completion r;
             r.hold = true;  // answered on a namespace change, or dropped at disconnect
             co_return r;
@@ -237,11 +283,12 @@ completion tcp_qpair::identify(command* c) {
         case cns::controller: {
             controller_profile p;
             p.cntlid = _ctrl->cntlid;
-            p.subnqn = disc ? discovery_nqn : _ctrl->subsystem->nqn;
-            p.serial = disc ? "ioengine-discovery" : _ctrl->subsystem->serial;
-            p.model = disc ? "ioengine discovery" : _ctrl->subsystem->model;
+            p.subnqn = disc ? discovery_nqn : _ctrl->subsys->nqn;
+            p.serial = disc ? "ioengine-discovery" : _ctrl->subsys->serial;
+            p.model = disc ? "ioengine discovery" : _ctrl->subsys->model;
             p.firmware = "0.1.0";
-            p.namespace_count = disc ? 0 : static_cast<std::uint32_t>(_ctrl->subsystem->namespaces.size());
+            // NN: the highest namespace ID there may be (namespaces come and go).
+            p.namespace_count = disc ? 0 : subsystem::max_namespaces;
             p.mdts = _target.limits().mdts;
             p.maxcmd = _target.limits().max_queue_entries;
             p.in_capsule_bytes = _target.limits().in_capsule_bytes;
@@ -263,7 +310,7 @@ completion tcp_qpair::identify(command* c) {
         case cns::active_namespace_list: {
             std::vector<std::uint32_t> ids;
             if (!disc) {
-                for (std::uint32_t i = 1; i <= _ctrl->subsystem->namespaces.size(); ++i) ids.push_back(i);
+                ids = _ctrl->subsys->active_nsids();
             }
             build_active_namespace_list(ids, c->cmd.nsid, page);
             break;
@@ -291,6 +338,20 @@ completion tcp_qpair::get_log_page(command* c) {
     switch (lid) {
         case log_page::error_information: whole.assign(64, std::byte{0}); break;
         case log_page::firmware_slot: whole.assign(512, std::byte{0}); break;  // FRMW says slot 1, read-only
+        case log_page::changed_namespace_list: {
+            if (_ctrl->discovery()) return invalid_field();
+            whole.assign(4096, std::byte{0});
+            const auto& ids = _ctrl->changed_nsids;
+            std::memcpy(whole.data(), ids.data(), std::min<std::size_t>(ids.size(), 1024) * 4);
+            if (!(c->cmd.cdw10 & get_log_rae)) {
+                // Read: the host has seen every change so far; the list
+                // starts over and the event is unmasked for the next one.
+                _ctrl->changed_nsids.clear();
+                _ctrl->ns_event_pending = false;
+                _ctrl->ns_event_masked = false;
+            }
+            break;
+        }
         case log_page::smart_health: {
             whole.assign(512, std::byte{0});
             build_smart_log(std::span<std::byte, 512>(whole.data(), 512));
@@ -333,7 +394,10 @@ completion tcp_qpair::features(command* c, bool set) {
             if (set) _ctrl->kato_ms = c->cmd.cdw11;
             r.dw0 = _ctrl->kato_ms;
             return r;
-        case feature::async_event_configuration: return r;
+        case feature::async_event_configuration:
+            if (set) _ctrl->aec = c->cmd.cdw11;
+            r.dw0 = _ctrl->aec;
+            return r;
         case feature::volatile_write_cache:
             r.dw0 = 1;  // enabled: the target honours Flush
             return r;

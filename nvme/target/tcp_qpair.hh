@@ -62,7 +62,15 @@ public:
         bool close_after = false;         // Disconnect: close the queue pair once answered
     };
 
+    // Admin queue, its shard: answers a held Asynchronous Event Request
+    // with the controller's pending event, if any and if enabled.
+    void report_async_events();
+    // Ends the connection (the receive loop sees it and the pair closes).
+    void shut_down_connection() noexcept;
+
 private:
+    static constexpr std::size_t max_held_aers = 4;  // Identify Controller AERL + 1
+
     tcp_qpair(nvmf_target& target, int fd);
     future<> run();
     future<bool> recv_exact(void* buf, std::size_t len);
@@ -75,6 +83,9 @@ private:
 
     // Command execution (target_commands.cc).
     future<> execute(command* c);
+    // Sends a command's answer and frees its slot (also for a held command).
+    future<> finish_command(command* c, completion r);
+    future<> complete_held(command* c, completion r);
     future<completion> admin_command(command* c);
     future<completion> fabrics_command(command* c);
     future<completion> io_command(command* c);
@@ -108,6 +119,7 @@ private:
     std::uint16_t _sqhd = 0;
     std::shared_ptr<controller> _ctrl;
     std::vector<command> _commands;
+    std::vector<command*> _held_aers;  // admin queue: Asynchronous Event Requests held
     std::vector<std::uint16_t> _free_slots;  // indices of free commands (a stack)
     // Per slot: its CID | in_use_bit while the CID is taken (until its
     // answer is on the way); a compact array so the CID check per command

@@ -243,7 +243,7 @@ void start_engine() {
             sub.nqn = k_subnqn;
             sub.namespaces.push_back(co_await devices.create(k_ns_uri));
             nvmf_target target("127.0.0.1", 0);
-            target.add_subsystem(std::move(sub));
+            co_await target.add_subsystem(std::move(sub));
             promise<> stopped;
             // The stop sequence ends the reactors once its hooks are done:
             // the cleanup runs inside the hook, main only waits for it.

@@ -107,11 +107,11 @@ future<int> run_test() {
     a.nqn = k_subnqn;
     a.allowed_hosts = {k_host};
     a.namespaces.push_back(ns);
-    target->add_subsystem(std::move(a));
+    co_await target->add_subsystem(std::move(a));
     subsystem_config b;
     b.nqn = k_fault_nqn;
     b.namespaces.push_back(faulty.get());
-    target->add_subsystem(std::move(b));
+    co_await target->add_subsystem(std::move(b));
     co_await target->start();
     const std::uint16_t port = target->port();
     EXPECT_NE(port, 0);
@@ -271,7 +271,7 @@ future<int> run_target_lost() {
     subsystem_config a;
     a.nqn = k_subnqn;
     a.namespaces.push_back(ns);
-    target->add_subsystem(std::move(a));
+    co_await target->add_subsystem(std::move(a));
     co_await target->start();
     auto dev = co_await bounded(nvmf_device::connect("remote0", "127.0.0.1", target->port(), k_subnqn, k_host));
     block_device* d = dev.get();

@@ -53,7 +53,7 @@ ioe::future<int> serve(ioe::engine* e, const ioe::daemon::options* opts) {
                            sub.namespaces.back()->block_count(), sub.namespaces.back()->block_size());
         }
         target = std::make_unique<ioe::nvme::nvmf_target>(opts->nvmf_address, opts->nvmf_port);
-        target->add_subsystem(std::move(sub));
+        co_await target->add_subsystem(std::move(sub));
         co_await target->start();
         ioe::log::info("try: nvme connect -t tcp -a {} -s {} -n {}", opts->nvmf_address, target->port(), opts->nqn);
     }
