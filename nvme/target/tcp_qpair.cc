@@ -28,6 +28,65 @@ T load(const std::byte* p) {
 
 std::uint32_t digest_of(std::span<const std::byte> bytes) { return crc32c(bytes.data(), bytes.size()); }
 
+// Reads up to this size leave as one send (C2HData header, data, CapsuleResp
+// copied into a staging buffer): a copy of a few KiB costs far less than the
+// two extra sends, TCP segments and wake-ups of the host it saves. Larger
+// reads go from the command's buffer without a copy.
+constexpr std::size_t coalesced_read_max = 16384;
+// The largest framed header: PDU header, header digest and PDO padding
+// (PDO is at most 255).
+constexpr std::size_t max_framed_header = 256;
+
+struct framing {
+    bool hdgst = false;
+    bool ddgst = false;
+    std::uint8_t hpda = 0;
+};
+
+// Writes `header` (ch filled but for flags/pdo/plen, which this sets from
+// the negotiated digests and HPDA), its digest and the padding up to PDO to
+// `out` (max_framed_header bytes). Returns the bytes written; *dd is the
+// data digest size that follows `data_len` bytes of data.
+std::size_t frame_header(const framing& f, std::span<const std::byte> header, std::size_t data_len, bool data_pdu,
+                         std::byte* out, std::uint32_t* dd) {
+    std::memcpy(out, header.data(), header.size());
+    auto ch = load<tcp::pdu_common_header>(out);
+    const std::uint32_t hd = f.hdgst ? 4 : 0;
+    *dd = (f.ddgst && data_pdu && data_len > 0) ? 4 : 0;
+    std::uint32_t pdo = 0;
+    std::uint32_t pad = 0;
+    if (data_len > 0) {
+        const std::uint32_t align = (std::uint32_t{f.hpda} + 1) * 4;
+        pdo = (ch.hlen + hd + align - 1) / align * align;
+        pad = pdo - ch.hlen - hd;
+    }
+    ch.flags = static_cast<std::uint8_t>(ch.flags | (hd ? tcp::pdu_flags::hdgstf : 0) |
+                                         (*dd ? tcp::pdu_flags::ddgstf : 0));
+    ch.pdo = static_cast<std::uint8_t>(pdo);
+    ch.plen = static_cast<std::uint32_t>(ch.hlen + hd + pad + data_len + *dd);
+    std::memcpy(out, &ch, sizeof ch);
+    std::size_t n = ch.hlen;
+    if (hd) {
+        std::uint32_t d = digest_of(std::span<const std::byte>(out, ch.hlen));
+        std::memcpy(out + n, &d, 4);
+        n += 4;
+    }
+    std::memset(out + n, 0, pad);
+    return n + pad;
+}
+
+// Sends all of [p, p + len) with MSG_MORE: more of the PDU follows, so the
+// kernel holds a partial segment for it.
+future<bool> send_more(uring& io, int fd, const std::byte* p, std::size_t len) {
+    while (len > 0) {
+        io_result r = co_await io.send(fd, p, len, MSG_NOSIGNAL | MSG_MORE);
+        if (!r || r.value() == 0) co_return false;
+        p += r.value();
+        len -= r.value();
+    }
+    co_return true;
+}
+
 }  // namespace
 
 void tcp_qpair::start(nvmf_target& target, int fd) {
@@ -252,42 +311,21 @@ future<bool> tcp_qpair::send_all(std::span<const std::byte> bytes) {
 }
 
 // header: the PDU header with ch filled but for flags/pdo/plen, which this
-// sets from the negotiated digests. Caller holds _send_lock.
+// sets from the negotiated digests. Caller holds _send_lock. Header,
+// digest and padding leave in one send; the data (if any) in the next, with
+// MSG_MORE on the first so that they can share a segment.
 future<bool> tcp_qpair::send_pdu(std::span<const std::byte> header, std::span<const std::byte> data, bool data_pdu) {
-    std::byte* out = _tx_header.data();
-    std::memcpy(out, header.data(), header.size());
-    auto ch = load<tcp::pdu_common_header>(out);
-    const std::uint32_t hd = _hdgst ? 4 : 0;
-    const std::uint32_t dd = (_ddgst && data_pdu && !data.empty()) ? 4 : 0;
-    std::uint32_t pdo = 0;
-    std::uint32_t pad = 0;
-    if (!data.empty()) {
-        const std::uint32_t align = (std::uint32_t{_hpda} + 1) * 4;
-        pdo = (ch.hlen + hd + align - 1) / align * align;
-        pad = pdo - ch.hlen - hd;
-    }
-    ch.flags = static_cast<std::uint8_t>(ch.flags | (hd ? tcp::pdu_flags::hdgstf : 0) | (dd ? tcp::pdu_flags::ddgstf : 0));
-    ch.pdo = static_cast<std::uint8_t>(pdo);
-    ch.plen = static_cast<std::uint32_t>(ch.hlen + hd + pad + data.size() + dd);
-    std::memcpy(out, &ch, sizeof ch);
-    std::size_t n = ch.hlen;
-    if (hd) {
-        std::uint32_t d = digest_of(std::span(out, ch.hlen));
-        std::memcpy(out + n, &d, 4);
-        n += 4;
-    }
-    std::memset(out + n, 0, pad);
-    n += pad;
-    if (!co_await send_all(std::span<const std::byte>(out, n))) co_return false;
-    if (!data.empty()) {
-        if (!co_await send_all(data)) co_return false;
-        if (dd) {
-            std::uint32_t d = digest_of(data);
-            std::memcpy(_scratch.data(), &d, 4);
-            if (!co_await send_all(std::span<const std::byte>(_scratch.data(), 4))) co_return false;
-        }
-    }
-    co_return true;
+    static_assert(std::tuple_size_v<decltype(_tx_header)> >= max_framed_header);
+    std::uint32_t dd = 0;
+    const std::size_t n = frame_header(framing{_hdgst, _ddgst, _hpda}, header, data.size(), data_pdu,
+                                       _tx_header.data(), &dd);
+    if (data.empty()) co_return co_await send_all(std::span<const std::byte>(_tx_header.data(), n));
+    if (!co_await send_more(_io, _fd, _tx_header.data(), n)) co_return false;
+    if (!dd) co_return co_await send_all(data);
+    if (!co_await send_more(_io, _fd, data.data(), data.size())) co_return false;
+    std::uint32_t d = digest_of(data);
+    std::memcpy(_scratch.data(), &d, 4);
+    co_return co_await send_all(std::span<const std::byte>(_scratch.data(), 4));
 }
 
 std::uint16_t tcp_qpair::next_sqhd() noexcept {
@@ -297,16 +335,6 @@ std::uint16_t tcp_qpair::next_sqhd() noexcept {
 
 future<bool> tcp_qpair::send_response(command* c, const completion& r) {
     auto guard = co_await _send_lock.hold();
-    if (!r.data.empty()) {
-        tcp::c2h_data h{};
-        h.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::c2h_data);
-        h.ch.flags = tcp::pdu_flags::last_pdu;
-        h.ch.hlen = sizeof h;
-        h.cccid = c->cmd.cid;
-        h.datao = 0;
-        h.datal = static_cast<std::uint32_t>(r.data.size());
-        if (!co_await send_pdu(std::as_bytes(std::span(&h, 1)), r.data, true)) co_return false;
-    }
     tcp::capsule_resp resp{};
     resp.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::capsule_resp);
     resp.ch.hlen = sizeof resp;
@@ -316,7 +344,39 @@ future<bool> tcp_qpair::send_response(command* c, const completion& r) {
     resp.rccqe.sqid = _qid;
     resp.rccqe.cid = c->cmd.cid;
     resp.rccqe.status = r.status;
-    co_return co_await send_pdu(std::as_bytes(std::span(&resp, 1)), {}, false);
+    const auto resp_bytes = std::as_bytes(std::span(&resp, 1));
+    if (r.data.empty()) co_return co_await send_pdu(resp_bytes, {}, false);
+
+    tcp::c2h_data h{};
+    h.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::c2h_data);
+    h.ch.flags = tcp::pdu_flags::last_pdu;
+    h.ch.hlen = sizeof h;
+    h.cccid = c->cmd.cid;
+    h.datao = 0;
+    h.datal = static_cast<std::uint32_t>(r.data.size());
+    const auto h_bytes = std::as_bytes(std::span(&h, 1));
+    if (r.data.size() <= coalesced_read_max) {
+        // One send: [C2HData header | data | data digest | CapsuleResp].
+        const framing f{_hdgst, _ddgst, _hpda};
+        auto staging = engine::current()->dma().allocate(2 * max_framed_header + r.data.size() + 4);
+        if (staging) {
+            std::byte* out = staging->data();
+            std::uint32_t dd = 0, unused = 0;
+            std::size_t n = frame_header(f, h_bytes, r.data.size(), true, out, &dd);
+            std::memcpy(out + n, r.data.data(), r.data.size());
+            n += r.data.size();
+            if (dd) {
+                const std::uint32_t d = digest_of(r.data);
+                std::memcpy(out + n, &d, 4);
+                n += 4;
+            }
+            n += frame_header(f, resp_bytes, 0, false, out + n, &unused);
+            co_return co_await send_all(std::span<const std::byte>(out, n));
+        }
+        // No staging memory now: the three sends below still work.
+    }
+    if (!co_await send_pdu(h_bytes, r.data, true)) co_return false;
+    co_return co_await send_pdu(resp_bytes, {}, false);
 }
 
 future<bool> tcp_qpair::send_r2t(command* c, std::uint16_t ttag) {
