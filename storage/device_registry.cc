@@ -36,7 +36,11 @@ future<block_device*> device_registry::create(std::string text) {
         }
         co_return found;
     }
-    std::string name = uri->scheme == "uring" ? uri->path : uri->path.substr(std::min<std::size_t>(1, uri->path.size()));
+    // The name: a name= parameter (nvmf://), the path of a uring:// file, or
+    // the NAME of scheme:///NAME.
+    std::string name = uri->param("name")  ? *uri->param("name")
+                       : uri->scheme == "uring" ? uri->path
+                                                : uri->path.substr(std::min<std::size_t>(1, uri->path.size()));
     // Reserve the name on the registry's shard, create here, then register.
     // (Lambdas inside co_await capture strings by reference: GCC 12 destroys
     // a temporary lambda's by-value captures twice when the future is ready.)

@@ -123,7 +123,8 @@ future<std::unique_ptr<nvmf_qpair>> connect_queue(const link& l, std::uint16_t q
                                                   std::uint16_t cntlid_in, std::uint16_t* cntlid_out) {
     std::unique_ptr<nvmf_qpair> qp;
     try {
-        qp = co_await nvmf_qpair::open(l.host, l.port, qid, depth, l.opts.io_timeout);
+        qp = co_await nvmf_qpair::open(l.host, l.port, qid, depth, l.opts.io_timeout,
+                                       tcp_digests{l.opts.header_digest, l.opts.data_digest});
     } catch (const std::exception& e) {
         throw storage_error(storage_errc::unavailable, fmt::format("{}: queue {}: {}", l.where(), qid, e.what()));
     }
@@ -336,22 +337,38 @@ public:
     }
 
 private:
-    // The I/O queue, connected on first use; nullptr when it cannot be
-    // (or its connection was lost: no reconnect in this cut).
+    // The I/O queue, connected on first use and again after a lost
+    // connection; nullptr when there is none within fast_io_fail.
     future<nvmf_qpair*> queue() {
-        if (_qp) co_return _qp->alive() ? _qp.get() : nullptr;
-        if (_failed) co_return nullptr;
+        if (_qp && _qp->alive()) co_return _qp.get();
         if (_opening) {
             _waiters.emplace_back();
             co_await _waiters.back().get_future();
             co_return _qp && _qp->alive() ? _qp.get() : nullptr;
         }
         _opening = true;
-        try {
-            _qp = co_await _dev.open_io_queue(_qid);
-        } catch (const std::exception& e) {
-            log::error("nvmf device {}: shard {}: {}", _dev.name(), this_shard_id(), e.what());
-            _failed = true;
+        if (_qp) {
+            co_await _qp->close();
+            _qp.reset();
+        }
+        const auto deadline = steady_clock::now() + _dev.options().fast_io_fail;
+        bool logged = false;
+        for (;;) {
+            if (_dev.lost()) break;
+            if (_dev.connected()) {
+                try {
+                    _qp = co_await _dev.open_io_queue(_qid, _dev.cntlid());
+                    if (logged) log::info("nvmf device {}: shard {}: I/O queue {} connected again", _dev.name(),
+                                          this_shard_id(), _qid);
+                    break;
+                } catch (const std::exception& e) {
+                    if (!logged) log::warn("nvmf device {}: shard {}: {}", _dev.name(), this_shard_id(), e.what());
+                    logged = true;
+                }
+            }
+            const auto now = steady_clock::now();
+            if (now >= deadline) break;
+            co_await sleep(std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(20)));
         }
         _opening = false;
         for (auto& p : _waiters) p.set_value();
@@ -391,7 +408,6 @@ private:
     const std::uint16_t _qid;
     std::unique_ptr<nvmf_qpair> _qp;
     bool _opening = false;
-    bool _failed = false;
     std::vector<promise<>> _waiters;
 };
 
@@ -439,12 +455,13 @@ future<std::unique_ptr<nvmf_device>> nvmf_device::connect(std::string name, std:
     dev->_hostnqn = std::move(hostnqn);
     dev->_hostid = l.hostid;
     dev->_opts = opts;
-    dev->_cntlid = cntlid;
+    dev->_session.store(cntlid | session_up);
     dev->_in_capsule = info.in_capsule;
     dev->_max_transfer = info.max_transfer;
     dev->_io_queues = info.io_queues;
     dev->_io_depth = info.io_depth;
     dev->_admin = std::move(admin);
+    dev->watch_admin();
     if (opts.kato.count() > 0) dev->_keep_alive.arm_periodic(opts.kato / 2);
     log::info("nvmf device {}: connected to {} as controller {} ({} x {} B, {} I/O queues, MDTS {} B, in-capsule {} B)",
               dev->name(), dev->where(), cntlid, info.block_count, info.block_size, info.io_queues, info.max_transfer,
@@ -452,14 +469,14 @@ future<std::unique_ptr<nvmf_device>> nvmf_device::connect(std::string name, std:
     co_return dev;
 }
 
-future<std::unique_ptr<nvmf_qpair>> nvmf_device::open_io_queue(std::uint16_t qid) const {
+future<std::unique_ptr<nvmf_qpair>> nvmf_device::open_io_queue(std::uint16_t qid, std::uint16_t cntlid) const {
     const link l = link_of(_host, _port, _subnqn, _hostnqn, _hostid, _opts);
     if (qid == 0 || qid > _io_queues) {
         throw storage_error(storage_errc::unavailable,
                             fmt::format("{}: I/O queue {} not granted (the controller gave {})", l.where(), qid,
                                         _io_queues));
     }
-    co_return co_await connect_queue(l, qid, _io_depth, _cntlid, nullptr);
+    co_return co_await connect_queue(l, qid, _io_depth, cntlid, nullptr);
 }
 
 std::unique_ptr<device_channel> nvmf_device::open_channel() {
@@ -471,17 +488,107 @@ void nvmf_device::keep_alive_tick() {
     _keep_alive_busy = true;
     [](nvmf_device* d) -> future<> {
         host_completion r = co_await d->_admin->execute(make_cmd(admin_opcode::keep_alive));
-        if (!r.ok() && d->_admin->alive()) {
+        if (!r.ok() && d->_admin && d->_admin->alive()) {
             log::warn("nvmf device {}: Keep Alive to {} failed ({})", d->name(), d->where(),
                       r.how == host_completion::kind::done ? status_text(r.cq.status) : "timed out");
+            // The controller may be gone (KATO expired there): start over.
+            if (r.how == host_completion::kind::timed_out ||
+                (r.how == host_completion::kind::done && status_code_type(r.cq.status) == sct::generic &&
+                 status_code(r.cq.status) == sc::command_sequence_error)) {
+                d->_admin->abort();
+            }
         }
         d->_keep_alive_busy = false;
         if (d->_keep_alive_done) d->_keep_alive_done->set_value();
     }(this).ignore();
 }
 
+void nvmf_device::watch_admin() {
+    _admin->on_lost([this] { admin_lost(); });
+}
+
+void nvmf_device::admin_lost() {
+    _session.store(_session.load() & ~session_up);
+    if (_closing || _reconnect_running) return;
+    if (_opts.ctrl_loss_timeout.count() == 0) {
+        log::error("nvmf device {}: the connection to {} was lost; not reconnecting (ctrl_loss_timeout 0)", name(),
+                   where());
+        _lost.store(true);
+        return;
+    }
+    log::warn("nvmf device {}: the connection to {} was lost: reconnecting", name(), where());
+    _reconnect_running = true;
+    _reconnecting.reset();  // the previous loop has ended (its flag was clear)
+    _reconnecting.emplace(reconnect_loop());
+}
+
+future<> nvmf_device::reconnect_loop() {
+    co_await yield();  // out of the lost queue's receive loop first
+    if (_admin) {
+        co_await _admin->close();
+        _admin.reset();
+    }
+    const link l = link_of(_host, _port, _subnqn, _hostnqn, _hostid, _opts);
+    const auto give_up = steady_clock::now() + _opts.ctrl_loss_timeout;
+    auto delay = _opts.reconnect_delay;
+    unsigned attempt = 0;
+    while (!_closing) {
+        // Back-off, in short steps so that close() is not kept waiting.
+        const auto wake = steady_clock::now() + delay;
+        while (!_closing && steady_clock::now() < wake) {
+            co_await sleep(std::min<std::chrono::nanoseconds>(wake - steady_clock::now(),
+                                                              std::chrono::milliseconds(20)));
+        }
+        if (_closing) break;
+        ++attempt;
+        std::unique_ptr<nvmf_qpair> admin;
+        std::exception_ptr error;
+        try {
+            std::uint16_t cntlid = 0;
+            admin = co_await connect_queue(l, 0, _opts.admin_depth, 0xffff, &cntlid);
+            controller_info info = co_await bring_up(l, *admin);
+            if (info.block_size != block_size() || info.block_count < block_count()) {
+                throw storage_error(storage_errc::io_error,
+                                    fmt::format("{}: namespace 1 changed ({} x {} B, was {} x {} B)", where(),
+                                                info.block_count, info.block_size, block_count(), block_size()));
+            }
+            if (_closing) {
+                co_await admin->close();
+                break;
+            }
+            // From here to the end of the loop nothing suspends, so a loss
+            // after this check reaches admin_lost() through on_lost.
+            if (!admin->alive()) throw std::runtime_error("the admin connection closed during bring-up");
+            _admin = std::move(admin);
+            watch_admin();
+            _session.store(cntlid | session_up);
+            _reconnects.fetch_add(1);
+            log::info("nvmf device {}: reconnected to {} as controller {} (attempt {})", name(), where(), cntlid,
+                      attempt);
+            break;
+        } catch (const std::exception& e) {
+            log::warn("nvmf device {}: reconnect attempt {} failed: {}", name(), attempt, e.what());
+            error = std::current_exception();
+        }
+        if (admin) co_await admin->close();
+        if (steady_clock::now() >= give_up) {
+            log::error("nvmf device {}: gave up reconnecting to {} after {} ms; I/O fails until it is removed",
+                       name(), where(), _opts.ctrl_loss_timeout.count());
+            _lost.store(true);
+            break;
+        }
+        delay = std::min(delay * 2, std::max(_opts.max_reconnect_delay, _opts.reconnect_delay));
+    }
+    _reconnect_running = false;  // no suspension from here to the end
+}
+
 future<> nvmf_device::close_backend() {
+    _closing = true;
     _keep_alive.cancel();
+    if (_reconnecting) {
+        co_await _reconnecting->wait_ready();
+        _reconnecting.reset();
+    }
     if (!_admin) co_return;
     if (_keep_alive_busy) {
         _keep_alive_done.emplace();

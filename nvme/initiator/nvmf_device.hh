@@ -14,13 +14,25 @@
 // Dataset Management deallocate (unmap). Transfers above MDTS are split.
 // A CQE's status maps to io_status as (SCT << 8) | SC; a command that does
 // not complete within the I/O timeout completes as io_status::aborted; a lost
-// connection fails its commands (and later ones) with namespace_not_ready.
-// Not in this cut: reconnect with back-off, digests, multipath, ANA, AER.
+// connection fails the commands in flight on it with namespace_not_ready.
+//
+// Reconnect: when the admin connection is lost (or a Keep Alive times out)
+// the owner shard reconnects the whole association with back-off
+// (reconnect_delay, doubling up to max_reconnect_delay): a new admin queue,
+// the controller brought up again and checked to show the same namespace
+// (block size; size not smaller). Each shard's channel notices its dead I/O
+// queue on its next I/O and opens a new one on the current controller; an
+// I/O waits up to fast_io_fail for that, then fails with
+// namespace_not_ready. After ctrl_loss_timeout without success the device
+// stops trying and fails every I/O until it is closed.
+// Digests: header and data digests (CRC32C) when the options ask for them.
+// Not here: multipath, ANA, AER.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +46,12 @@ namespace ioe::nvme {
 struct nvmf_options {
     std::chrono::milliseconds kato{30000};        // keep-alive timeout given to the controller
     std::chrono::milliseconds io_timeout{30000};  // per command
+    std::chrono::milliseconds reconnect_delay{100};       // first back-off after a loss
+    std::chrono::milliseconds max_reconnect_delay{2000};  // the back-off doubles up to this
+    std::chrono::milliseconds ctrl_loss_timeout{60000};   // give up reconnecting after this long (0: never try)
+    std::chrono::milliseconds fast_io_fail{5000};         // an I/O waits this long for a reconnect
+    bool header_digest = false;
+    bool data_digest = false;
     unsigned admin_depth = 32;
 };
 
@@ -50,15 +68,24 @@ public:
     std::uint16_t port() const noexcept { return _port; }
     const std::string& subnqn() const noexcept { return _subnqn; }
     const std::string& hostnqn() const noexcept { return _hostnqn; }
-    std::uint16_t cntlid() const noexcept { return _cntlid; }
+    // The current controller (changes on reconnect); any shard.
+    std::uint16_t cntlid() const noexcept { return static_cast<std::uint16_t>(_session.load() & 0xffff); }
+    // Connected now (false while reconnecting or after giving up); any shard.
+    bool connected() const noexcept { return _session.load() & session_up; }
+    // Gave up reconnecting (ctrl_loss_timeout); any shard.
+    bool lost() const noexcept { return _lost.load(); }
+    // Successful reconnects so far; any shard.
+    std::uint32_t reconnects() const noexcept { return _reconnects.load(); }
+    const nvmf_options& options() const noexcept { return _opts; }
     std::uint32_t in_capsule_bytes() const noexcept { return _in_capsule; }
     std::uint32_t max_transfer_bytes() const noexcept { return _max_transfer; }
     std::uint16_t io_queues() const noexcept { return _io_queues; }
     // "host:port/subnqn", the prefix of every error message.
     std::string where() const;
 
-    // Opens the I/O queue `qid` on the calling shard (used by channels).
-    future<std::unique_ptr<nvmf_qpair>> open_io_queue(std::uint16_t qid) const;
+    // Opens the I/O queue `qid` on the calling shard for controller
+    // `cntlid` (used by channels).
+    future<std::unique_ptr<nvmf_qpair>> open_io_queue(std::uint16_t qid, std::uint16_t cntlid) const;
 
 protected:
     std::unique_ptr<device_channel> open_channel() override;
@@ -67,14 +94,21 @@ protected:
 private:
     nvmf_device(std::string name, uuid id, std::uint32_t block_size, std::uint64_t block_count);
     void keep_alive_tick();
+    void watch_admin();
+    void admin_lost();
+    future<> reconnect_loop();
 
+    static constexpr std::uint32_t session_up = 1u << 31;
     std::string _host;
     std::uint16_t _port = 0;
     std::string _subnqn;
     std::string _hostnqn;
     std::array<std::uint8_t, 16> _hostid{};
     nvmf_options _opts;
-    std::uint16_t _cntlid = 0;
+    // Controller ID | up bit, published for the channels of every shard.
+    std::atomic<std::uint32_t> _session{0};
+    std::atomic<bool> _lost{false};
+    std::atomic<std::uint32_t> _reconnects{0};
     std::uint32_t _in_capsule = 0;
     std::uint32_t _max_transfer = 0;
     std::uint16_t _io_queues = 0;
@@ -84,6 +118,9 @@ private:
     timer _keep_alive;
     bool _keep_alive_busy = false;
     std::optional<promise<>> _keep_alive_done;
+    bool _closing = false;
+    bool _reconnect_running = false;
+    std::optional<future<>> _reconnecting;
 };
 
 }  // namespace ioe::nvme

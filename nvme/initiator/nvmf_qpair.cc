@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "runtime/crc32c.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/socket_io.hh"
@@ -69,7 +70,8 @@ nvmf_qpair::~nvmf_qpair() {
 }
 
 future<std::unique_ptr<nvmf_qpair>> nvmf_qpair::open(std::string host, std::uint16_t port, std::uint16_t qid,
-                                                     unsigned depth, std::chrono::milliseconds io_timeout) {
+                                                     unsigned depth, std::chrono::milliseconds io_timeout,
+                                                     tcp_digests want) {
     // Control path: getaddrinfo blocks briefly (numeric addresses do not).
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -100,20 +102,20 @@ future<std::unique_ptr<nvmf_qpair>> nvmf_qpair::open(std::string host, std::uint
                                                  guard.fired() ? "timed out" : os_message(r.error().value())));
         }
     }
-    co_await qp->handshake();
+    co_await qp->handshake(want);
     qp->_receiver.emplace(qp->receive_loop());
     qp->_sweeper.arm_periodic(std::chrono::milliseconds(std::clamp<long>(io_timeout.count() / 4, 10, 1000)));
     co_return qp;
 }
 
-future<> nvmf_qpair::handshake() {
+future<> nvmf_qpair::handshake(tcp_digests want) {
     tcp::ic_req req{};
     req.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::ic_req);
     req.ch.hlen = sizeof req;
     req.ch.plen = sizeof req;
     req.pfv = tcp::pfv_1_0;
     req.hpda = 0;
-    req.dgst = 0;    // no digests in this cut
+    req.dgst = static_cast<std::uint8_t>((want.header ? tcp::dgst::header : 0) | (want.data ? tcp::dgst::data : 0));
     req.maxr2t = 0;  // one R2T per command outstanding
     shutdown_guard guard(_fd, std::min<std::chrono::milliseconds>(_timeout, std::chrono::milliseconds(10000)));
     if (!co_await send_all(&req, sizeof req)) throw std::runtime_error("ICReq: send failed");
@@ -127,7 +129,13 @@ future<> nvmf_qpair::handshake() {
         throw std::runtime_error(fmt::format("ICResp: unexpected PDU type {:#x}", resp.ch.pdu_type));
     }
     if (resp.pfv != tcp::pfv_1_0) throw std::runtime_error(fmt::format("ICResp: unsupported PFV {}", resp.pfv));
-    if (resp.dgst != 0) throw std::runtime_error("ICResp: the target enabled digests we did not ask for");
+    if (resp.dgst & ~req.dgst) throw std::runtime_error("ICResp: the target enabled digests we did not ask for");
+    if (resp.dgst != req.dgst) {
+        throw std::runtime_error(fmt::format("ICResp: the target refused the digests asked for (asked {:#x}, got {:#x})",
+                                             req.dgst, resp.dgst));
+    }
+    _hdgst = resp.dgst & tcp::dgst::header;
+    _ddgst = resp.dgst & tcp::dgst::data;
     if (resp.maxh2cdata < tcp::min_maxh2cdata || resp.maxh2cdata % 4 != 0) {
         throw std::runtime_error(fmt::format("ICResp: invalid MAXH2CDATA {}", resp.maxh2cdata));
     }
@@ -167,6 +175,45 @@ future<bool> nvmf_qpair::recv_into(const data_view& v, std::uint32_t offset, std
 
 future<bool> nvmf_qpair::send_view(const data_view& v, std::uint32_t offset, std::uint32_t len) {
     return for_each_piece(v, offset, len, [this](std::byte* p, std::uint32_t n) { return send_all(p, n); });
+}
+
+std::uint32_t nvmf_qpair::digest_of(const data_view& v, std::uint32_t offset, std::uint32_t len) const {
+    std::uint32_t crc = crc32c(nullptr, 0);
+    bool first = true;
+    std::uint64_t skip_bytes = v.offset + offset;
+    for (const io_vec& e : v.iov) {
+        if (len == 0) break;
+        if (skip_bytes >= e.len) {
+            skip_bytes -= e.len;
+            continue;
+        }
+        const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.len - skip_bytes, len));
+        crc = first ? crc32c(e.data + skip_bytes, n) : crc32c_extend(crc, e.data + skip_bytes, n);
+        first = false;
+        skip_bytes = 0;
+        len -= n;
+    }
+    return crc;
+}
+
+future<bool> nvmf_qpair::send_pdu(const void* header, std::size_t hlen, const data_view* data, std::uint32_t offset,
+                                  std::uint32_t len) {
+    if (_hdgst) {
+        std::array<std::byte, tcp::max_header_bytes + tcp::digest_bytes> buf;
+        std::memcpy(buf.data(), header, hlen);
+        const std::uint32_t d = crc32c(header, hlen);
+        std::memcpy(buf.data() + hlen, &d, sizeof d);
+        if (!co_await send_all(buf.data(), hlen + sizeof d)) co_return false;
+    } else if (!co_await send_all(header, hlen)) {
+        co_return false;
+    }
+    if (!data || len == 0) co_return true;
+    if (!co_await send_view(*data, offset, len)) co_return false;
+    if (_ddgst) {
+        const std::uint32_t d = digest_of(*data, offset, len);
+        if (!co_await send_all(&d, sizeof d)) co_return false;
+    }
+    co_return true;
 }
 
 // ---- the CID table ---------------------------------------------------------------
@@ -256,19 +303,19 @@ future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in
                                       ? sgl_identifier(sgl_type::data_block, sgl_subtype::offset)
                                       : sgl_identifier(sgl_type::transport_data_block, sgl_subtype::transport_specific);
     }
+    const std::uint32_t hd = _hdgst ? tcp::digest_bytes : 0;
+    const std::uint32_t dd = _ddgst && with_data ? tcp::digest_bytes : 0;
     tcp::capsule_cmd cap{};
     cap.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::capsule_cmd);
+    cap.ch.flags = static_cast<std::uint8_t>((hd ? tcp::pdu_flags::hdgstf : 0) | (dd ? tcp::pdu_flags::ddgstf : 0));
     cap.ch.hlen = sizeof cap;
-    cap.ch.pdo = with_data ? sizeof cap : 0;  // CPDA 0: 4-byte alignment, 72 is aligned
-    cap.ch.plen = static_cast<std::uint32_t>(sizeof cap + (with_data ? out.len : 0));
+    cap.ch.pdo = with_data ? static_cast<std::uint8_t>(sizeof cap + hd) : 0;  // CPDA 0: no padding
+    cap.ch.plen = static_cast<std::uint32_t>(sizeof cap + hd + (with_data ? out.len + dd : 0));
     cap.ccsqe = cmd;
     bool sent = false;
     {
         auto guard = co_await _send_lock.hold();
-        if (!_dead) {
-            sent = co_await send_all(&cap, sizeof cap);
-            if (sent && with_data) sent = co_await send_view(out, 0, out.len);
-        }
+        if (!_dead) sent = co_await send_pdu(&cap, sizeof cap, with_data ? &out : nullptr, 0, with_data ? out.len : 0);
     }
     if (!sent && !_dead) {
         _dead = true;
@@ -291,18 +338,20 @@ future<bool> nvmf_qpair::on_r2t(const tcp::r2t& r) {
     const std::uint32_t end = r.r2to + r.r2tl;
     for (std::uint32_t off = r.r2to; off < end;) {
         const std::uint32_t n = std::min(_maxh2cdata, end - off);
+        const std::uint32_t hd = _hdgst ? tcp::digest_bytes : 0;
+        const std::uint32_t dd = _ddgst ? tcp::digest_bytes : 0;
         tcp::h2c_data h{};
         h.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::h2c_data);
-        h.ch.flags = off + n == end ? tcp::pdu_flags::last_pdu : 0;
+        h.ch.flags = static_cast<std::uint8_t>((off + n == end ? tcp::pdu_flags::last_pdu : 0) |
+                                               (hd ? tcp::pdu_flags::hdgstf : 0) | (dd ? tcp::pdu_flags::ddgstf : 0));
         h.ch.hlen = sizeof h;
-        h.ch.pdo = sizeof h;
-        h.ch.plen = sizeof h + n;
+        h.ch.pdo = static_cast<std::uint8_t>(sizeof h + hd);
+        h.ch.plen = sizeof h + hd + n + dd;
         h.cccid = r.cccid;
         h.ttag = r.ttag;
         h.datao = off;
         h.datal = n;
-        if (!co_await send_all(&h, sizeof h)) co_return false;
-        if (!co_await send_view(out, off, n)) co_return false;
+        if (!co_await send_pdu(&h, sizeof h, &out, off, n)) co_return false;
         off += n;
     }
     co_return true;
@@ -321,8 +370,21 @@ future<> nvmf_qpair::receive_loop() {
         if (!co_await recv_exact(hdr.data() + sizeof ch, ch.hlen - sizeof ch)) break;
         const std::uint32_t hd = (ch.flags & tcp::pdu_flags::hdgstf) ? tcp::digest_bytes : 0;
         const std::uint32_t dd = (ch.flags & tcp::pdu_flags::ddgstf) ? tcp::digest_bytes : 0;
-        if (hd && !co_await skip(hd)) break;  // not negotiated; tolerated
         const auto type = static_cast<tcp::pdu_type>(ch.pdu_type);
+        // Negotiated digests must be there (C2HTermReq is sent without).
+        if (type != tcp::pdu_type::c2h_term_req && (_hdgst != (hd != 0) || (dd && !_ddgst))) {
+            log::warn("nvmf qpair {}: PDU type {:#x} with digest flags {:#x} that were not negotiated: closing", _qid,
+                      ch.pdu_type, ch.flags);
+            break;
+        }
+        if (hd) {
+            std::uint32_t want = 0;
+            if (!co_await recv_exact(&want, sizeof want)) break;
+            if (crc32c(hdr.data(), ch.hlen) != want) {
+                log::warn("nvmf qpair {}: header digest mismatch (PDU type {:#x}): closing", _qid, ch.pdu_type);
+                break;
+            }
+        }
         if (type == tcp::pdu_type::capsule_resp) {
             const auto resp = load<tcp::capsule_resp>(hdr.data());
             if (slot* s = find(resp.rccqe.cid)) {
@@ -345,7 +407,16 @@ future<> nvmf_qpair::receive_loop() {
                 if (!s || !s->abandoned) log::warn("nvmf qpair {}: C2HData for unknown command {}", _qid, h.cccid);
                 if (!co_await skip(h.datal)) break;
             }
-            if (dd && !co_await skip(dd)) break;
+            if (dd) {
+                std::uint32_t want = 0;
+                if (!co_await recv_exact(&want, sizeof want)) break;
+                s = find(h.cccid);
+                if (s && !s->abandoned && s->in.len >= std::uint64_t{h.datao} + h.datal &&
+                    digest_of(s->in, h.datao, h.datal) != want) {
+                    log::warn("nvmf qpair {}: data digest mismatch (command {}): closing", _qid, h.cccid);
+                    break;  // the command fails with the connection: its data is not trusted
+                }
+            }
             if ((ch.flags & tcp::pdu_flags::success) && (s = find(h.cccid))) {
                 cqe c{};
                 c.cid = h.cccid;
@@ -364,10 +435,22 @@ future<> nvmf_qpair::receive_loop() {
             break;
         }
     }
-    if (!_closed) log::warn("nvmf qpair {}: connection lost", _qid);
+    const bool lost = !_closed;
+    if (lost) log::warn("nvmf qpair {}: connection lost", _qid);
     _dead = true;
     ::shutdown(_fd, SHUT_RDWR);
     fail_all();
+    if (lost && _on_lost) {
+        auto fn = std::move(_on_lost);
+        _on_lost = nullptr;
+        fn();
+    }
+}
+
+void nvmf_qpair::abort() noexcept {
+    if (_dead) return;
+    _dead = true;
+    ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends: commands fail, on_lost runs
 }
 
 future<> nvmf_qpair::close() {

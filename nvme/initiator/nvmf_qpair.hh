@@ -11,12 +11,16 @@
 // Sending is serialized by a mutex. Every command has a deadline; a periodic
 // sweep completes an overdue one as timed out (its slot stays taken until the
 // target answers, data for it is discarded). When the connection is lost
-// every command in flight completes as failed. No digests are negotiated.
+// every command in flight completes as failed, and the on_lost callback (if
+// set) runs once. Header and data digests (CRC32C) are used when asked for
+// in open() and granted in ICResp: sent on every PDU we send, checked on
+// every PDU we receive (a mismatch ends the connection).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +34,12 @@
 #include "storage/block_device.hh"
 
 namespace ioe::nvme {
+
+// Digests to ask for in ICReq.
+struct tcp_digests {
+    bool header = false;
+    bool data = false;
+};
 
 // A window of a command's buffers: `len` bytes from byte `offset` of iov.
 struct data_view {
@@ -55,7 +65,8 @@ public:
     // ICReq/ICResp and starts the receive loop. Throws std::runtime_error
     // naming the step that failed. `depth`: commands in flight at most.
     static future<std::unique_ptr<nvmf_qpair>> open(std::string host, std::uint16_t port, std::uint16_t qid,
-                                                     unsigned depth, std::chrono::milliseconds io_timeout);
+                                                     unsigned depth, std::chrono::milliseconds io_timeout,
+                                                     tcp_digests want = {});
     ~nvmf_qpair();
     nvmf_qpair(const nvmf_qpair&) = delete;
     nvmf_qpair& operator=(const nvmf_qpair&) = delete;
@@ -69,6 +80,12 @@ public:
     future<> close();
 
     bool alive() const noexcept { return !_dead; }
+    // Runs on this shard when the connection is lost (not after close()).
+    void on_lost(std::function<void()> fn) { _on_lost = std::move(fn); }
+    // Ends the connection as if it were lost (e.g. a Keep Alive timed out).
+    void abort() noexcept;
+    bool header_digest() const noexcept { return _hdgst; }
+    bool data_digest() const noexcept { return _ddgst; }
     std::uint16_t qid() const noexcept { return _qid; }
     std::uint32_t maxh2cdata() const noexcept { return _maxh2cdata; }
 
@@ -85,10 +102,16 @@ private:
     };
 
     nvmf_qpair(int fd, std::uint16_t qid, unsigned depth, std::chrono::milliseconds io_timeout);
-    future<> handshake();
+    future<> handshake(tcp_digests want);
+    // Sends a PDU header (plus its digest when negotiated), then optionally
+    // `len` bytes of `data` from `offset` (plus its digest). Caller holds
+    // the send lock.
+    future<bool> send_pdu(const void* header, std::size_t hlen, const data_view* data, std::uint32_t offset,
+                          std::uint32_t len);
     future<> receive_loop();
     future<bool> recv_exact(void* buf, std::size_t len);
     future<bool> recv_into(const data_view& v, std::uint32_t offset, std::uint32_t len);
+    std::uint32_t digest_of(const data_view& v, std::uint32_t offset, std::uint32_t len) const;
     future<bool> skip(std::size_t n);
     future<bool> send_all(const void* buf, std::size_t len);
     future<bool> send_view(const data_view& v, std::uint32_t offset, std::uint32_t len);
@@ -106,6 +129,9 @@ private:
     const std::chrono::milliseconds _timeout;
     std::uint32_t _maxh2cdata = tcp::min_maxh2cdata;
     bool _dead = false;
+    bool _hdgst = false;
+    bool _ddgst = false;
+    std::function<void()> _on_lost;
     bool _closed = false;
     std::vector<slot> _slots;
     unsigned _next_slot = 0;

@@ -273,7 +273,10 @@ future<int> run_target_lost() {
     a.namespaces.push_back(ns);
     co_await target->add_subsystem(std::move(a));
     co_await target->start();
-    auto dev = co_await bounded(nvmf_device::connect("remote0", "127.0.0.1", target->port(), k_subnqn, k_host));
+    nvmf_options opts;
+    opts.fast_io_fail = 200ms;  // I/O gives up waiting for a reconnect quickly
+    auto dev = co_await bounded(
+        nvmf_device::connect("remote0", "127.0.0.1", target->port(), k_subnqn, k_host, opts));
     block_device* d = dev.get();
     auto w = pattern(k_block, 7);
     EXPECT_EQ(co_await io_on(0, d, op::write, 1, 1, w.data()), io_status::success);
