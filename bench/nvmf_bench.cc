@@ -3,6 +3,7 @@
 // bench/README.md, section nvmf_bench).
 //   nvmf_bench [--json] [--quick] [--runs N] [--seconds S] [--warmup S]
 //              [--ioengine PATH] [--nvmf-perf PATH] [--target-core N] [--perf-core N]
+//              [--perf-poll busy|adaptive]
 // 1. The ioengine daemon on --target-core (0) serves null:///nvmf_bench
 //    (4 GiB, 4 KiB blocks) on 127.0.0.1:<a free port>, adaptive polling.
 // 2. Each run, in order: tools/nvmf-perf on --perf-core (1) with every
@@ -55,6 +56,8 @@ struct params {
     double warmup = 0.5;
     std::string ioengine, perf;
     unsigned target_core = 0, perf_core = 1;
+    bool limit_per_command = false;  // --limit-per-command: the limit server sends once per read
+    std::string perf_poll = "adaptive";  // nvmf-perf's reactor: the target's and the limit server's policy
 };
 
 struct workload {
@@ -78,6 +81,10 @@ struct figures {
     // during the run, % of all CPUs: a run with much of it measured the
     // scheduler, not the target.
     double others_cpu_pct = 0;
+    // CPU of the server (target process or limit server thread) and of
+    // nvmf-perf per I/O, in us: less sensitive to the machine's load than
+    // IOPS (a polling process spins while it waits, and that counts).
+    double server_cpu_us_per_io = 0, perf_cpu_us_per_io = 0;
 };
 
 pid_t g_target_pid = -1;  // the daemon, once started
@@ -85,11 +92,12 @@ pid_t g_target_pid = -1;  // the daemon, once started
 void usage() {
     std::fputs(
         "usage: nvmf_bench [--json] [--quick] [--runs N] [--seconds S] [--warmup S] [--ioengine PATH]\n"
-        "                  [--nvmf-perf PATH] [--target-core N] [--perf-core N]\n"
+        "                  [--nvmf-perf PATH] [--target-core N] [--perf-core N] [--perf-poll busy|adaptive]\n"
         "  --json: one JSON object on stdout (progress on stderr); --quick: 1 run of 2 s per workload;\n"
         "  --runs: repetitions, medians reported (default 3); --seconds: measured per workload (5);\n"
         "  --warmup: unmeasured before each (0.5); --ioengine, --nvmf-perf: the binaries (default: the\n"
-        "  build's tools/ next to bench/); --target-core (0), --perf-core (1)\n",
+        "  build's tools/ next to bench/); --target-core (0), --perf-core (1); --perf-poll: nvmf-perf's\n"
+        "  polling (default adaptive, as the target and the limit server)\n",
         stderr);
 }
 
@@ -132,6 +140,14 @@ bool parse_args(int argc, char** argv, params& p) {
         } else if (a == "--target-core" || a == "--perf-core") {
             if (!number(v, 0, 4095)) return false;
             (a == "--target-core" ? p.target_core : p.perf_core) = static_cast<unsigned>(v);
+        } else if (a == "--limit-per-command") {
+            p.limit_per_command = true;
+        } else if (a == "--perf-poll" && i + 1 < argc) {
+            p.perf_poll = argv[++i];
+            if (p.perf_poll != "busy" && p.perf_poll != "adaptive") {
+                std::fprintf(stderr, "nvmf_bench: --perf-poll '%s': expected busy or adaptive\n", p.perf_poll.c_str());
+                return false;
+            }
         } else if ((a == "--ioengine" || a == "--nvmf-perf") && i + 1 < argc) {
             (a == "--ioengine" ? p.ioengine : p.perf) = argv[++i];
         } else {
@@ -304,7 +320,7 @@ double json_number(const std::string& s, const char* key, bool* found) {
 std::vector<std::string> perf_args(const params& p, std::uint16_t port, const workload& w) {
     return {p.perf, "-a", fmt::format("127.0.0.1:{}", port), "-n", k_nqn, "-q", std::to_string(w.qd), "-o",
             std::to_string(w.bytes), "-w", w.rw, "-t", fmt::format("{}", p.seconds), "--warmup",
-            fmt::format("{}", p.warmup), "--cores", std::to_string(p.perf_core), "--json"};
+            fmt::format("{}", p.warmup), "--cores", std::to_string(p.perf_core), "--poll", p.perf_poll, "--json"};
 }
 
 std::string joined(const std::vector<std::string>& args) {
@@ -324,7 +340,8 @@ bool run_perf(const params& p, std::uint16_t port, const workload& w, const char
     double child = 0;
     const int rc = run_capture(args, p.seconds + p.warmup + 30, out, &child);
     const cpu_times m1 = machine_cpu();
-    const double ours = child + (self_cpu_seconds() - self0) + (process_cpu_seconds(g_target_pid) - target0);
+    const double target_cpu = process_cpu_seconds(g_target_pid) - target0;
+    const double ours = child + (self_cpu_seconds() - self0) + target_cpu;
     f.others_cpu_pct = m1.total > m0.total ? std::max(0.0, (m1.busy - m0.busy - ours) / (m1.total - m0.total) * 100)
                                            : 0;
     bool found = true;
@@ -335,6 +352,11 @@ bool run_perf(const params& p, std::uint16_t port, const workload& w, const char
     f.p99_us = json_number(out, "p99_us", &found);
     f.p999_us = json_number(out, "p999_us", &found);
     f.errors = json_number(out, "errors", &found);
+    const double ios = f.iops * (p.seconds + p.warmup);  // the warm-up does I/O too
+    if (ios > 0) {
+        f.server_cpu_us_per_io = target_cpu / ios * 1e6;
+        f.perf_cpu_us_per_io = child / ios * 1e6;
+    }
     if (rc != 0 || !found) {
         if (error->empty()) {
             *error = fmt::format("{} {}: nvmf-perf exited with {} ({}): {}", label, w.name, rc, joined(args),
@@ -424,9 +446,12 @@ int main(int argc, char** argv) {
             samples[fmt::format("nvmf_{}_p99_us", w.name)].push_back(f.p99_us);
             samples[fmt::format("nvmf_{}_mibs", w.name)].push_back(f.mibs);
             samples["others_cpu_pct"].push_back(f.others_cpu_pct);
+            samples[fmt::format("target_cpu_us_per_io_{}", w.name)].push_back(f.server_cpu_us_per_io);
+            samples[fmt::format("perf_cpu_us_per_io_{}", w.name)].push_back(f.perf_cpu_us_per_io);
             if (i != limit_workload) continue;
             ioe::bench::tcp_limit_server server(p.target_core,
-                                                ioe::bench::limit_namespace{k_block, (k_size_mb << 20) / k_block});
+                                                ioe::bench::limit_namespace{k_block, (k_size_mb << 20) / k_block},
+                                                p.limit_per_command);
             figures l;
             bool ok = false;
             try {
@@ -436,6 +461,11 @@ int main(int argc, char** argv) {
                 error = e.what();
             }
             server.stop();
+            if (ok && l.iops > 0) {
+                samples["tcp_limit_cpu_us_per_io_randread4k_qd32"].push_back(server.cpu_seconds() /
+                                                                            (l.iops * (p.seconds + p.warmup)) * 1e6);
+                samples["tcp_limit_perf_cpu_us_per_io_randread4k_qd32"].push_back(l.perf_cpu_us_per_io);
+            }
             if (!server.problem().empty() && limit_problem.empty()) limit_problem = server.problem();
             if (!ok) break;
             samples["tcp_limit_randread4k_qd32_iops"].push_back(l.iops);
@@ -498,6 +528,10 @@ int main(int argc, char** argv) {
     add("nvmf_efficiency", eff, 3);
     add("nvmf_efficiency_paired_median", r["nvmf_efficiency_paired"], 3);
     add("idle_target_cpu_pct", idle_pct, 3);
+    add("target_cpu_us_per_io_randread4k_qd32", r["target_cpu_us_per_io_randread4k_qd32"], 2);
+    add("tcp_limit_cpu_us_per_io_randread4k_qd32", r["tcp_limit_cpu_us_per_io_randread4k_qd32"], 2);
+    add("perf_cpu_us_per_io_randread4k_qd32", r["perf_cpu_us_per_io_randread4k_qd32"], 2);
+    add("tcp_limit_perf_cpu_us_per_io_randread4k_qd32", r["tcp_limit_perf_cpu_us_per_io_randread4k_qd32"], 2);
     j += fmt::format("  \"targets\": {{\"nvmf_efficiency_met\": {}, \"idle_target_cpu_pct_met\": {}}},\n",
                      eff >= 0.8 ? "true" : "false", idle_pct >= 0 && idle_pct < 2 ? "true" : "false");
     const auto& others = samples["others_cpu_pct"];
@@ -515,9 +549,9 @@ int main(int argc, char** argv) {
     j += fmt::format(
         "  \"config\": {{\"runs\": {}, \"seconds\": {}, \"warmup_seconds\": {}, \"target_core\": {}, "
         "\"perf_core\": {}, \"namespace\": \"{}\", \"target\": \"{}\", \"perf\": \"{}\", "
-        "\"idle_seconds\": {}, \"load_average_start\": {:.2f}, \"load_average_end\": {:.2f}}},\n",
+        "\"perf_poll\": \"{}\", \"idle_seconds\": {}, \"load_average_start\": {:.2f}, \"load_average_end\": {:.2f}}},\n",
         p.runs, p.seconds, p.warmup, p.target_core, p.perf_core, ns_uri, json_escape(joined(target_args)),
-        json_escape(joined(perf_args(p, port, workloads[limit_workload]))), k_idle_seconds, load_start,
+        json_escape(joined(perf_args(p, port, workloads[limit_workload]))), p.perf_poll, k_idle_seconds, load_start,
         load_average());
     j += fmt::format("  \"limit_server_problem\": \"{}\",\n", json_escape(limit_problem));
     j += fmt::format("  \"error\": \"{}\"\n}}\n", json_escape(error));

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -33,6 +35,7 @@ constexpr std::uint32_t max_read_bytes = 1 << 20;
 constexpr std::uint16_t queue_entries = 128;
 constexpr unsigned ring_entries = 256;
 constexpr std::uint64_t accept_tag = 1;
+constexpr std::chrono::microseconds idle_before_sleep{200};  // the reactors' adaptive default
 
 template <typename T>
 T load(const std::byte* p) {
@@ -48,10 +51,17 @@ struct connection {
     std::uint16_t sqhd = 0;
     std::uint32_t cc = 0, csts = 0;
     std::string subnqn;
+    // Received bytes: [rx_head, rx_len) not answered yet; a recv lands at rx_len.
     std::vector<std::byte> rx = std::vector<std::byte>(rx_bytes);
-    std::size_t rx_len = 0;
+    std::size_t rx_head = 0, rx_len = 0;
+    bool receiving = false;
+    // Answers: `tx` fills while `out` is on the wire (one send at a time).
     std::vector<std::byte> tx = std::vector<std::byte>(tx_bytes);
-    std::size_t tx_len = 0, tx_off = 0;
+    std::size_t tx_len = 0;
+    std::vector<std::byte> out = std::vector<std::byte>(tx_bytes);
+    std::size_t out_len = 0, out_off = 0;
+    bool sending = false;
+    bool closing = false;
 };
 
 // user_data: a connection pointer, its low bit set for a send.
@@ -59,7 +69,8 @@ std::uint64_t tag(connection* c, bool send) { return reinterpret_cast<std::uint6
 
 }  // namespace
 
-tcp_limit_server::tcp_limit_server(unsigned core, limit_namespace ns) : _core(core), _ns(ns) {}
+tcp_limit_server::tcp_limit_server(unsigned core, limit_namespace ns, bool one_send_per_command)
+    : _core(core), _ns(ns), _one_send_per_command(one_send_per_command) {}
 
 tcp_limit_server::~tcp_limit_server() { stop(); }
 
@@ -94,7 +105,14 @@ std::string tcp_limit_server::problem() const { return _problem; }
 void tcp_limit_server::run() noexcept {
     if (auto err = pin_thread_to_core(_core); !err.empty()) _problem = err;
     io_uring ring;
-    if (int rc = io_uring_queue_init(ring_entries, &ring, 0); rc < 0) {
+    // The reactors' flags: completions are run when the thread next enters
+    // the kernel (peek does when the TASKRUN flag says work is pending),
+    // not by interrupting it.
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    int rc = io_uring_queue_init_params(ring_entries, &ring, &params);
+    if (rc == -EINVAL) rc = io_uring_queue_init(ring_entries, &ring, 0);  // an older kernel
+    if (rc < 0) {
         _problem = std::string("io_uring_queue_init: ") + std::strerror(-rc);
         return;
     }
@@ -116,14 +134,32 @@ void tcp_limit_server::run() noexcept {
         io_uring_sqe_set_data64(s, accept_tag);
     };
     auto submit_recv = [&](connection* c) {
+        if (c->receiving || c->closing) return;
+        if (c->rx_head > 0) {  // no recv in flight: compact
+            std::memmove(c->rx.data(), c->rx.data() + c->rx_head, c->rx_len - c->rx_head);
+            c->rx_len -= c->rx_head;
+            c->rx_head = 0;
+        }
+        if (c->rx_len == c->rx.size()) return;
         io_uring_sqe* s = get_sqe();
         io_uring_prep_recv(s, c->fd, c->rx.data() + c->rx_len, c->rx.size() - c->rx_len, 0);
         io_uring_sqe_set_data64(s, tag(c, false));
+        c->receiving = true;
     };
+    // Sends what is left of `out`, or swaps in `tx` when `out` is done.
     auto submit_send = [&](connection* c) {
+        if (c->sending || c->closing) return;
+        if (c->out_off == c->out_len) {
+            if (c->tx_len == 0) return;
+            std::swap(c->out, c->tx);
+            c->out_len = c->tx_len;
+            c->out_off = 0;
+            c->tx_len = 0;
+        }
         io_uring_sqe* s = get_sqe();
-        io_uring_prep_send(s, c->fd, c->tx.data() + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+        io_uring_prep_send(s, c->fd, c->out.data() + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         io_uring_sqe_set_data64(s, tag(c, true));
+        c->sending = true;
     };
     auto fail = [this](const std::string& what) {
         if (_problem.empty()) _problem = what;
@@ -246,17 +282,18 @@ void tcp_limit_server::run() noexcept {
         return true;
     };
 
-    // Answers every complete PDU in rx that fits; false: close c.
+    // Answers every complete PDU in rx that fits, sends, keeps a recv
+    // posted; false: close c.
     auto process = [&](connection* c) -> bool {
-        std::size_t off = 0;
-        while (c->rx_len - off >= sizeof(tcp::pdu_common_header)) {
-            const std::byte* pdu = c->rx.data() + off;
+        while (c->rx_len - c->rx_head >= sizeof(tcp::pdu_common_header)) {
+            if (_one_send_per_command && (c->sending || c->tx_len > 0)) break;
+            const std::byte* pdu = c->rx.data() + c->rx_head;
             const auto ch = load<tcp::pdu_common_header>(pdu);
             if (ch.hlen < sizeof ch || ch.plen < ch.hlen || ch.plen > c->rx.size()) {
                 fail("a PDU with a bad header");
                 return false;
             }
-            if (c->rx_len - off < ch.plen) break;
+            if (c->rx_len - c->rx_head < ch.plen) break;
             const auto type = static_cast<tcp::pdu_type>(ch.pdu_type);
             if (type == tcp::pdu_type::ic_req) {
                 tcp::ic_resp r{};
@@ -267,25 +304,30 @@ void tcp_limit_server::run() noexcept {
                 r.maxh2cdata = 131072;
                 put(c, &r, sizeof r);
             } else if (type == tcp::pdu_type::capsule_cmd) {
-                if (!on_capsule(c, pdu, ch)) break;
+                if (!on_capsule(c, pdu, ch)) break;  // tx is full: again when a send completes
+                if (_one_send_per_command) {
+                    c->rx_head += ch.plen;
+                    break;  // the next capsule once this answer is sent
+                }
             } else if (type == tcp::pdu_type::h2c_term_req) {
                 return false;
             } else {
                 fail("an unexpected PDU type " + std::to_string(ch.pdu_type));
                 return false;
             }
-            off += ch.plen;
+            c->rx_head += ch.plen;
         }
-        std::memmove(c->rx.data(), c->rx.data() + off, c->rx_len - off);
-        c->rx_len -= off;
-        if (c->tx_len > 0) {
-            submit_send(c);
-        } else {
-            submit_recv(c);
-        }
+        submit_send(c);
+        submit_recv(c);
         return true;
     };
+    // Closes c once no operation of it is in flight.
     auto close_conn = [&](connection* c) {
+        c->closing = true;
+        if (c->sending || c->receiving) {
+            ::shutdown(c->fd, SHUT_RDWR);
+            return;
+        }
         ::close(c->fd);
         for (auto& p : conns) {
             if (p.get() == c) {
@@ -297,9 +339,21 @@ void tcp_limit_server::run() noexcept {
     };
 
     submit_accept();
+    auto last_work = std::chrono::steady_clock::now();
     while (!_stop.load(std::memory_order_relaxed)) {
         if (io_uring_sq_ready(&ring) > 0) io_uring_submit(&ring);
         io_uring_cqe* cqe = nullptr;
+        if (io_uring_peek_cqe(&ring, &cqe) != 0) {
+            // Adaptive, as the target's reactors: poll while busy, sleep in
+            // the ring after idle_before_sleep without a completion.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_work > idle_before_sleep) {
+                __kernel_timespec ts{0, 50'000'000};  // then check _stop
+                io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
+            }
+            continue;
+        }
+        last_work = std::chrono::steady_clock::now();
         while (io_uring_peek_cqe(&ring, &cqe) == 0) {
             const std::uint64_t ud = io_uring_cqe_get_data64(cqe);
             const int res = cqe->res;
@@ -317,22 +371,19 @@ void tcp_limit_server::run() noexcept {
                 continue;
             }
             auto* c = reinterpret_cast<connection*>(ud & ~std::uint64_t{1});
-            if (res <= 0) {
-                close_conn(c);
-            } else if (ud & 1) {  // send
-                c->tx_off += static_cast<std::size_t>(res);
-                if (c->tx_off < c->tx_len) {
-                    submit_send(c);
-                } else {
-                    c->tx_len = c->tx_off = 0;
-                    if (!process(c)) close_conn(c);
-                }
-            } else {  // recv
-                c->rx_len += static_cast<std::size_t>(res);
-                if (!process(c)) close_conn(c);
+            if (ud & 1) {
+                c->sending = false;
+                if (res > 0) c->out_off += static_cast<std::size_t>(res);
+            } else {
+                c->receiving = false;
+                if (res > 0) c->rx_len += static_cast<std::size_t>(res);
             }
+            if (res <= 0 || c->closing || !process(c)) close_conn(c);
         }
     }
+    timespec cpu{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    _cpu_seconds = double(cpu.tv_sec) + double(cpu.tv_nsec) / 1e9;
     io_uring_queue_exit(&ring);  // cancels what is pending
     for (auto& c : conns) ::close(c->fd);
 }
