@@ -12,7 +12,8 @@
 //    target core, while the daemon idles. Figures are medians over the runs.
 // 3. idle_target_cpu_pct: nvmf-perf --idle connects (admin + I/O queue) and
 //    sends nothing but keep-alives; the daemon's utime + stime from
-//    /proc/PID/stat over 5 s, as % of one core.
+//    /proc/PID/stat over 5 s, as % of one core (10 ms ticks: a resolution of
+//    0.2 %; _schedstat is the same from its threads' schedstat, in ns).
 // Every child has a deadline; a watchdog ends the run if anything hangs.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -273,6 +274,22 @@ double process_cpu_seconds(pid_t pid) {
     return double(utime + stime) / double(::sysconf(_SC_CLK_TCK));
 }
 
+// Seconds on a CPU of every thread of pid, from /proc/PID/task/*/schedstat
+// (nanoseconds, where /proc/PID/stat counts 10 ms ticks), or -1.
+double process_run_seconds(pid_t pid) {
+    std::error_code ec;
+    double total = 0;
+    bool any = false;
+    for (const auto& t : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+        if (FILE* f = std::fopen((t.path() / "schedstat").c_str(), "r")) {
+            unsigned long long ns = 0;
+            if (std::fscanf(f, "%llu", &ns) == 1) total += double(ns) / 1e9, any = true;
+            std::fclose(f);
+        }
+    }
+    return any ? total : -1;
+}
+
 // Busy and total seconds of every CPU together (/proc/stat; steal counts as
 // busy: the hypervisor gave the time to someone else).
 struct cpu_times {
@@ -477,7 +494,7 @@ int main(int argc, char** argv) {
     }
 
     // 3. Idle target with a connected host.
-    double idle_pct = -1;
+    double idle_pct = -1, idle_pct_schedstat = -1;
     if (error.empty()) {
         const double settle = 1.5;
         const std::vector<std::string> idle_args = {
@@ -487,16 +504,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "nvmf_bench: idle host for %.0f s\n", k_idle_seconds);
         const pid_t idle = spawn(idle_args, nullptr);
         std::this_thread::sleep_for(std::chrono::duration<double>(settle));
-        const double c0 = process_cpu_seconds(g_target_pid);
+        const double c0 = process_cpu_seconds(g_target_pid), r0 = process_run_seconds(g_target_pid);
         const auto t0 = clk::now();
         std::this_thread::sleep_for(std::chrono::duration<double>(k_idle_seconds));
-        const double c1 = process_cpu_seconds(g_target_pid);
+        const double c1 = process_cpu_seconds(g_target_pid), r1 = process_run_seconds(g_target_pid);
         const double wall = std::chrono::duration<double>(clk::now() - t0).count();
         const int rc = wait_child(idle, clk::now() + std::chrono::seconds(30));
         if (rc != 0) {
             error = fmt::format("idle host: nvmf-perf exited with {} ({})", rc, joined(idle_args));
         } else if (c0 >= 0 && c1 >= 0) {
             idle_pct = (c1 - c0) / wall * 100;
+            if (r0 >= 0 && r1 >= 0) idle_pct_schedstat = (r1 - r0) / wall * 100;
         }
     }
 
@@ -528,6 +546,7 @@ int main(int argc, char** argv) {
     add("nvmf_efficiency", eff, 3);
     add("nvmf_efficiency_paired_median", r["nvmf_efficiency_paired"], 3);
     add("idle_target_cpu_pct", idle_pct, 3);
+    add("idle_target_cpu_pct_schedstat", idle_pct_schedstat, 4);
     add("target_cpu_us_per_io_randread4k_qd32", r["target_cpu_us_per_io_randread4k_qd32"], 2);
     add("tcp_limit_cpu_us_per_io_randread4k_qd32", r["tcp_limit_cpu_us_per_io_randread4k_qd32"], 2);
     add("perf_cpu_us_per_io_randread4k_qd32", r["perf_cpu_us_per_io_randread4k_qd32"], 2);
