@@ -10,6 +10,7 @@ packages=(
   capnproto libcapnp-dev libisal-dev
   util-linux procps
   fio
+  etcd-server
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,127 @@
+// The child health store in etcd and the record's JSON (see
+// etcd_health_store.hh and docs/nexus-health.md).
+#include "storage/nexus/etcd_health_store.hh"
+
+#include <set>
+
+#include "runtime/json.hh"
+
+namespace ioe {
+
+namespace {
+
+[[noreturn]] void malformed(std::string_view key, const std::string& why) {
+    throw health_record_error("nexus health record \"" + std::string(key) + "\" is malformed: " + why +
+                              " (refusing to guess which children are in sync; fix or remove the record)");
+}
+
+}  // namespace
+
+std::string encode_health_record(const nexus_health_record& r) {
+    std::string out = "{\"version\":" + std::to_string(health_record_version) +
+                      ",\"clean_shutdown\":" + (r.clean_shutdown ? "true" : "false") + ",\"children\":[";
+    bool first = true;
+    for (const auto& [uuid, healthy] : r.children) {
+        if (!first) out += ',';
+        first = false;
+        out += "{\"uuid\":";
+        json::append_string(out, uuid);
+        out += ",\"healthy\":";
+        out += healthy ? "true" : "false";
+        out += '}';
+    }
+    out += "]}";
+    return out;
+}
+
+nexus_health_record decode_health_record(std::string_view text, std::string_view key) {
+    json::value doc;
+    try {
+        doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+        malformed(key, e.what());
+    }
+    if (!doc.is_object()) malformed(key, "not a JSON object");
+    const json::value* version = nullptr;
+    const json::value* clean = nullptr;
+    const json::value* children = nullptr;
+    for (const auto& [name, v] : doc.members()) {
+        const json::value** slot = name == "version"          ? &version
+                                   : name == "clean_shutdown" ? &clean
+                                   : name == "children"       ? &children
+                                                              : nullptr;
+        if (!slot) malformed(key, "unknown field \"" + name + "\"");
+        if (*slot) malformed(key, "field \"" + name + "\" appears twice");
+        *slot = &v;
+    }
+    std::int64_t ver = 0;
+    if (!version || !version->is_number() || !version->as_int64(ver)) malformed(key, "no integer \"version\"");
+    if (ver != health_record_version) {
+        malformed(key, "version " + std::to_string(ver) + " (this engine reads version " +
+                           std::to_string(health_record_version) + ")");
+    }
+    if (!clean || !clean->is_bool()) malformed(key, "no boolean \"clean_shutdown\"");
+    if (!children || !children->is_array()) malformed(key, "no array \"children\"");
+    if (children->items().size() > health_record_max_children) malformed(key, "too many children");
+    nexus_health_record r;
+    r.clean_shutdown = clean->as_bool();
+    std::set<std::string> seen;
+    for (const auto& c : children->items()) {
+        if (!c.is_object()) malformed(key, "a child is not an object");
+        const json::value* uuid = nullptr;
+        const json::value* healthy = nullptr;
+        for (const auto& [name, v] : c.members()) {
+            const json::value** slot = name == "uuid" ? &uuid : name == "healthy" ? &healthy : nullptr;
+            if (!slot) malformed(key, "unknown child field \"" + name + "\"");
+            if (*slot) malformed(key, "child field \"" + name + "\" appears twice");
+            *slot = &v;
+        }
+        if (!uuid || !uuid->is_string() || uuid->text().empty()) malformed(key, "a child without a \"uuid\" string");
+        if (!healthy || !healthy->is_bool()) malformed(key, "child " + uuid->text() + " without a boolean \"healthy\"");
+        if (!seen.insert(uuid->text()).second) malformed(key, "child " + uuid->text() + " listed twice");
+        r.children.emplace_back(uuid->text(), healthy->as_bool());
+    }
+    return r;
+}
+
+future<std::optional<nexus_health_record>> etcd_health_store::load(std::string key) {
+    auto guard = co_await _mutex.hold();
+    std::optional<etcd_kv> kv = co_await _client.get(key);
+    if (!kv) {
+        _revisions[key] = 0;
+        co_return std::nullopt;
+    }
+    nexus_health_record r = decode_health_record(kv->value, key);
+    _revisions[key] = kv->mod_revision;
+    co_return r;
+}
+
+future<> etcd_health_store::store(std::string key, nexus_health_record r) {
+    auto guard = co_await _mutex.hold();
+    std::string text = encode_health_record(r);
+    auto it = _revisions.find(key);
+    const std::int64_t expected = it == _revisions.end() ? 0 : it->second;
+    etcd_cas_result res = co_await _client.compare_and_put(key, text, expected);
+    if (res.succeeded) {
+        _revisions[key] = res.mod_revision;
+        co_return;
+    }
+    if (res.current && res.current->value == text) {
+        // Our earlier attempt landed though its answer was lost.
+        _revisions[key] = res.current->mod_revision;
+        co_return;
+    }
+    throw health_record_conflict(
+        "nexus health record \"" + key + "\": changed by another writer (expected revision " +
+        std::to_string(expected) + ", found " +
+        (res.current ? "revision " + std::to_string(res.current->mod_revision) : std::string("no record")) +
+        "); not overwritten");
+}
+
+future<> etcd_health_store::remove(std::string key) {
+    auto guard = co_await _mutex.hold();
+    co_await _client.remove(key);
+    _revisions[key] = 0;
+}
+
+}  // namespace ioe
