@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -21,7 +22,24 @@ struct child {
     std::string log;
 };
 
+bool has(const std::vector<std::string>& args, const char* opt) {
+    return std::find(args.begin(), args.end(), opt) != args.end();
+}
+
+// Each daemon gets a data directory of its own, its RPC on a unix socket
+// there and any free ports (tests run side by side, beside a user's engine).
 child spawn(std::vector<std::string> args) {
+    if (!has(args, "--help")) {
+        char dir[] = "/tmp/ioe-daemon-XXXXXX";
+        std::string d = ::mkdtemp(dir) ? dir : "/tmp";
+        std::vector<std::string> extra = {"--data-dir", d, "--rpc", "unix:" + d + "/rpc.sock", "--metrics",
+                                          "127.0.0.1:0", "--default-pool-mb", "64"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        if (!has(args, "--nvmf-listen")) {
+            args.push_back("--nvmf-listen");
+            args.push_back("127.0.0.1:0");
+        }
+    }
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return {};
     child c;
@@ -130,10 +148,14 @@ TEST(daemon, bad_nvmf_options_are_rejected_with_a_message) {
         EXPECT_NE(c.log.find("expected ADDRESS:PORT"), std::string::npos) << c.log;
     }
     {
-        child c = spawn({"--namespace", "malloc:///m?size_mb=8"});
+        // NVMe/TCP is on by default now (127.0.0.1:4420; here any free port):
+        // --namespace alone serves on that listener.
+        child c = spawn({"--dma-mb", "16", "--namespace", "malloc:///m?size_mb=8"});
         ASSERT_GT(c.pid, 0);
-        EXPECT_EQ(wait_exit(c, std::chrono::seconds(20)), 2);
-        EXPECT_NE(c.log.find("--namespace needs --nvmf-listen"), std::string::npos) << c.log;
+        EXPECT_TRUE(wait_for(c, "running (pid", std::chrono::seconds(20))) << c.log;
+        EXPECT_NE(c.log.find("namespace 1: malloc:///m?size_mb=8"), std::string::npos) << c.log;
+        ::kill(c.pid, SIGTERM);
+        EXPECT_EQ(wait_exit(c, std::chrono::seconds(20)), 0) << c.log;
     }
     {
         // A namespace URI that cannot be opened stops the daemon with the reason.

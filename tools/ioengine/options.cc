@@ -1,5 +1,9 @@
-// Command-line parsing of the ioengine daemon (see options.hh).
+// Command-line and config-file parsing of the ioengine daemon (options.hh).
+// The config file is CLI11's TOML: `key = value` per long flag, lists as
+// ["a", "b"]; a flag on the command line overrides the file.
 #include "tools/ioengine/options.hh"
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -10,14 +14,32 @@
 
 namespace ioe::daemon {
 
+namespace {
+
+bool split_address(const std::string& text, std::string& host, unsigned& port) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    char extra = 0;
+    if (std::sscanf(text.c_str() + colon + 1, "%u%c", &port, &extra) != 1 || port > 65535) return false;
+    host = text.substr(0, colon);
+    return true;
+}
+
+}  // namespace
+
 int parse_options(int argc, char** argv, options& out) {
-    CLI::App app{"ioengine: user-space block-storage I/O engine (shard per core, io_uring, NVMe/TCP)"};
+    CLI::App app{"ioengine: user-space block-storage I/O engine (shard per core, io_uring, NVMe/TCP).\n"
+                 "With no options at all it starts on its embedded default: 2 reactors, adaptive polling,\n"
+                 "no huge pages, data in ./var/ioengine with a 1 GiB pool `default`, RPC on 127.0.0.1:10124,\n"
+                 "NVMe/TCP on 127.0.0.1:4420, metrics on http://127.0.0.1:9102/metrics."};
+    app.set_config("--config", "", "read options from this TOML file (key = value per long option; "
+                                   "options given here override it)");
     std::string cores;
     std::string poll = "adaptive";
     unsigned idle_us = static_cast<unsigned>(out.engine.reactor.idle_before_sleep.count());
     app.add_option("--cores,-c", cores,
                    "cores to run reactors on: a list (0,1), ranges (0-3) or a mask (0x3); "
-                   "default: every core the process may use");
+                   "default: the first 2 cores the process may use");
     app.add_option("--poll", poll,
                    "polling: busy (never sleep), adaptive (sleep after --idle-us without work), "
                    "event (sleep as soon as idle)")
@@ -33,13 +55,32 @@ int parse_options(int argc, char** argv, options& out) {
         ->capture_default_str();
     app.add_option("--ring-entries", out.engine.reactor.uring_entries, "io_uring SQ entries per reactor")
         ->capture_default_str();
+    app.add_option("--name", out.node_name, "node name reported by node info (default: the host name)");
+    app.add_option("--data-dir", out.data_dir,
+                   "data directory: the state file, the RPC unix socket, the default pool's file")
+        ->capture_default_str();
+    app.add_option("--rpc", out.rpc,
+                   "RPC addresses, HOST:PORT or unix:PATH (repeatable; replaces the default "
+                   "127.0.0.1:10124 and unix:<data dir>/rpc.sock)")
+        ->delimiter(',');
+    app.add_option("--metrics", out.metrics, "Prometheus /metrics on HOST:PORT (HTTP), or off")
+        ->capture_default_str();
+    app.add_option("--default-pool-mb", out.default_pool_mb,
+                   "size of the pool `default` on <data dir>/default.img when it is created (0: no default pool)")
+        ->capture_default_str();
+    std::vector<std::string> pools;
+    app.add_option("--pool", pools,
+                   "a pool to import (or create) at start, NAME=URI, e.g. p1=uring:///var/lib/disk.img "
+                   "(repeatable)");
     std::string listen;
-    app.add_option("--nvmf-listen", listen, "serve NVMe/TCP on ADDRESS:PORT (IPv4), e.g. 127.0.0.1:4420");
+    app.add_option("--nvmf-listen", listen,
+                   "serve NVMe/TCP on ADDRESS:PORT (IPv4; port 0: any free one); default 127.0.0.1:4420");
     app.add_option("--namespace", out.namespaces,
-                   "a device URI to serve as a namespace (repeatable), e.g. malloc:///m0?size_mb=64 or "
-                   "uring:///var/lib/disk.img");
-    app.add_option("--nqn", out.nqn, "NQN of the subsystem that holds the namespaces")->capture_default_str();
-    app.add_option("--allow-host", out.allowed_hosts, "host NQN allowed to connect (repeatable; none: any host)");
+                   "a device URI to serve as a namespace of subsystem --nqn (repeatable), e.g. "
+                   "malloc:///m0?size_mb=64 or uring:///var/lib/disk.img");
+    app.add_option("--nqn", out.nqn, "NQN of the subsystem that holds the --namespace devices")->capture_default_str();
+    app.add_option("--allow-host", out.allowed_hosts,
+                   "host NQN allowed to connect to --nqn (repeatable; none: any host)");
     app.add_option("--log-level", out.log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
@@ -48,6 +89,7 @@ int parse_options(int argc, char** argv, options& out) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
+    if (auto* c = app.get_config_ptr(); c && c->count() > 0) out.config_file = c->as<std::string>();
     if (!cores.empty()) {
         core_set_error err;
         out.engine.cores = parse_cores(cores, err);
@@ -55,22 +97,43 @@ int parse_options(int argc, char** argv, options& out) {
             std::cerr << "ioengine: " << err.message << "\n";
             return 2;
         }
+    } else {
+        auto allowed = allowed_cores();
+        if (allowed.size() > 2) allowed.resize(2);
+        out.engine.cores = allowed;
     }
     if (!listen.empty()) {
-        auto colon = listen.rfind(':');
         unsigned port = 0;
-        if (colon == std::string::npos || colon == 0 ||
-            std::sscanf(listen.c_str() + colon + 1, "%u", &port) != 1 || port > 65535) {
+        if (!split_address(listen, out.nvmf_address, port)) {
             std::cerr << "ioengine: --nvmf-listen '" << listen << "': expected ADDRESS:PORT, e.g. 127.0.0.1:4420\n";
             return 2;
         }
-        out.nvmf_address = listen.substr(0, colon);
         out.nvmf_port = static_cast<std::uint16_t>(port);
-        out.nvmf = true;
     }
-    if (!out.namespaces.empty() && !out.nvmf) {
-        std::cerr << "ioengine: --namespace needs --nvmf-listen ADDRESS:PORT\n";
+    if (out.metrics != "off") {
+        std::string host;
+        unsigned port = 0;
+        if (!split_address(out.metrics, host, port)) {
+            std::cerr << "ioengine: --metrics '" << out.metrics << "': expected HOST:PORT or off\n";
+            return 2;
+        }
+    }
+    for (const auto& p : pools) {
+        auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == p.size()) {
+            std::cerr << "ioengine: --pool '" << p << "': expected NAME=URI, e.g. p1=uring:///var/lib/disk.img\n";
+            return 2;
+        }
+        out.pools.push_back({p.substr(0, eq), p.substr(eq + 1)});
+    }
+    if (out.data_dir.empty()) {
+        std::cerr << "ioengine: --data-dir must not be empty\n";
         return 2;
+    }
+    if (out.node_name.empty()) {
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        out.node_name = host[0] ? host : "ioengine";
     }
     parse_poll_mode(poll, out.engine.reactor.mode);
     out.engine.reactor.idle_before_sleep = std::chrono::microseconds(idle_us);

@@ -1,4 +1,10 @@
-// Command-line options of the ioengine daemon, parsed into an engine_config.
+// Options of the ioengine daemon: command-line flags over an optional config
+// file (TOML, --config; the keys are the long flags' names with '_' for '-',
+// see docs/rpc.md "Daemon") over the embedded default: 2 reactors (fewer
+// when the machine has fewer cores), adaptive polling, no huge pages, data
+// directory ./var/ioengine with a 1 GiB file-backed pool `default`, RPC on
+// 127.0.0.1:10124 and <data dir>/rpc.sock, NVMe/TCP on 127.0.0.1:4420,
+// metrics on 127.0.0.1:9102.
 #pragma once
 
 #include <cstdint>
@@ -9,21 +15,35 @@
 
 namespace ioe::daemon {
 
+struct pool_option {
+    std::string name;
+    std::string uri;
+};
+
 struct options {
     engine_config engine;
     std::string log_level = "info";
-    // NVMe/TCP: serve `namespaces` (device URIs) in subsystem `nqn` on
-    // `nvmf_address`:`nvmf_port` (0: any free port) when `nvmf` is set.
-    bool nvmf = false;
+    std::string node_name;                  // default: the host name
+    std::string data_dir = "./var/ioengine";
+    std::vector<std::string> rpc;           // default: 127.0.0.1:10124 and unix:<data dir>/rpc.sock
+    std::string metrics = "127.0.0.1:9102";  // "off": none
+    // The pool `default` on <data dir>/default.img, created the first time
+    // (this many MiB; 0: none) and imported after.
+    std::uint64_t default_pool_mb = 1024;
+    std::vector<pool_option> pools;          // created or imported at start
+    // NVMe/TCP: the listener (port 0: any free one); `namespaces` (device
+    // URIs) are served in subsystem `nqn` besides the shared replicas.
     std::string nvmf_address = "127.0.0.1";
-    std::uint16_t nvmf_port = 0;
+    std::uint16_t nvmf_port = 4420;
     std::string nqn = "nqn.2026-11.io.ioengine:default";
     std::vector<std::string> namespaces;
     std::vector<std::string> allowed_hosts;
+    std::string config_file;                 // what was read, for the log
+    bool rpc_is_default = false;             // set by main() when --rpc was not given
 };
 
-// Parses argv. Returns -1 to go on, or an exit code (0 after --help,
-// 2 after a bad option, with the message already printed).
+// Parses argv (and the --config file). Returns -1 to go on, or an exit code
+// (0 after --help, 2 after a bad option, with the message already printed).
 int parse_options(int argc, char** argv, options& out);
 
 }  // namespace ioe::daemon

@@ -1,0 +1,62 @@
+// The RPC client library: one synchronous call per RPC method of
+// ioengine.capnp, returning node_service's structs and throwing
+// storage_error with the server's code and message (or `unavailable` when
+// the engine cannot be reached). Used by ioengine-ctl and the tests. Not for
+// a reactor thread: each call waits on its own kj event loop.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rpc/node_api.hh"
+
+namespace ioe::rpc {
+
+class rpc_client final : public node_api {
+public:
+    // "HOST:PORT", "HOST" (port 10124) or "unix:PATH". Connects lazily.
+    explicit rpc_client(std::string address);
+    ~rpc_client() override;
+    rpc_client(const rpc_client&) = delete;
+    rpc_client& operator=(const rpc_client&) = delete;
+
+    node_info info() override;
+
+    device_entry create_device(const std::string& uri) override;
+    void destroy_device(const std::string& name) override;
+    std::vector<device_entry> list_devices() override;
+    share_info share_device(const std::string& name, const std::vector<std::string>& hosts) override;
+    void unshare_device(const std::string& name) override;
+
+    pool_entry create_pool(const std::string& name, const std::string& uri, std::uint32_t cluster_size = 0) override;
+    pool_entry import_pool(const std::string& uri) override;
+    void export_pool(const std::string& name) override;
+    void destroy_pool(const std::string& name) override;
+    pool_entry grow_pool(const std::string& name) override;
+    std::vector<pool_entry> list_pools() override;
+
+    replica_entry create_replica(const std::string& pool, const std::string& name, std::uint64_t size_bytes,
+                                 bool thin) override;
+    void destroy_replica(const std::string& name) override;
+    replica_entry resize_replica(const std::string& name, std::uint64_t size_bytes) override;
+    std::vector<replica_entry> list_replicas(const std::string& pool = "") override;
+    share_info share_replica(const std::string& name, const std::vector<std::string>& hosts) override;
+    void unshare_replica(const std::string& name) override;
+
+    std::vector<nvmf_listener_info> nvmf_listeners() override;
+    std::vector<nvmf_subsystem_info> nvmf_subsystems() override;
+    std::vector<nvmf_host_info> nvmf_hosts() override;
+
+    std::vector<io_stats> stats(stats_kind kind, const std::string& name = "") override;
+    void reset_stats(stats_kind kind, const std::string& name = "") override;
+
+    const std::string& address() const noexcept { return _address; }
+
+private:
+    struct impl;
+    std::string _address;
+    std::unique_ptr<impl> _impl;
+};
+
+}  // namespace ioe::rpc

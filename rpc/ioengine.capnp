@@ -1,0 +1,180 @@
+# The control-plane RPC of ioengine (docs/rpc.md).
+#
+# Versioning: `apiVersion` below is reported by Node.info. Fields and methods
+# are only ever added (new ordinals at the end), never renumbered or removed;
+# a change that breaks a client bumps apiVersion.
+#
+# Errors: a call that fails raises a Cap'n Proto exception whose description
+# is "<code>: <message>", where <code> is one of the ErrorCode names below in
+# snake_case (not_found, already_exists, invalid_argument, busy, no_space,
+# io_error, unavailable, internal) and <message> says what to do about it.
+@0xc6f4b5e1a3d29f07;
+
+$import "/capnp/c++.capnp".namespace("ioe::rpc::schema");
+
+const apiVersion :UInt32 = 1;
+
+enum ErrorCode {
+  notFound @0;
+  alreadyExists @1;
+  invalidArgument @2;
+  busy @3;
+  noSpace @4;
+  ioError @5;
+  unavailable @6;
+  internal @7;
+}
+
+# The bootstrap capability: one getter per service.
+interface Engine {
+  node @0 () -> (node :Node);
+  devices @1 () -> (devices :Devices);
+  pools @2 () -> (pools :Pools);
+  replicas @3 () -> (replicas :Replicas);
+  nvmf @4 () -> (nvmf :Nvmf);
+  stats @5 () -> (stats :Stats);
+  # Reserved for the nexus issue: nexus @6, rebuild @7.
+}
+
+struct NodeInfo {
+  name @0 :Text;
+  version @1 :Text;          # the engine's version
+  apiVersion @2 :UInt32;     # this schema's apiVersion
+  shards @3 :UInt32;
+  cores @4 :List(UInt32);
+  pollMode @5 :Text;         # busy | adaptive | event
+  memory @6 :Text;           # where the DMA pool comes from
+  features @7 :List(Text);   # device schemes and services this engine has
+  dataDir @8 :Text;
+}
+
+interface Node {
+  info @0 () -> (info :NodeInfo);
+}
+
+struct DeviceInfo {
+  name @0 :Text;
+  product @1 :Text;          # malloc, null, uring, replica, nvmf, ...
+  uri @2 :Text;              # empty for devices someone else owns (replicas)
+  uuid @3 :Text;
+  blockSize @4 :UInt32;
+  blockCount @5 :UInt64;
+  ownerShard @6 :UInt32;
+  shareNqn @7 :Text;         # empty: not shared
+}
+
+struct ShareInfo {
+  nqn @0 :Text;
+  address @1 :Text;          # the NVMe/TCP listener to connect to
+  port @2 :UInt16;
+  allowedHosts @3 :List(Text); # empty: any host
+}
+
+interface Devices {
+  create @0 (uri :Text) -> (device :DeviceInfo);
+  destroy @1 (name :Text) -> ();
+  list @2 () -> (devices :List(DeviceInfo));
+  share @3 (name :Text, allowedHosts :List(Text)) -> (share :ShareInfo);
+  unshare @4 (name :Text) -> ();
+}
+
+struct PoolInfo {
+  name @0 :Text;
+  uuid @1 :Text;
+  device @2 :Text;           # the device URI the pool lives on
+  clusterSize @3 :UInt32;
+  capacityBytes @4 :UInt64;
+  usedBytes @5 :UInt64;
+  committedBytes @6 :UInt64;
+  replicaCount @7 :UInt32;
+}
+
+interface Pools {
+  create @0 (name :Text, uri :Text, clusterSize :UInt32) -> (pool :PoolInfo);  # clusterSize 0: default
+  import @1 (uri :Text) -> (pool :PoolInfo);
+  export @2 (name :Text) -> ();
+  destroy @3 (name :Text) -> ();
+  grow @4 (name :Text) -> (pool :PoolInfo);
+  list @5 () -> (pools :List(PoolInfo));
+}
+
+struct ReplicaInfo {
+  name @0 :Text;
+  uuid @1 :Text;
+  pool @2 :Text;
+  sizeBytes @3 :UInt64;
+  thin @4 :Bool;
+  allocatedBytes @5 :UInt64;
+  shareNqn @6 :Text;         # empty: not shared
+  allowedHosts @7 :List(Text);
+}
+
+interface Replicas {
+  create @0 (pool :Text, name :Text, sizeBytes :UInt64, thin :Bool) -> (replica :ReplicaInfo);
+  destroy @1 (name :Text) -> ();
+  resize @2 (name :Text, sizeBytes :UInt64) -> (replica :ReplicaInfo);
+  list @3 (pool :Text) -> (replicas :List(ReplicaInfo));  # pool "": every pool
+  share @4 (name :Text, allowedHosts :List(Text)) -> (share :ShareInfo);
+  unshare @5 (name :Text) -> ();
+}
+
+struct Namespace {
+  nsid @0 :UInt32;
+  device @1 :Text;
+  blockSize @2 :UInt32;
+  blockCount @3 :UInt64;
+}
+
+struct Subsystem {
+  nqn @0 :Text;
+  serial @1 :Text;
+  model @2 :Text;
+  namespaces @3 :List(Namespace);
+  allowedHosts @4 :List(Text);
+}
+
+struct ConnectedHost {
+  cntlid @0 :UInt16;
+  subnqn @1 :Text;
+  hostnqn @2 :Text;
+  ioQueues @3 :UInt32;
+}
+
+struct Listener {
+  transport @0 :Text;        # tcp
+  address @1 :Text;
+  port @2 :UInt16;
+}
+
+interface Nvmf {
+  listeners @0 () -> (listeners :List(Listener));
+  subsystems @1 () -> (subsystems :List(Subsystem));
+  hosts @2 () -> (hosts :List(ConnectedHost));
+}
+
+enum StatsKind {
+  device @0;                 # any device by name (replicas included)
+  replica @1;
+  # nexus @2 comes with the nexus issue.
+}
+
+struct IoStats {
+  name @0 :Text;
+  kind @1 :StatsKind;
+  readOps @2 :UInt64;
+  writeOps @3 :UInt64;
+  unmapOps @4 :UInt64;
+  flushOps @5 :UInt64;
+  writeZeroesOps @6 :UInt64;
+  readBytes @7 :UInt64;
+  writeBytes @8 :UInt64;
+  errors @9 :UInt64;
+  latencySumNs @10 :UInt64;  # over every completed operation
+  latencyMinNs @11 :UInt64;
+  latencyMaxNs @12 :UInt64;
+}
+
+interface Stats {
+  get @0 (kind :StatsKind, name :Text) -> (stats :List(IoStats));  # name "": every one of that kind
+  reset @1 (kind :StatsKind, name :Text) -> ();
+}

@@ -1,0 +1,95 @@
+// The figures of /metrics, gathered on shard 0 and rendered in the
+// Prometheus text format (metrics_collect.hh).
+#include "rpc/metrics_collect.hh"
+
+#include <fmt/format.h>
+
+#include "rpc/node_service.hh"
+#include "runtime/engine.hh"
+#include "runtime/smp.hh"
+
+namespace ioe::rpc {
+
+namespace {
+
+// A label value: backslash, double quote and newline escaped.
+std::string label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+}  // namespace
+
+future<std::string> collect_metrics(node_service& svc) {
+    engine& e = *engine::current();
+    auto info = svc.info();
+    std::string out;
+    family(out, "ioengine_info", "gauge", "the engine's version and node name");
+    out += fmt::format("ioengine_info{{version=\"{}\",node=\"{}\"}} 1\n", label(info.version), label(info.name));
+
+    std::vector<reactor_stats> shards;
+    for (unsigned s = 0; s < e.shards(); ++s) {
+        shards.push_back(co_await submit_to(s, [&e, s] { return e.reactor_of(s).stats(); }));
+    }
+    family(out, "ioengine_reactor_loops_total", "counter", "reactor loop iterations per shard");
+    for (unsigned s = 0; s < shards.size(); ++s) out += fmt::format("ioengine_reactor_loops_total{{shard=\"{}\"}} {}\n", s, shards[s].loops);
+    family(out, "ioengine_reactor_tasks_total", "counter", "tasks run per shard");
+    for (unsigned s = 0; s < shards.size(); ++s) out += fmt::format("ioengine_reactor_tasks_total{{shard=\"{}\"}} {}\n", s, shards[s].tasks_run);
+    family(out, "ioengine_reactor_sleeps_total", "counter", "times a shard went to sleep (idle, adaptive/event polling)");
+    for (unsigned s = 0; s < shards.size(); ++s) out += fmt::format("ioengine_reactor_sleeps_total{{shard=\"{}\"}} {}\n", s, shards[s].sleeps);
+
+    auto devices = co_await svc.snapshot_devices();
+    auto kind_of = [](const node_service::device_snapshot& d) { return d.product == "replica" ? "replica" : "device"; };
+    family(out, "ioengine_io_ops_total", "counter", "operations submitted, per device or replica and operation");
+    for (const auto& d : devices) {
+        const auto& c = d.counters;
+        std::pair<const char*, std::uint64_t> ops[] = {{"read", c.read_ops},   {"write", c.write_ops},
+                                                       {"flush", c.flush_ops}, {"write_zeroes", c.zeroes_ops},
+                                                       {"unmap", c.unmap_ops}};
+        for (auto [op, n] : ops) {
+            out += fmt::format("ioengine_io_ops_total{{kind=\"{}\",name=\"{}\",op=\"{}\"}} {}\n", kind_of(d),
+                               label(d.name), op, n);
+        }
+    }
+    family(out, "ioengine_io_bytes_total", "counter", "bytes read and written, per device or replica");
+    for (const auto& d : devices) {
+        out += fmt::format("ioengine_io_bytes_total{{kind=\"{}\",name=\"{}\",op=\"read\"}} {}\n", kind_of(d),
+                           label(d.name), d.counters.read_bytes);
+        out += fmt::format("ioengine_io_bytes_total{{kind=\"{}\",name=\"{}\",op=\"write\"}} {}\n", kind_of(d),
+                           label(d.name), d.counters.write_bytes);
+    }
+    family(out, "ioengine_io_errors_total", "counter", "operations that completed with an error");
+    for (const auto& d : devices) {
+        out += fmt::format("ioengine_io_errors_total{{kind=\"{}\",name=\"{}\"}} {}\n", kind_of(d), label(d.name),
+                           d.counters.errors);
+    }
+    family(out, "ioengine_io_in_flight", "gauge", "operations in flight (queue depth) per device and shard");
+    for (const auto& d : devices) {
+        for (unsigned s = 0; s < d.in_flight.size(); ++s) {
+            out += fmt::format("ioengine_io_in_flight{{kind=\"{}\",name=\"{}\",shard=\"{}\"}} {}\n", kind_of(d),
+                               label(d.name), s, d.in_flight[s]);
+        }
+    }
+    auto pools = svc.list_pools();
+    family(out, "ioengine_pool_capacity_bytes", "gauge", "data capacity of a pool");
+    for (const auto& p : pools) out += fmt::format("ioengine_pool_capacity_bytes{{pool=\"{}\"}} {}\n", label(p.pool.name), p.pool.capacity_bytes);
+    family(out, "ioengine_pool_used_bytes", "gauge", "space of a pool allocated to replicas");
+    for (const auto& p : pools) out += fmt::format("ioengine_pool_used_bytes{{pool=\"{}\"}} {}\n", label(p.pool.name), p.pool.used_bytes);
+    co_return out;
+}
+
+}  // namespace ioe::rpc

@@ -1,0 +1,51 @@
+// The engine's control operations as one synchronous interface, the same
+// whether the engine is reached over the RPC (rpc_client) or runs in this
+// process (ioe::embedded): the methods of ioengine.capnp, node_service's
+// structs, storage_error (code + message) on failure. Call it from an
+// ordinary thread, never from a reactor.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rpc/node_service.hh"
+
+namespace ioe::rpc {
+
+class node_api {
+public:
+    virtual ~node_api() = default;
+
+    virtual node_info info() = 0;
+
+    virtual device_entry create_device(const std::string& uri) = 0;
+    virtual void destroy_device(const std::string& name) = 0;
+    virtual std::vector<device_entry> list_devices() = 0;
+    virtual share_info share_device(const std::string& name, const std::vector<std::string>& hosts) = 0;
+    virtual void unshare_device(const std::string& name) = 0;
+
+    virtual pool_entry create_pool(const std::string& name, const std::string& uri, std::uint32_t cluster_size = 0) = 0;
+    virtual pool_entry import_pool(const std::string& uri) = 0;
+    virtual void export_pool(const std::string& name) = 0;
+    virtual void destroy_pool(const std::string& name) = 0;
+    virtual pool_entry grow_pool(const std::string& name) = 0;
+    virtual std::vector<pool_entry> list_pools() = 0;
+
+    virtual replica_entry create_replica(const std::string& pool, const std::string& name, std::uint64_t size_bytes,
+                                         bool thin) = 0;
+    virtual void destroy_replica(const std::string& name) = 0;
+    virtual replica_entry resize_replica(const std::string& name, std::uint64_t size_bytes) = 0;
+    virtual std::vector<replica_entry> list_replicas(const std::string& pool = "") = 0;
+    virtual share_info share_replica(const std::string& name, const std::vector<std::string>& hosts) = 0;
+    virtual void unshare_replica(const std::string& name) = 0;
+
+    virtual std::vector<nvmf_listener_info> nvmf_listeners() = 0;
+    virtual std::vector<nvmf_subsystem_info> nvmf_subsystems() = 0;
+    virtual std::vector<nvmf_host_info> nvmf_hosts() = 0;
+
+    virtual std::vector<io_stats> stats(stats_kind kind, const std::string& name = "") = 0;
+    virtual void reset_stats(stats_kind kind, const std::string& name = "") = 0;
+};
+
+}  // namespace ioe::rpc

@@ -1,0 +1,208 @@
+// The engine's control operations, one object on shard 0: what the RPC
+// server, the embedded handle and the daemon's start-up all call. It owns the
+// device registry, the pools (all on shard 0 for now) and the shares (NVMe/TCP
+// subsystems on the target), and keeps the engine's state file up to date:
+// an operation that changes what must survive a restart (a pool created,
+// imported, exported or destroyed; a replica shared or unshared) returns only
+// after the new state is durable.
+//
+// Every method runs on shard 0 and throws storage_error (code + message) on
+// failure. Operations that change something hold one async mutex, so that a
+// pool or share cannot vanish under another call suspended on it. Objects on other shards are reached through their actors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rpc/node_state.hh"
+#include "runtime/async_mutex.hh"
+#include "runtime/engine.hh"
+#include "storage/device_registry.hh"
+#include "storage/pool.hh"
+
+namespace ioe::nvme {
+class nvmf_target;
+}
+
+namespace ioe::rpc {
+
+inline constexpr const char* engine_version = "0.1.0";
+inline constexpr const char* share_nqn_prefix = "nqn.2019-05.io.ioengine:";
+
+struct node_identity {
+    std::string name = "ioengine";
+    std::string data_dir;
+};
+
+struct node_info {
+    std::string name, version, data_dir, poll_mode, memory;
+    unsigned shards = 0;
+    std::vector<unsigned> cores;
+    std::vector<std::string> features;
+};
+
+struct share_info {
+    std::string nqn;
+    std::string address;
+    std::uint16_t port = 0;
+    std::vector<std::string> allowed_hosts;
+};
+
+struct device_entry {
+    device_info device;
+    std::string share_nqn;  // empty: not shared
+};
+
+struct replica_entry {
+    replica_info replica;
+    std::string share_nqn;
+    std::vector<std::string> allowed_hosts;
+};
+
+struct pool_entry {
+    pool_info pool;
+    std::string uri;  // the device URI it lives on
+};
+
+enum class stats_kind { device, replica };
+
+struct io_stats {
+    std::string name;
+    stats_kind kind = stats_kind::device;
+    channel_stats counters;
+};
+
+struct nvmf_namespace_info {
+    std::uint32_t nsid = 0;
+    std::string device;
+    std::uint32_t block_size = 0;
+    std::uint64_t block_count = 0;
+};
+struct nvmf_subsystem_info {
+    std::string nqn, serial, model;
+    std::vector<nvmf_namespace_info> namespaces;
+    std::vector<std::string> allowed_hosts;
+};
+struct nvmf_host_info {
+    std::uint16_t cntlid = 0;
+    std::string subnqn, hostnqn;
+    std::uint32_t io_queues = 0;
+};
+struct nvmf_listener_info {
+    std::string transport = "tcp", address;
+    std::uint16_t port = 0;
+};
+
+// Writes the state durably; the future completes once it is on disk. Called
+// on shard 0, in order; an implementation must not block the reactor.
+using state_writer = std::function<future<>(node_state)>;
+
+class node_service {
+public:
+    // `target` (optional) serves the shares; `writer` (optional) persists
+    // the state. Constructed on shard 0.
+    node_service(engine& e, node_identity id, nvme::nvmf_target* target, state_writer writer);
+    ~node_service();
+    node_service(const node_service&) = delete;
+    node_service& operator=(const node_service&) = delete;
+
+    device_registry& devices() noexcept { return _devices; }
+    nvme::nvmf_target* target() const noexcept { return _target; }
+
+    // Start-up only (before the RPC server runs); not serialized with the
+    // calls below. Re-applies a saved state: imports its pools and re-shares
+    // its replicas. What fails is logged and kept in the state, so that it is
+    // retried at the next start; returns the messages of what failed.
+    future<std::vector<std::string>> apply(node_state state);
+    // Creates pool `name` on `uri` unless a pool of that name is there
+    // already; imports it when the device already holds it (the default pool).
+    future<pool_entry> ensure_pool(std::string name, std::string uri);
+
+    node_info info() const;
+
+    future<device_entry> create_device(std::string uri);
+    future<> destroy_device(std::string name);
+    future<std::vector<device_entry>> list_devices();
+    future<share_info> share_device(std::string name, std::vector<std::string> hosts);
+    future<> unshare_device(std::string name);
+
+    future<pool_entry> create_pool(std::string name, std::string uri, std::uint32_t cluster_size);
+    future<pool_entry> import_pool(std::string uri);
+    future<> export_pool(std::string name);
+    future<> destroy_pool(std::string name);
+    future<pool_entry> grow_pool(std::string name);
+    std::vector<pool_entry> list_pools() const;
+
+    future<replica_entry> create_replica(std::string pool, std::string name, std::uint64_t size_bytes, bool thin);
+    future<> destroy_replica(std::string name);
+    future<replica_entry> resize_replica(std::string name, std::uint64_t size_bytes);
+    std::vector<replica_entry> list_replicas(const std::string& pool) const;
+    future<share_info> share_replica(std::string name, std::vector<std::string> hosts);
+    future<> unshare_replica(std::string name);
+
+    std::vector<nvmf_listener_info> nvmf_listeners() const;
+    std::vector<nvmf_subsystem_info> nvmf_subsystems() const;
+    std::vector<nvmf_host_info> nvmf_hosts() const;
+
+    // Counters since the last reset (per device: the sum over its shards).
+    future<std::vector<io_stats>> stats(stats_kind kind, std::string name);
+    future<> reset_stats(stats_kind kind, std::string name);
+
+    // For /metrics: every registered device (replicas included) with its
+    // counters and, per shard, the I/O in flight on its channel there.
+    struct device_snapshot {
+        std::string name, product;
+        channel_stats counters;
+        std::vector<unsigned> in_flight;  // by shard
+    };
+    future<std::vector<device_snapshot>> snapshot_devices();
+
+    // Engine stop: unshares everything, exports the pools (the state file
+    // keeps them: they are imported again at the next start), closes devices.
+    future<> shutdown();
+
+private:
+    struct pool_slot {
+        std::unique_ptr<pool> p;
+        std::string uri;
+        std::string device_name;
+    };
+    struct share_slot {
+        bool replica = false;
+        std::string nqn;
+        std::vector<std::string> hosts;
+    };
+
+    pool_slot& find_pool(const std::string& name);
+    replica* find_replica(const std::string& name, pool** owner = nullptr) const;
+    pool_entry entry_of(const pool_slot& s) const;
+    replica_entry entry_of(const replica_info& r) const;
+    share_info share_info_of(const std::string& name) const;
+    std::vector<std::string> names_of(stats_kind kind, const std::string& name);
+    future<share_info> share(std::string name, block_device* dev, bool replica, std::vector<std::string> hosts);
+    future<> unshare_quietly(const std::string& name);
+    future<> remove_pool_shares(pool& p);
+    node_state current_state() const;
+    future<> persist();
+    future<pool_entry> import_pool_quietly(std::string uri);
+    void check_not_busy(const std::string& verb) const;
+
+    engine& _engine;
+    node_identity _id;
+    nvme::nvmf_target* _target;
+    state_writer _writer;
+    device_registry _devices;
+    std::map<std::string, pool_slot> _pools;
+    std::map<std::string, share_slot> _shares;          // by device/replica name
+    std::vector<pool_record> _pending_pools;            // in the state, not imported
+    std::vector<share_record> _pending_shares;
+    std::map<std::string, channel_stats> _stats_base;   // counters at the last reset
+    async_mutex _mutex;  // one changing operation at a time
+    bool _shutting_down = false;
+};
+
+}  // namespace ioe::rpc

@@ -1,0 +1,200 @@
+// The state file: encoding, decoding, and the atomic write (node_state.hh).
+#include "rpc/node_state.hh"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace ioe::rpc {
+namespace {
+
+constexpr std::string_view header = "ioengine-state 1";
+constexpr std::size_t max_fields = 1024;
+
+std::string encode_field(std::string_view s) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (c <= 0x20 || c >= 0x7f || c == '%') {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (out.empty()) out = "%";  // an empty field still takes a place
+    return out;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+std::optional<std::string> decode_field(std::string_view s) {
+    if (s == "%") return std::string();
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) return std::nullopt;
+        int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+std::vector<std::string_view> split(std::string_view line) {
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    while (start <= line.size() && out.size() <= max_fields) {
+        auto sp = line.find(' ', start);
+        if (sp == std::string_view::npos) sp = line.size();
+        out.push_back(line.substr(start, sp - start));
+        start = sp + 1;
+    }
+    return out;
+}
+
+[[noreturn]] void fail_os(const std::string& what, const std::string& path) {
+    throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+std::string encode_state(const node_state& s) {
+    std::string out(header);
+    out += '\n';
+    for (const auto& p : s.pools) out += "pool " + encode_field(p.name) + " " + encode_field(p.uri) + "\n";
+    for (const auto& sh : s.shares) {
+        out += "share " + encode_field(sh.name);
+        for (const auto& h : sh.allowed_hosts) out += " " + encode_field(h);
+        out += "\n";
+    }
+    out += "end\n";
+    return out;
+}
+
+std::optional<node_state> decode_state(std::string_view text, std::string& err) {
+    node_state s;
+    std::size_t pos = 0;
+    unsigned line_no = 0;
+    bool ended = false;
+    while (pos < text.size()) {
+        auto nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) {
+            err = "line " + std::to_string(line_no + 1) + ": no newline at the end (truncated)";
+            return std::nullopt;
+        }
+        auto line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        ++line_no;
+        auto where = "line " + std::to_string(line_no) + ": ";
+        if (ended) {
+            err = where + "text after \"end\"";
+            return std::nullopt;
+        }
+        if (line_no == 1) {
+            if (line != header) {
+                err = where + "expected \"" + std::string(header) + "\"";
+                return std::nullopt;
+            }
+            continue;
+        }
+        auto f = split(line);
+        if (f.size() > max_fields) {
+            err = where + "too many fields";
+            return std::nullopt;
+        }
+        std::vector<std::string> v;
+        for (std::size_t i = 1; i < f.size(); ++i) {
+            auto d = decode_field(f[i]);
+            if (!d) {
+                err = where + "bad percent-encoding in field " + std::to_string(i + 1);
+                return std::nullopt;
+            }
+            v.push_back(std::move(*d));
+        }
+        if (f[0] == "pool" && v.size() == 2 && !v[0].empty() && !v[1].empty()) {
+            s.pools.push_back({v[0], v[1]});
+        } else if (f[0] == "share" && !v.empty() && !v[0].empty()) {
+            s.shares.push_back({v[0], std::vector<std::string>(v.begin() + 1, v.end())});
+        } else if (f[0] == "end" && v.empty()) {
+            ended = true;
+        } else {
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\" or \"end\"";
+            return std::nullopt;
+        }
+    }
+    if (line_no == 0) {
+        err = "empty";
+        return std::nullopt;
+    }
+    if (!ended) {
+        err = "no \"end\" line (truncated)";
+        return std::nullopt;
+    }
+    return s;
+}
+
+void save_state_file(const std::string& path, const node_state& s) {
+    std::string text = encode_state(s);
+    std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail_os("cannot create", tmp);
+    std::size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            errno = e;
+            fail_os("cannot write", tmp);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
+        errno = e;
+        fail_os("cannot fsync", tmp);
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) fail_os("cannot rename over", path);
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) fail_os("cannot open directory", dir);
+    int rc = ::fsync(dfd);
+    ::close(dfd);
+    if (rc != 0) fail_os("cannot fsync directory", dir);
+}
+
+std::optional<node_state> load_state_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return std::nullopt;
+        fail_os("cannot open", path);
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string err;
+    auto s = decode_state(ss.str(), err);
+    if (!s) throw std::runtime_error("state file " + path + ": " + err + " (move it away to start without it)");
+    return s;
+}
+
+}  // namespace ioe::rpc

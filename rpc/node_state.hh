@@ -1,0 +1,49 @@
+// The engine's own state, kept in `<data dir>/state` so that it survives a
+// restart: the pools it created or imported (name, device URI) and the
+// replicas it shares (name, allowed hosts). Replicas themselves live in their
+// pool's metadata. Format (docs/rpc.md "State file"): text lines, fields
+// separated by one space and percent-encoded, a version line first and an
+// "end" line last (a file without it is refused as truncated).
+//
+// save_state_file() writes a temporary file, fsyncs it, renames it over the
+// old one and fsyncs the directory: a crash leaves either the old or the new
+// state, never a mix. It blocks: call it off the reactors.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ioe::rpc {
+
+struct pool_record {
+    std::string name;
+    std::string uri;
+    bool operator==(const pool_record&) const = default;
+};
+
+struct share_record {
+    std::string name;  // a replica
+    std::vector<std::string> allowed_hosts;
+    bool operator==(const share_record&) const = default;
+};
+
+struct node_state {
+    std::vector<pool_record> pools;
+    std::vector<share_record> shares;
+    bool operator==(const node_state&) const = default;
+};
+
+std::string encode_state(const node_state& s);
+// nullopt (and `err` says where) when the text is not a whole, valid state.
+std::optional<node_state> decode_state(std::string_view text, std::string& err);
+
+// Blocking file I/O (control thread or start-up only). Throws
+// std::runtime_error naming the path and the OS error.
+void save_state_file(const std::string& path, const node_state& s);
+// nullopt when the file does not exist; throws when it cannot be read or
+// does not decode.
+std::optional<node_state> load_state_file(const std::string& path);
+
+}  // namespace ioe::rpc

@@ -1,0 +1,70 @@
+// The state file: round trip, odd names, refusal of truncated or damaged
+// files, and the atomic save.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "rpc/node_state.hh"
+
+namespace {
+
+using namespace ioe::rpc;
+
+node_state sample() {
+    node_state s;
+    s.pools = {{"default", "uring:///var/ioengine/default.img"}, {"p 2%", "malloc:///m?size_mb=64&blk_size=512"}};
+    s.shares = {{"r1", {"nqn.2014-08.org.nvmexpress:uuid:1", "nqn.x:y"}}, {"r2", {}}, {"", {}}};
+    s.shares.pop_back();
+    return s;
+}
+
+TEST(state_file, round_trip) {
+    auto s = sample();
+    std::string err;
+    auto back = decode_state(encode_state(s), err);
+    ASSERT_TRUE(back) << err;
+    EXPECT_EQ(*back, s);
+    EXPECT_NE(encode_state(s).find("pool p%202%25 "), std::string::npos);
+}
+
+TEST(state_file, empty_state_round_trips) {
+    std::string err;
+    auto back = decode_state(encode_state({}), err);
+    ASSERT_TRUE(back) << err;
+    EXPECT_TRUE(back->pools.empty());
+}
+
+TEST(state_file, refuses_truncated_and_damaged_text) {
+    std::string text = encode_state(sample());
+    std::string err;
+    for (std::size_t cut = 0; cut < text.size(); ++cut) {
+        EXPECT_FALSE(decode_state(std::string_view(text).substr(0, cut), err)) << "cut at " << cut;
+    }
+    for (const char* bad : {"ioengine-state 2\nend\n", "ioengine-state 1\npool a\nend\n", "ioengine-state 1\nend\nend\n",
+                            "ioengine-state 1\nshare\nend\n", "ioengine-state 1\npool a b%zz\nend\n",
+                            "ioengine-state 1\nreplica r\nend\n", "ioengine-state 1\npool a b%2\nend\n"}) {
+        EXPECT_FALSE(decode_state(bad, err)) << bad;
+        EXPECT_FALSE(err.empty());
+    }
+}
+
+TEST(state_file, save_replaces_atomically_and_load_reads_back) {
+    char t[] = "/tmp/ioe-state-XXXXXX";
+    std::string dir = ::mkdtemp(t);
+    std::string path = dir + "/state";
+    EXPECT_FALSE(load_state_file(path));
+    save_state_file(path, sample());
+    auto back = load_state_file(path);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, sample());
+    save_state_file(path, {});
+    EXPECT_TRUE(load_state_file(path)->pools.empty());
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+    std::ofstream(path) << "ioengine-state 1\npool a";
+    EXPECT_THROW(load_state_file(path), std::runtime_error);
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,38 @@
+// ioengine-ctl: the RPC's answers as JSON objects and table rows.
+#pragma once
+
+#include <vector>
+
+#include "rpc/node_service.hh"
+#include "tools/ioengine-ctl/output.hh"
+
+namespace ioe::ctl {
+
+json to_json(const rpc::node_info& v);
+json to_json(const rpc::device_entry& v);
+json to_json(const rpc::share_info& v);
+json to_json(const rpc::pool_entry& v);
+json to_json(const rpc::replica_entry& v);
+json to_json(const rpc::nvmf_listener_info& v);
+json to_json(const rpc::nvmf_subsystem_info& v);
+json to_json(const rpc::nvmf_host_info& v);
+json to_json(const rpc::io_stats& v);
+
+template <typename T>
+json to_json(const std::vector<T>& v) {
+    json a = json::array();
+    for (const auto& x : v) a.push(to_json(x));
+    return a;
+}
+
+table node_table(const rpc::node_info& v);
+table device_table(const std::vector<rpc::device_entry>& v);
+table share_table(const rpc::share_info& v);
+table pool_table(const std::vector<rpc::pool_entry>& v);
+table replica_table(const std::vector<rpc::replica_entry>& v);
+table listener_table(const std::vector<rpc::nvmf_listener_info>& v);
+table subsystem_table(const std::vector<rpc::nvmf_subsystem_info>& v);
+table host_table(const std::vector<rpc::nvmf_host_info>& v);
+table stats_table(const std::vector<rpc::io_stats>& v);
+
+}  // namespace ioe::ctl
