@@ -32,13 +32,15 @@ auto guarded(const std::string& address, Fn&& fn) -> decltype(fn()) {
     try {
         return fn();
     } catch (const kj::Exception& e) {
-        auto err = from_kj_exception(e);
-        if (err.code == storage_errc::unavailable || e.getType() == kj::Exception::Type::DISCONNECTED) {
-            throw storage_error(storage_errc::unavailable,
-                                "cannot reach the engine at " + address + ": " + err.what() +
-                                    " (is ioengine running? --rpc ADDRESS reaches another one)");
+        // The server's errors arrive as "remote exception: <code>: ...";
+        // anything raised here on our side (connect, a lost connection) means
+        // the engine was not reached.
+        std::string d(e.getDescription().cStr());
+        if (d.rfind("remote exception: ", 0) != 0) {
+            throw storage_error(storage_errc::unavailable, "cannot reach the engine at " + address + ": " + d +
+                                                               " (is ioengine running? --rpc ADDRESS reaches another one)");
         }
-        throw err;
+        throw from_kj_exception(e);
     }
 }
 }  // namespace

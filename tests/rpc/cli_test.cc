@@ -1,0 +1,249 @@
+// The daemon and ioengine-ctl as processes: the CLI's subcommands, tables,
+// --json, --help on every level and exit statuses; /metrics; and the state
+// file across restarts, clean and kill -9 (nothing acknowledged is lost).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "tests/rpc/process.hh"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ioe::test::process;
+using ioe::test::run;
+using ioe::test::run_result;
+using ioe::test::scratch_dir;
+
+struct daemon {
+    scratch_dir dir;
+    process p;
+    std::uint16_t metrics_port = 0;
+
+    std::vector<std::string> args() const {
+        return {"--data-dir", dir.path, "--rpc", "unix:" + dir.path + "/rpc.sock", "--metrics", "127.0.0.1:0",
+                "--nvmf-listen", "127.0.0.1:0", "--default-pool-mb", "64", "--dma-mb", "32"};
+    }
+    void start() {
+        p = process::spawn(IOENGINE_BIN, args());
+        ASSERT_GT(p.pid, 0);
+        ASSERT_TRUE(p.wait_for("running (pid", 30s)) << p.out;
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(p.out, m, std::regex("metrics on http://127.0.0.1:([0-9]+)/metrics"))) << p.out;
+        metrics_port = static_cast<std::uint16_t>(std::stoi(m[1]));
+    }
+    int stop() {
+        ::kill(p.pid, SIGTERM);
+        return p.wait_exit(30s);
+    }
+    void kill9() {
+        ::kill(p.pid, SIGKILL);
+        p.wait_exit(30s);
+    }
+    ~daemon() {
+        if (p.pid > 0) kill9();
+    }
+    run_result ctl(std::vector<std::string> a) const {
+        a.insert(a.begin(), {"--rpc", "unix:" + dir.path + "/rpc.sock"});
+        return run(IOENGINE_CTL_BIN, a);
+    }
+};
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        ::close(fd);
+        return "";
+    }
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    std::string out;
+    char buf[8192];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return out;
+}
+
+TEST(cli, help_on_every_level) {
+    std::vector<std::vector<std::string>> levels = {
+        {"--help"},
+        {"node", "--help"},           {"node", "info", "--help"},
+        {"device", "--help"},         {"device", "create", "--help"},  {"device", "share", "--help"},
+        {"pool", "--help"},           {"pool", "create", "--help"},    {"pool", "import", "--help"},
+        {"pool", "grow", "--help"},   {"replica", "--help"},           {"replica", "create", "--help"},
+        {"replica", "share", "--help"}, {"replica", "resize", "--help"}, {"nvmf", "--help"},
+        {"nvmf", "subsystems", "--help"}, {"stats", "--help"},         {"stats", "reset", "--help"},
+    };
+    for (const auto& l : levels) {
+        auto r = run(IOENGINE_CTL_BIN, l);
+        EXPECT_EQ(r.status, 0) << l[0] << ": " << r.out;
+        EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("--json"), std::string::npos) << r.out;
+    }
+    auto r = run(IOENGINE_CTL_BIN, {"replica", "create", "r1"});  // --pool and --size missing
+    EXPECT_NE(r.status, 0);
+}
+
+TEST(cli, unreachable_engine) {
+    auto r = run(IOENGINE_CTL_BIN, {"--rpc", "unix:/nonexistent/rpc.sock", "node", "info"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("unavailable: cannot reach the engine at unix:/nonexistent/rpc.sock"), std::string::npos)
+        << r.out;
+}
+
+TEST(cli, replica_create_share_list_and_errors) {
+    daemon d;
+    d.start();
+    auto r = d.ctl({"node", "info"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("poll mode"), std::string::npos) << r.out;
+    r = d.ctl({"node", "info", "--json"});
+    EXPECT_NE(r.out.find("\"shards\":"), std::string::npos) << r.out;
+
+    r = d.ctl({"pool", "list"});
+    EXPECT_NE(r.out.find("default"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(d.dir.path + "/default.img"), std::string::npos) << r.out;
+
+    r = d.ctl({"replica", "create", "--pool", "default", "--size", "16MiB", "--thin", "r1"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("16 MiB"), std::string::npos) << r.out;
+    r = d.ctl({"replica", "share", "r1", "--allow-host", "nqn.2014-08.org.nvmexpress:uuid:3333"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("nqn.2019-05.io.ioengine:r1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("nvme connect -t tcp -a 127.0.0.1 -s "), std::string::npos) << r.out;
+    r = d.ctl({"replica", "list", "--json"});
+    EXPECT_NE(r.out.find("\"name\":\"r1\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"share_nqn\":\"nqn.2019-05.io.ioengine:r1\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"allowed_hosts\":[\"nqn.2014-08.org.nvmexpress:uuid:3333\"]"), std::string::npos) << r.out;
+    r = d.ctl({"replica", "resize", "r1", "--size", "32M"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = d.ctl({"nvmf", "subsystems"});
+    EXPECT_NE(r.out.find("1:r1"), std::string::npos) << r.out;
+    r = d.ctl({"nvmf", "listeners", "--json"});
+    EXPECT_NE(r.out.find("\"transport\":\"tcp\""), std::string::npos) << r.out;
+    r = d.ctl({"stats", "replica", "r1"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("r1"), std::string::npos) << r.out;
+    r = d.ctl({"device", "create", "null:///n0?size_mb=8"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = d.ctl({"device", "share", "n0"});
+    EXPECT_NE(r.out.find("nqn.2019-05.io.ioengine:n0"), std::string::npos) << r.out;
+    r = d.ctl({"device", "list"});
+    EXPECT_NE(r.out.find("n0"), std::string::npos) << r.out;
+
+    // Errors: exit 1 with the server's code and message.
+    r = d.ctl({"replica", "create", "--pool", "nope", "--size", "16MiB", "r2"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("not_found: no pool \"nope\""), std::string::npos) << r.out;
+    r = d.ctl({"replica", "create", "--pool", "default", "--size", "16MiB", "r1"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("already_exists"), std::string::npos) << r.out;
+    r = d.ctl({"replica", "create", "--pool", "default", "--size", "100GiB", "big"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("no_space"), std::string::npos) << r.out;
+    r = d.ctl({"replica", "create", "--pool", "default", "--size", "lots", "r3"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("invalid_argument: --size 'lots'"), std::string::npos) << r.out;
+    r = d.ctl({"replica", "share", "nope", "--json"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("\"code\":\"not_found\""), std::string::npos) << r.out;
+    r = d.ctl({"device", "create", "bogus:///x"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("invalid_argument"), std::string::npos) << r.out;
+
+    r = d.ctl({"replica", "unshare", "r1"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = d.ctl({"replica", "destroy", "r1"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = d.ctl({"replica", "list"});
+    EXPECT_EQ(r.out.find("r1"), std::string::npos) << r.out;
+    EXPECT_EQ(d.stop(), 0) << d.p.out;
+}
+
+TEST(cli, metrics) {
+    daemon d;
+    d.start();
+    ASSERT_EQ(d.ctl({"replica", "create", "--pool", "default", "--size", "8MiB", "r1"}).status, 0);
+    auto body = http_get(d.metrics_port, "/metrics");
+    EXPECT_NE(body.find("HTTP/1.1 200"), std::string::npos) << body;
+    EXPECT_NE(body.find("text/plain; version=0.0.4"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_reactor_loops_total{shard=\"0\"}"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_io_ops_total{kind=\"replica\",name=\"r1\",op=\"write\"} 0"), std::string::npos) << body;
+    // Creating the pool wrote its metadata: the default pool's device did I/O.
+    std::smatch m;
+    std::regex writes("ioengine_io_ops_total\\{kind=\"device\",name=\"[^\"]*default.img\",op=\"write\"\\} ([0-9]+)");
+    ASSERT_TRUE(std::regex_search(body, m, writes)) << body;
+    EXPECT_GT(std::stoull(m[1]), 0u);
+    EXPECT_NE(body.find("ioengine_io_in_flight{kind=\"replica\",name=\"r1\",shard=\"0\"} 0"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_pool_capacity_bytes{pool=\"default\"}"), std::string::npos) << body;
+    EXPECT_NE(http_get(d.metrics_port, "/other").find("404"), std::string::npos);
+}
+
+TEST(cli, clean_restart_keeps_pools_and_shares) {
+    daemon d;
+    d.start();
+    ASSERT_EQ(d.ctl({"replica", "create", "--pool", "default", "--size", "8MiB", "r1"}).status, 0);
+    ASSERT_EQ(d.ctl({"replica", "share", "r1", "--allow-host", "nqn.2014-08.org.nvmexpress:uuid:4444"}).status, 0);
+    ASSERT_EQ(d.stop(), 0) << d.p.out;
+    d.start();
+    auto r = d.ctl({"replica", "list", "--json"});
+    EXPECT_NE(r.out.find("\"share_nqn\":\"nqn.2019-05.io.ioengine:r1\",\"allowed_hosts\":[\"nqn.2014-08.org."
+                         "nvmexpress:uuid:4444\"]"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(d.p.out.find("replica \"r1\" shared again"), std::string::npos) << d.p.out;
+    EXPECT_EQ(d.stop(), 0);
+}
+
+// kill -9 while a client creates and shares replicas: after the restart,
+// every replica whose share was acknowledged is there and shared.
+TEST(cli, kill_9_loses_nothing_acknowledged) {
+    daemon d;
+    std::mt19937 rng(std::random_device{}());
+    for (int round = 0; round < 3; ++round) {
+        d.start();
+        std::vector<std::string> acked;
+        std::atomic<bool> go{true};
+        std::thread client([&] {
+            for (int i = 0; go && i < 200; ++i) {
+                std::string name = "k" + std::to_string(round) + "-" + std::to_string(i);
+                if (d.ctl({"replica", "create", "--pool", "default", "--size", "4MiB", "--thin", name}).status != 0) break;
+                if (d.ctl({"replica", "share", name, "--allow-host", "nqn.2014-08.org.nvmexpress:uuid:" + name})
+                        .status != 0) {
+                    break;
+                }
+                acked.push_back(name);
+            }
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
+        d.kill9();
+        go = false;
+        client.join();
+        d.start();
+        auto r = d.ctl({"replica", "list", "--json"});
+        ASSERT_EQ(r.status, 0) << r.out;
+        for (const auto& name : acked) {
+            EXPECT_NE(r.out.find("\"share_nqn\":\"nqn.2019-05.io.ioengine:" + name + "\",\"allowed_hosts\":[\"nqn.2014-08."
+                                 "org.nvmexpress:uuid:" + name + "\"]"),
+                      std::string::npos)
+                << name << " was acknowledged but is not shared after kill -9:\n" << r.out;
+        }
+        EXPECT_FALSE(acked.empty()) << "nothing was acknowledged before the kill (too slow?)";
+        d.kill9();
+    }
+}
+
+}  // namespace
