@@ -228,6 +228,32 @@ TEST(PcieDevice, QueueWrapsAroundWithMoreCommandsThanSlots) {
     EXPECT_EQ(rc, 0);
 }
 
+TEST(PcieDevice, CommandsSubmittedTogetherShareOneDoorbellWrite) {
+    int rc = test::run_engine(test::small_config(1), [](engine* e) -> future<int> {
+        model_rig rig(e);
+        auto dev = co_await rig.open(e);
+        io_channel* ch = dev->channel();
+        auto w = buffer(e, 8 * 4096);
+        test::fill(w.data(), w.size(), 8);
+        io_vec v[8];
+        const auto before = rig.model->stats();
+        std::vector<future<io_status>> fs;
+        for (int i = 0; i < 8; ++i) {
+            v[i] = to_io_vec(w, i * 4096, 4096);
+            fs.push_back(ch->write(i * 8, 8, io_vecs(&v[i], 1)));  // no poll in between
+        }
+        for (auto& f : fs) EXPECT_EQ(co_await std::move(f), io_status::success);
+        const auto after = rig.model->stats();
+        EXPECT_EQ(after.writes - before.writes, 8u);
+        EXPECT_EQ(after.sq_doorbells - before.sq_doorbells, 1u);
+        EXPECT_EQ(after.cq_doorbells - before.cq_doorbells, 1u);
+        EXPECT_EQ(std::memcmp(rig.model->media(), w.data(), w.size()), 0);
+        co_await dev->close();
+        co_return 0;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
 TEST(PcieDevice, TimedOutCommandIsAborted) {
     int rc = test::run_engine(test::small_config(1), [](engine* e) -> future<int> {
         model_rig rig(e);

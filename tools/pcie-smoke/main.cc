@@ -7,8 +7,10 @@
 //       clusters, overwriting any pool there) and a thick replica "r0" of N
 //       MiB (default 16); every 512-byte block b of the replica is written
 //       with the 8-byte word (b << 16 | S) repeated, from shard 0 and shard 1
-//       alternately, read back and checked; the pool is exported and the
-//       controller shut down.
+//       alternately, read back and checked; then every chunk is read at once
+//       while the controller is reset (each read succeeds or fails
+//       "aborted", none is lost), every block is checked again, the pool is
+//       exported and the controller shut down.
 //   pcie-smoke verify BDF [--mb N] [--seed S] [--huge-mb N]
 //       a fresh engine imports the pool from the device and checks every
 //       block of "r0" again.
@@ -72,6 +74,39 @@ future<long> pass(block_device* dev, std::uint64_t offset, std::uint32_t bytes, 
     co_return bad;
 }
 
+// One chunk read, for the reset under load: its status only.
+future<io_status> read_chunk(block_device* dev, std::uint64_t offset) {
+    auto buf = engine::current()->dma().allocate(chunk_bytes);
+    if (!buf) co_return io_status::internal_error;
+    io_vec v = to_io_vec(*buf, 0, chunk_bytes);
+    co_return co_await dev->channel()->read(offset / dev->block_size(), chunk_bytes / dev->block_size(),
+                                            io_vecs(&v, 1));
+}
+
+// Reads of every chunk in flight at once while the controller is reset:
+// each must succeed or fail "aborted" (none lost, none with another error);
+// returns how many were aborted, or -1.
+future<long> reset_under_load(nvme::pcie_device* pd, block_device* r, const args& a, std::string& why) {
+    std::vector<future<io_status>> fs;
+    for (std::uint64_t off = 0; off < (a.mb << 20); off += chunk_bytes) fs.push_back(read_chunk(r, off));
+    co_await pd->controller().reset("pcie-smoke: reset requested under load");
+    long aborted = 0;
+    for (auto& f : fs) {
+        io_status st = co_await std::move(f);
+        if (st == io_status::aborted) {
+            ++aborted;
+        } else if (!ok(st)) {
+            why = fmt::format("a read in flight during the reset ended with {}", to_string(st));
+            co_return -1;
+        }
+    }
+    if (pd->controller().state() != nvme::controller_state::live) {
+        why = fmt::format("the controller is {} after the reset", to_string(pd->controller().state()));
+        co_return -1;
+    }
+    co_return aborted;
+}
+
 // Every chunk of the replica, alternately on shard 0 and the last shard.
 future<long> sweep(block_device* r, const args& a, bool write) {
     const std::uint64_t total = a.mb << 20;
@@ -102,7 +137,7 @@ future<int> run(const args& a, std::string& out) {
     }
     auto* pd = static_cast<nvme::pcie_device*>(dev);
     std::unique_ptr<pool> p;
-    long bad = -1;
+    long bad = -1, aborted = 0;
     std::string step;
     try {
         if (a.write) {
@@ -120,6 +155,14 @@ future<int> run(const args& a, std::string& out) {
         step = a.write ? "write" : "verify";
         block_device* r = co_await reg.find("r0");
         bad = co_await sweep(r, a, a.write);
+        if (a.write && bad == 0) {
+            step = "reset";
+            std::string why;
+            aborted = co_await reset_under_load(pd, r, a, why);
+            if (aborted < 0) throw std::runtime_error(why);
+            step = "verify after reset";
+            bad = co_await sweep(r, a, false);
+        }
         co_await p->export_pool();
     } catch (const std::exception& e) {
         out = fmt::format("{{\"ok\": false, \"step\": \"{}\", \"error\": \"{}\"}}", step, e.what());
@@ -129,9 +172,9 @@ future<int> run(const args& a, std::string& out) {
     co_await reg.close_all();
     if (!out.empty()) co_return 2;
     out = fmt::format("{{\"ok\": {}, \"mode\": \"{}\", \"bdf\": \"{}\", \"replica_mb\": {}, \"seed\": {}, "
-                      "\"bad_blocks\": {}, \"resets\": {}, \"timeouts\": {}}}",
+                      "\"bad_blocks\": {}, \"resets\": {}, \"aborted_by_reset\": {}, \"timeouts\": {}}}",
                       bad == 0 ? "true" : "false", a.write ? "write" : "verify", a.bdf, a.mb, a.seed, bad,
-                      counters.resets, counters.timeouts);
+                      counters.resets, aborted, counters.timeouts);
     co_return bad == 0 ? 0 : 1;
 }
 
