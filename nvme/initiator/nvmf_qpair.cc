@@ -13,10 +13,12 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <fmt/format.h>
 #include <stdexcept>
 #include <system_error>
 
+#include "nvme/spec/nvme_tcp_check.hh"
 #include "runtime/crc32c.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
@@ -92,16 +94,22 @@ future<std::unique_ptr<nvmf_qpair>> nvmf_qpair::open(std::string host, std::uint
     if (fd < 0) throw std::runtime_error(fmt::format("socket: {}", os_message(errno)));
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::unique_ptr<nvmf_qpair> qp(new nvmf_qpair(fd, qid, depth, io_timeout));  // owns fd from here
     const auto bound = std::min<std::chrono::milliseconds>(io_timeout, std::chrono::milliseconds(10000));
     {
         shutdown_guard guard(fd, bound);
-        io_result r = co_await qp->_io.connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len);
+        io_result r = co_await local_reactor()->io().connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len);
         if (!r) {
+            ::close(fd);
             throw std::runtime_error(fmt::format("TCP connect to {}:{}: {}", host, port,
                                                  guard.fired() ? "timed out" : os_message(r.error().value())));
         }
     }
+    co_return co_await adopt(fd, qid, depth, io_timeout, want);
+}
+
+future<std::unique_ptr<nvmf_qpair>> nvmf_qpair::adopt(int fd, std::uint16_t qid, unsigned depth,
+                                                      std::chrono::milliseconds io_timeout, tcp_digests want) {
+    std::unique_ptr<nvmf_qpair> qp(new nvmf_qpair(fd, qid, depth, io_timeout));  // owns fd from here
     co_await qp->handshake(want);
     qp->_receiver.emplace(qp->receive_loop());
     qp->_sweeper.arm_periodic(std::chrono::milliseconds(std::clamp<long>(io_timeout.count() / 4, 10, 1000)));
@@ -230,9 +238,9 @@ void nvmf_qpair::release(slot& s) noexcept {
     s.out = {};
     --_busy;
     if (!_slot_waiters.empty()) {
-        promise<> p = std::move(_slot_waiters.front());
+        promise<bool> p = std::move(_slot_waiters.front().ready);
         _slot_waiters.pop_front();
-        p.set_value();
+        p.set_value(true);
     }
 }
 
@@ -252,9 +260,9 @@ void nvmf_qpair::fail_all() noexcept {
         if (s.busy) finish(s, host_completion{host_completion::kind::connection_lost, {}});
     }
     while (!_slot_waiters.empty()) {
-        promise<> p = std::move(_slot_waiters.front());
+        promise<bool> p = std::move(_slot_waiters.front().ready);
         _slot_waiters.pop_front();
-        p.set_value();
+        p.set_value(true);  // execute() sees _dead
     }
 }
 
@@ -262,6 +270,15 @@ void nvmf_qpair::sweep() noexcept {
     const auto now = steady_clock::now();
     for (auto& s : _slots) {
         if (!s.busy || s.abandoned || !s.done || now < s.deadline) continue;
+        if (s.transfers > 0) {
+            // Its buffers are on the wire: completing it now would hand them
+            // back while we still read or write them. End the connection:
+            // the transfer fails, then the command completes as lost.
+            log::warn("nvmf qpair {}: command {} timed out after {} ms with its data still in transfer: closing",
+                      _qid, s.cid, _timeout.count());
+            abort();
+            return;
+        }
         log::warn("nvmf qpair {}: command {} timed out after {} ms", _qid, s.cid, _timeout.count());
         s.abandoned = true;  // the slot stays taken until the target answers
         s.in = {};
@@ -270,12 +287,22 @@ void nvmf_qpair::sweep() noexcept {
         s.done.reset();
         p.set_value(host_completion{host_completion::kind::timed_out, {}});
     }
+    // Commands waiting for a slot (all taken, e.g. by timed-out commands
+    // the target never answered) time out too.
+    while (!_slot_waiters.empty() && now >= _slot_waiters.front().deadline) {
+        promise<bool> p = std::move(_slot_waiters.front().ready);
+        _slot_waiters.pop_front();
+        p.set_value(false);
+    }
 }
 
 future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in, bool in_capsule) {
+    const auto deadline = steady_clock::now() + _timeout;
     while (!_dead && _busy >= _depth) {
-        _slot_waiters.emplace_back();
-        co_await _slot_waiters.back().get_future();
+        _slot_waiters.push_back(slot_waiter{promise<bool>{}, deadline});
+        if (!co_await _slot_waiters.back().ready.get_future()) {
+            co_return host_completion{host_completion::kind::timed_out, {}};
+        }
     }
     if (_dead) co_return host_completion{host_completion::kind::connection_lost, {}};
     // Next fit: a CID freed just now is not the next one handed out.
@@ -289,7 +316,8 @@ future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in
     s.cid = static_cast<std::uint16_t>(((s.generation & 0x1ffu) << 7) | idx);
     s.out = out;
     s.in = in;
-    s.deadline = steady_clock::now() + _timeout;
+    s.deadline = deadline;
+    ++s.transfers;  // until the capsule (and in-capsule data) is sent
     s.done.emplace();
     future<host_completion> f = s.done->get_future();
 
@@ -317,6 +345,7 @@ future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in
         auto guard = co_await _send_lock.hold();
         if (!_dead) sent = co_await send_pdu(&cap, sizeof cap, with_data ? &out : nullptr, 0, with_data ? out.len : 0);
     }
+    --s.transfers;  // (the slot may have been completed and reused meanwhile: the count is per slot)
     if (!sent && !_dead) {
         _dead = true;
         ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends and fails every command
@@ -334,6 +363,11 @@ future<bool> nvmf_qpair::on_r2t(const tcp::r2t& r) {
         co_return false;
     }
     const data_view out = s->out;
+    ++s->transfers;
+    struct transfer_end {
+        slot* s;
+        ~transfer_end() { --s->transfers; }
+    } end_guard{s};
     auto guard = co_await _send_lock.hold();
     const std::uint32_t end = r.r2to + r.r2tl;
     for (std::uint32_t off = r.r2to; off < end;) {
@@ -362,21 +396,20 @@ future<> nvmf_qpair::receive_loop() {
     for (;;) {
         if (!co_await recv_exact(hdr.data(), sizeof(tcp::pdu_common_header))) break;
         const auto ch = load<tcp::pdu_common_header>(hdr.data());
-        if (ch.hlen < sizeof ch || ch.hlen > hdr.size() || ch.plen < ch.hlen) {
-            log::warn("nvmf qpair {}: bad PDU header (type {:#x}, hlen {}, plen {}): closing", _qid, ch.pdu_type,
-                      ch.hlen, ch.plen);
+        // The type's fixed HLEN, its flags and the negotiated digests, PDO
+        // and PLEN consistent (a CapsuleResp or R2T is its header exactly,
+        // so nothing of the stream is left unread); we asked for HPDA 0.
+        if (const auto verdict = tcp::check_header(ch, _hdgst, _ddgst, std::numeric_limits<std::uint32_t>::max());
+            verdict != tcp::pdu_check::ok) {
+            log::warn("nvmf qpair {}: bad PDU header (type {:#x}, hlen {}, plen {}): {}: closing", _qid, ch.pdu_type,
+                      ch.hlen, ch.plen, tcp::to_string(verdict));
             break;
         }
+        static_assert(tcp::max_header_bytes == sizeof(tcp::ic_resp), "the longest fixed HLEN fits in hdr");
         if (!co_await recv_exact(hdr.data() + sizeof ch, ch.hlen - sizeof ch)) break;
         const std::uint32_t hd = (ch.flags & tcp::pdu_flags::hdgstf) ? tcp::digest_bytes : 0;
         const std::uint32_t dd = (ch.flags & tcp::pdu_flags::ddgstf) ? tcp::digest_bytes : 0;
         const auto type = static_cast<tcp::pdu_type>(ch.pdu_type);
-        // Negotiated digests must be there (C2HTermReq is sent without).
-        if (type != tcp::pdu_type::c2h_term_req && (_hdgst != (hd != 0) || (dd && !_ddgst))) {
-            log::warn("nvmf qpair {}: PDU type {:#x} with digest flags {:#x} that were not negotiated: closing", _qid,
-                      ch.pdu_type, ch.flags);
-            break;
-        }
         if (hd) {
             std::uint32_t want = 0;
             if (!co_await recv_exact(&want, sizeof want)) break;
@@ -402,7 +435,10 @@ future<> nvmf_qpair::receive_loop() {
             slot* s = find(h.cccid);
             if (s && !s->abandoned && std::uint64_t{h.datao} + h.datal <= s->in.len) {
                 const data_view in = s->in;
-                if (!co_await recv_into(in, h.datao, h.datal)) break;
+                ++s->transfers;
+                const bool received = co_await recv_into(in, h.datao, h.datal);
+                --s->transfers;
+                if (!received) break;
             } else {
                 if (!s || !s->abandoned) log::warn("nvmf qpair {}: C2HData for unknown command {}", _qid, h.cccid);
                 if (!co_await skip(h.datal)) break;

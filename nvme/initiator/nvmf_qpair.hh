@@ -8,13 +8,18 @@
 // a time: CapsuleResp completes its command, C2HData is received straight
 // into the command's io_vecs at DATAO (no copy), R2T is answered inline with
 // H2CData PDUs of at most MAXH2CDATA taken from the command's io_vecs.
-// Sending is serialized by a mutex. Every command has a deadline; a periodic
-// sweep completes an overdue one as timed out (its slot stays taken until the
-// target answers, data for it is discarded). When the connection is lost
-// every command in flight completes as failed, and the on_lost callback (if
-// set) runs once. Header and data digests (CRC32C) are used when asked for
-// in open() and granted in ICResp: sent on every PDU we send, checked on
-// every PDU we receive (a mismatch ends the connection).
+// Sending is serialized by a mutex. Every command has a deadline, counted from
+// execute() (a wait for a free slot included); a periodic sweep completes an
+// overdue one as timed out (its slot stays taken until the target answers,
+// data for it is discarded). A command's buffers are never touched once it has
+// completed: when an overdue command is still on the wire (its capsule not
+// sent yet, its C2HData being received, its H2CData being sent), the sweep
+// ends the connection instead, and the command completes as connection_lost
+// once that transfer has stopped. When the connection is lost every command in
+// flight completes as failed, and the on_lost callback (if set) runs once.
+// Header and data digests (CRC32C) are used when asked for in open() and
+// granted in ICResp: sent on every PDU we send, checked on every PDU we
+// receive (a mismatch ends the connection).
 #pragma once
 
 #include <chrono>
@@ -67,6 +72,11 @@ public:
     static future<std::unique_ptr<nvmf_qpair>> open(std::string host, std::uint16_t port, std::uint16_t qid,
                                                      unsigned depth, std::chrono::milliseconds io_timeout,
                                                      tcp_digests want = {});
+    // The same over a connected stream socket `fd` (owned from here, closed
+    // on failure): ICReq/ICResp, then the receive loop. open() ends here;
+    // tests and the fuzz target hand over one end of a socketpair.
+    static future<std::unique_ptr<nvmf_qpair>> adopt(int fd, std::uint16_t qid, unsigned depth,
+                                                      std::chrono::milliseconds io_timeout, tcp_digests want = {});
     ~nvmf_qpair();
     nvmf_qpair(const nvmf_qpair&) = delete;
     nvmf_qpair& operator=(const nvmf_qpair&) = delete;
@@ -93,6 +103,10 @@ private:
     struct slot {
         bool busy = false;
         bool abandoned = false;  // timed out: completed already, data discarded
+        // Transfers using this slot's buffers right now (execute() until its
+        // capsule is sent, a C2HData being received, an R2T being answered):
+        // the sweep cannot complete the command while there is one.
+        unsigned transfers = 0;
         std::uint16_t cid = 0;
         std::uint16_t generation = 0;
         data_view out;
@@ -136,7 +150,11 @@ private:
     std::vector<slot> _slots;
     unsigned _next_slot = 0;
     unsigned _busy = 0;
-    std::deque<promise<>> _slot_waiters;
+    struct slot_waiter {
+        promise<bool> ready;  // true: look again for a slot; false: timed out
+        steady_clock::time_point deadline;
+    };
+    std::deque<slot_waiter> _slot_waiters;  // FIFO, so by deadline too
     async_mutex _send_lock;
     std::optional<future<>> _receiver;
     timer _sweeper;
