@@ -1,0 +1,194 @@
+// The nexus's I/O path: its per-shard channel (see nexus.hh). Reads the
+// shard's own view of the children; passes the pause gate and, for writes,
+// the rebuild's range locks; fans writes out to every online and rebuilding
+// child and reads from one online child; faults a child that fails (through
+// the owner, which records it before the I/O completes).
+#include <array>
+#include <optional>
+
+#include "runtime/smp.hh"
+#include "storage/nexus/nexus.hh"
+
+namespace ioe {
+
+namespace {
+
+fault_reason reason_of(io_status st) noexcept {
+    switch (st) {
+        case io_status::capacity_exceeded: return fault_reason::no_space;
+        case io_status::aborted: return fault_reason::timeout;
+        default: return fault_reason::io_error;
+    }
+}
+
+}  // namespace
+
+class nexus_channel final : public device_channel {
+public:
+    explicit nexus_channel(nexus& n) : _n(n) {}
+
+    future<io_status> read(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) override {
+        if (!co_await enter()) co_return io_status::namespace_not_ready;
+        nexus::shard_state& st = _n.local();
+        io_status last = io_status::namespace_not_ready;
+        // Round robin over the online children; on a failure, the next one.
+        const unsigned start = st.next_read++;
+        for (unsigned k = 0; k < nexus::max_children; ++k) {
+            const unsigned slot = (start + k) % nexus::max_children;
+            auto& v = st.children[slot];
+            if (!v.dev || v.state != child_state::online) continue;
+            io_channel* ch = v.dev->channel();
+            io_status s = ch ? co_await ch->read(lba, blocks, iov) : io_status::namespace_not_ready;
+            if (ok(s)) {
+                leave();
+                co_return s;
+            }
+            last = s;
+            co_await _n.child_failed(slot, v.generation, reason_of(s), 0, 0);
+            if (st.faulted) break;
+        }
+        leave();
+        co_return last;
+    }
+
+    future<io_status> write(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) override {
+        return mirrored(op::write, lba, blocks, iov);
+    }
+    future<io_status> write_zeroes(std::uint64_t lba, std::uint64_t blocks) override {
+        return mirrored(op::zeroes, lba, blocks, {});
+    }
+    future<io_status> unmap(std::uint64_t lba, std::uint64_t blocks) override {
+        return mirrored(op::unmap, lba, blocks, {});
+    }
+    future<io_status> flush() override { return mirrored(op::flush, 0, 0, {}); }
+
+private:
+    enum class op { write, zeroes, unmap, flush };
+
+    // The pause gate: false when the nexus refuses I/O.
+    future<bool> enter() {
+        nexus::shard_state& st = _n.local();
+        while (st.paused) {
+            st.resume_waiters.emplace_back();
+            co_await st.resume_waiters.back().get_future();
+        }
+        if (st.faulted) co_return false;
+        ++st.in_flight;
+        co_return true;
+    }
+
+    void leave() noexcept {
+        nexus::shard_state& st = _n.local();
+        if (--st.in_flight == 0 && st.drained) st.drained->set_value();
+    }
+
+    static bool overlaps(const nexus::shard_state::range& a, std::uint64_t first, std::uint64_t last) noexcept {
+        return a.first <= last && first <= a.last;
+    }
+
+    // Waits until no rebuild holds a lock over [first, last] (segments),
+    // then registers the write; nothing suspends between the two.
+    future<> begin_range(std::uint64_t first, std::uint64_t last) {
+        nexus::shard_state& st = _n.local();
+        for (;;) {
+            bool blocked = false;
+            for (const auto& r : st.locked) blocked = blocked || overlaps(r, first, last);
+            if (!blocked) break;
+            st.unlock_waiters.emplace_back();
+            co_await st.unlock_waiters.back().get_future();
+        }
+        st.writing.push_back({first, last});
+    }
+
+    void end_range(std::uint64_t first, std::uint64_t last) noexcept {
+        nexus::shard_state& st = _n.local();
+        for (std::size_t i = 0; i < st.writing.size(); ++i) {
+            if (st.writing[i].first == first && st.writing[i].last == last) {
+                st.writing[i] = st.writing.back();
+                st.writing.pop_back();
+                break;
+            }
+        }
+        // A lock waits for the writes over its range to drain.
+        for (std::size_t i = 0; i < st.write_drain_waiters.size();) {
+            const auto& want = st.write_drain_waiters[i].first;
+            bool busy = false;
+            for (const auto& w : st.writing) busy = busy || overlaps(w, want.first, want.last);
+            if (busy) {
+                ++i;
+                continue;
+            }
+            promise<> p = std::move(st.write_drain_waiters[i].second);
+            st.write_drain_waiters.erase(st.write_drain_waiters.begin() + static_cast<std::ptrdiff_t>(i));
+            p.set_value();
+        }
+    }
+
+    static future<io_status> issue(io_channel* ch, op o, std::uint64_t lba, std::uint64_t blocks, io_vecs iov) {
+        if (!ch) return make_ready_future<io_status>(io_status::namespace_not_ready);
+        switch (o) {
+            case op::write: return ch->write(lba, static_cast<std::uint32_t>(blocks), iov);
+            case op::zeroes: return ch->write_zeroes(lba, blocks);
+            case op::unmap: return ch->unmap(lba, blocks);
+            case op::flush: return ch->flush();
+        }
+        return make_ready_future<io_status>(io_status::internal_error);
+    }
+
+    // Every online and rebuilding child gets the operation; faulted children
+    // that keep a dirty log get the range marked.
+    future<io_status> mirrored(op o, std::uint64_t lba, std::uint64_t blocks, io_vecs iov) {
+        if (!co_await enter()) co_return io_status::namespace_not_ready;
+        nexus::shard_state& st = _n.local();
+        const bool ranged = o != op::flush && blocks > 0;
+        const std::uint64_t per = _n.blocks_per_segment();
+        const std::uint64_t first = ranged ? lba / per : 0, last = ranged ? (lba + blocks - 1) / per : 0;
+        if (ranged) co_await begin_range(first, last);
+        std::array<std::optional<future<io_status>>, nexus::max_children> pending;
+        std::array<std::uint32_t, nexus::max_children> generation{};
+        for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
+            auto& v = st.children[slot];
+            if (!v.dev) continue;
+            if (v.state == child_state::faulted) {
+                if (ranged && v.log_dirty && !v.dirty.empty()) {
+                    for (std::uint64_t seg = first; seg <= last; ++seg) v.dirty[seg / 64] |= std::uint64_t{1} << (seg % 64);
+                }
+                continue;
+            }
+            generation[slot] = v.generation;
+            pending[slot].emplace(issue(v.dev->channel(), o, lba, blocks, iov));
+        }
+        bool any_ok = false;
+        io_status first_error = io_status::namespace_not_ready;
+        std::array<io_status, nexus::max_children> result{};
+        for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
+            if (!pending[slot]) continue;
+            result[slot] = co_await std::move(*pending[slot]);
+            if (ok(result[slot])) {
+                any_ok = true;
+            } else if (first_error == io_status::namespace_not_ready) {
+                first_error = result[slot];
+            }
+        }
+        if (ranged) end_range(first, last);
+        // Failed children are recorded before this I/O completes.
+        for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
+            if (pending[slot] && !ok(result[slot])) {
+                co_await _n.child_failed(slot, generation[slot], reason_of(result[slot]), ranged ? lba : 0,
+                                         ranged ? blocks : 0);
+            }
+        }
+        const bool nexus_faulted = st.faulted;
+        leave();
+        if (!any_ok) co_return first_error;  // no child took it: the child's status
+        // Faulted meanwhile (the record could not be written, or no child in
+        // sync is left): not acknowledged.
+        co_return nexus_faulted ? io_status::namespace_not_ready : io_status::success;
+    }
+
+    nexus& _n;
+};
+
+std::unique_ptr<device_channel> nexus::open_channel() { return std::make_unique<nexus_channel>(*this); }
+
+}  // namespace ioe

@@ -1,0 +1,64 @@
+// The nexus's vocabulary: its states and its children's states, the reasons
+// a child is faulted, and the read-only descriptions the RPC and the CLI
+// show (DESIGN.md section 4, with the states Mayastor users know).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/uuid.hh"
+
+namespace ioe {
+
+// online: every child online. degraded: at least one online, some not.
+// faulted: no child online (I/O fails). shutting_down/shutdown: shutdown().
+enum class nexus_state { online, degraded, faulted, shutting_down, shutdown };
+// online: in sync, serves reads and writes. degraded: being rebuilt (gets
+// writes, no reads). faulted: retired, with a reason.
+enum class child_state { online, degraded, faulted };
+enum class fault_reason { none, io_error, timeout, no_space, out_of_sync, by_client, cannot_open, rebuild_failed };
+
+std::string_view to_string(nexus_state s) noexcept;
+std::string_view to_string(child_state s) noexcept;
+std::string_view to_string(fault_reason r) noexcept;
+
+enum class rebuild_state { none, running, paused, stopped, completed, failed };
+std::string_view to_string(rebuild_state s) noexcept;
+
+struct rebuild_progress {
+    std::string child;  // URI of the child being rebuilt
+    std::string source;  // URI of the child copied from
+    rebuild_state state = rebuild_state::none;
+    bool partial = false;
+    std::uint64_t blocks_total = 0;
+    std::uint64_t blocks_done = 0;
+    std::uint64_t blocks_remaining() const noexcept { return blocks_total - blocks_done; }
+    double blocks_per_second = 0;
+    std::chrono::system_clock::time_point started{};
+    std::chrono::system_clock::time_point ended{};  // when it ended (history)
+    std::string error;  // why it failed
+};
+
+struct child_info {
+    std::string uri;
+    std::string device;  // block device name
+    uuid id;
+    child_state state = child_state::online;
+    fault_reason reason = fault_reason::none;
+    std::uint64_t block_count = 0;
+};
+
+struct nexus_info {
+    std::string name;
+    uuid id;
+    std::uint32_t block_size = 0;
+    std::uint64_t block_count = 0;
+    nexus_state state = nexus_state::online;
+    std::vector<child_info> children;
+    std::vector<rebuild_progress> rebuilds;  // running or paused
+};
+
+}  // namespace ioe
