@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdio>
 #include <random>
 #include <regex>
 #include <thread>
@@ -244,6 +245,56 @@ TEST(cli, kill_9_loses_nothing_acknowledged) {
         EXPECT_FALSE(acked.empty()) << "nothing was acknowledged before the kill (too slow?)";
         d.kill9();
     }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(cli, config_file_and_flags_over_it) {
+    scratch_dir dir;
+    std::string img = dir.path + "/fast.img";
+    {
+        int fd = ::open(img.c_str(), O_CREAT | O_WRONLY, 0600);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::ftruncate(fd, 64 << 20), 0);
+        ::close(fd);
+    }
+    std::string sock = dir.path + "/r.sock";
+    {
+        FILE* f = std::fopen((dir.path + "/e.toml").c_str(), "w");
+        ASSERT_NE(f, nullptr);
+        std::fprintf(f,
+                     "# a config file\ncores = \"0\"\npoll = \"event\"\ndata-dir = \"%s/data\"\nname = \"node-a\"\n"
+                     "rpc = [\"unix:%s\"]\nnvmf-listen = \"127.0.0.1:0\"\nmetrics = \"off\"\n"
+                     "pool = [\"fast=uring://%s\"]\ndefault-pool-mb = 0\ndma-mb = 32\n",
+                     dir.path.c_str(), sock.c_str(), img.c_str());
+        std::fclose(f);
+    }
+    auto p = process::spawn(IOENGINE_BIN, {"--config", dir.path + "/e.toml", "--name", "node-b"});
+    ASSERT_TRUE(p.wait_for("running (pid", 30s)) << p.out;
+    auto r = run(IOENGINE_CTL_BIN, {"--rpc", "unix:" + sock, "--json", "node", "info"});
+    EXPECT_NE(r.out.find("\"name\":\"node-b\""), std::string::npos) << r.out;  // the flag wins
+    EXPECT_NE(r.out.find("\"poll_mode\":\"event\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"data_dir\":\"" + dir.path + "/data\""), std::string::npos) << r.out;
+    r = run(IOENGINE_CTL_BIN, {"--rpc", "unix:" + sock, "pool", "list", "--json"});
+    EXPECT_NE(r.out.find("\"name\":\"fast\""), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("\"name\":\"default\""), std::string::npos) << r.out;
+    ::kill(p.pid, SIGTERM);
+    EXPECT_EQ(p.wait_exit(30s), 0) << p.out;
+}
+
+TEST(cli, a_bad_state_file_stops_the_daemon_with_the_reason) {
+    scratch_dir dir;
+    {
+        FILE* f = std::fopen((dir.path + "/state").c_str(), "w");
+        std::fputs("ioengine-state 1\npool a\n", f);
+        std::fclose(f);
+    }
+    auto r = run(IOENGINE_BIN, {"--data-dir", dir.path, "--rpc", "unix:" + dir.path + "/rpc.sock", "--metrics", "off",
+                                "--nvmf-listen", "127.0.0.1:0", "--default-pool-mb", "0"});
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("state file " + dir.path + "/state: line 2"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -159,8 +159,9 @@ ioe::future<int> serve(daemon_context ctx) {
                    ioe::rpc::engine_version, ::getpid(), opts->node_name, e->shards(),
                    ioe::to_string(e->config().reactor.mode), ctx.dir->path());
     std::string rpc_flag = opts->rpc_is_default ? "" : " --rpc " + rpc.bound().front();
-    ioe::log::info("next: {}{} replica create --pool default --size 64MiB r1 && {}{} replica share r1", ctx.ctl,
-                   rpc_flag, ctx.ctl, rpc_flag);
+    std::string pool = opts->default_pool_mb ? "default" : (opts->pools.empty() ? "POOL" : opts->pools.front().name);
+    ioe::log::info("next: {}{} replica create --pool {} --size 64MiB r1 && {}{} replica share r1", ctx.ctl, rpc_flag,
+                   pool, ctx.ctl, rpc_flag);
     co_await std::move(done);
     ioe::log::info("ioengine drained, exiting");
     co_return 0;

@@ -1,6 +1,6 @@
 // Options of the ioengine daemon: command-line flags over an optional config
-// file (TOML, --config; the keys are the long flags' names with '_' for '-',
-// see docs/rpc.md "Daemon") over the embedded default: 2 reactors (fewer
+// file (TOML, --config; the keys are the long flags' names, e.g. data-dir,
+// see docs/rpc.md "Config file") over the embedded default: 2 reactors (fewer
 // when the machine has fewer cores), adaptive polling, no huge pages, data
 // directory ./var/ioengine with a 1 GiB file-backed pool `default`, RPC on
 // 127.0.0.1:10124 and <data dir>/rpc.sock, NVMe/TCP on 127.0.0.1:4420,
