@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "nvme/spec/nvme_fabrics.hh"
+#include "nvme/pcie/identify_parse.hh"
 #include "nvme/spec/nvme_identify.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
@@ -30,12 +31,6 @@ sqe make_cmd(std::uint8_t opcode, std::uint32_t nsid = 0) {
 
 std::string status_text(std::uint16_t status) {
     return fmt::format("NVMe status SCT {:#x} SC {:#04x}", status_code_type(status), status_code(status));
-}
-
-std::string trim(const char* s, std::size_t n) {
-    std::string out(s, strnlen(s, n));
-    while (!out.empty() && (out.back() == ' ' || out.back() == '\0')) out.pop_back();
-    return out;
 }
 
 }  // namespace
@@ -117,17 +112,7 @@ future<> pcie_controller::identify() {
         throw storage_error(storage_errc::io_error,
                             fmt::format("{}: Identify Controller failed: {}", _where, status_text(r.cq.status)));
     }
-    identify_controller idc;
-    std::memcpy(&idc, _page.data(), sizeof idc);
-    _info.model_number = trim(idc.mn, sizeof idc.mn);
-    _info.serial_number = trim(idc.sn, sizeof idc.sn);
-    const std::uint64_t page = 4096;
-    _info.max_transfer = idc.mdts ? static_cast<std::uint32_t>(std::min<std::uint64_t>(page << std::min<unsigned>(idc.mdts, 20),
-                                                                                         max_transfer_cap))
-                                  : max_transfer_cap;
-    _info.write_zeroes = (idc.oncs & oncs::write_zeroes) != 0;
-    _info.deallocate = (idc.oncs & oncs::dataset_management) != 0;
-    _info.write_cache = (idc.vwc & 1) != 0;
+    parse_identify_controller(_page.data(), _info);
 
     c = make_cmd(admin_opcode::identify, nsid_1);
     c.cdw10 = cns::namespace_data;
@@ -136,55 +121,20 @@ future<> pcie_controller::identify() {
         throw storage_error(storage_errc::io_error,
                             fmt::format("{}: Identify Namespace 1 failed: {}", _where, status_text(r.cq.status)));
     }
-    identify_namespace idn;
-    std::memcpy(&idn, _page.data(), sizeof idn);
-    if (idn.nsze == 0) {
-        throw storage_error(storage_errc::not_found,
-                            fmt::format("{}: namespace 1 is not active (create and attach one with nvme-cli first)",
-                                        _where));
-    }
-    const auto& fmt_in_use = idn.lbaf[flbas_index(idn.flbas) & 63];
-    if (fmt_in_use.lbads < 9 || fmt_in_use.lbads > 12) {
-        throw storage_error(storage_errc::invalid_argument,
-                            fmt::format("{}: namespace 1 has blocks of 2^{} bytes; 512 to 4096 are supported", _where,
-                                        fmt_in_use.lbads));
-    }
-    if (fmt_in_use.ms != 0 && !(idn.flbas & 0x10)) {
-        throw storage_error(storage_errc::invalid_argument,
-                            fmt::format("{}: namespace 1 uses {} bytes of separate metadata per block, which this "
-                                        "driver does not send (format it without metadata: nvme format --lbaf)",
-                                        _where, fmt_in_use.ms));
-    }
-    _info.block_size = 1u << fmt_in_use.lbads;
-    _info.block_count = idn.nsze;
-    _info.max_transfer = std::max(_info.max_transfer, _info.block_size);
-
     // The namespace's identity: its UUID descriptor, else its NGUID, else a
     // random one (a pool on it carries its own identity anyway).
     _info.id = uuid::random();
-    bool have_id = false;
-    static constexpr std::uint8_t zeros[16] = {};
-    if (std::memcmp(idn.nguid, zeros, 16) != 0) {
-        std::memcpy(_info.id.bytes.data(), idn.nguid, 16);
-        have_id = true;
+    const std::string unusable = parse_identify_namespace(_page.data(), _info);
+    if (!unusable.empty()) {
+        throw storage_error(_info.block_count == 0 && unusable.find("not active") != std::string::npos
+                                ? storage_errc::not_found
+                                : storage_errc::invalid_argument,
+                            fmt::format("{}: {}", _where, unusable));
     }
     c = make_cmd(admin_opcode::identify, nsid_1);
     c.cdw10 = cns::namespace_id_descriptors;
     r = co_await _admin->execute_page(c, _page.data());
-    if (r.ok()) {
-        for (std::size_t off = 0; off + sizeof(ns_id_descriptor_header) <= identify_bytes;) {
-            ns_id_descriptor_header h;
-            std::memcpy(&h, _page.data() + off, sizeof h);
-            if (h.nidt == 0 || off + sizeof h + h.nidl > identify_bytes) break;
-            if (h.nidt == nidt::uuid && h.nidl == 16) {
-                std::memcpy(_info.id.bytes.data(), _page.data() + off + sizeof h, 16);
-                have_id = true;
-                break;
-            }
-            off += sizeof h + h.nidl;
-        }
-    }
-    (void)have_id;
+    if (r.ok()) parse_namespace_descriptors(_page.data(), _info);
 }
 
 future<> pcie_controller::set_queue_count() {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "nvme/pcie/controller_bus.hh"
+#include "nvme/pcie/identify_parse.hh"
 #include "nvme/pcie/pcie_qpair.hh"
 #include "runtime/dma.hh"
 #include "runtime/timer.hh"
@@ -63,19 +64,9 @@ struct pcie_counters {
     std::uint64_t fatal_status = 0;  // CSTS.CFS seen
 };
 
-struct namespace_info {
-    std::uint32_t block_size = 0;
-    std::uint64_t block_count = 0;
-    uuid id;
-    std::uint32_t max_transfer = 0;  // bytes per command
-    bool write_zeroes = false, deallocate = false, write_cache = false;
-    std::string model_number, serial_number;
-};
 
 class pcie_controller {
 public:
-    static constexpr std::uint32_t max_transfer_cap = 1u << 20;  // one PRP list page per command
-
     // `where`: "pcie:///0000:00:04.0", the prefix of every message.
     pcie_controller(std::string where, std::unique_ptr<controller_bus> bus, dma_pool& pool, pcie_options opts);
     ~pcie_controller();
