@@ -31,7 +31,8 @@ std::uint32_t digest_of(std::span<const std::byte> bytes) { return crc32c(bytes.
 // Reads up to this size leave as one send (C2HData header, data, CapsuleResp
 // copied into a staging buffer): a copy of a few KiB costs far less than the
 // two extra sends, TCP segments and wake-ups of the host it saves. Larger
-// reads go from the command's buffer without a copy.
+// reads go from the command's buffer without a copy, in three sends of which
+// the first two carry MSG_MORE.
 constexpr std::size_t coalesced_read_max = 16384;
 // The largest framed header: PDU header, header digest and PDO padding
 // (PDO is at most 255).
@@ -373,10 +374,22 @@ future<bool> tcp_qpair::send_response(command* c, const completion& r) {
             n += frame_header(f, resp_bytes, 0, false, out + n, &unused);
             co_return co_await send_all(std::span<const std::byte>(out, n));
         }
-        // No staging memory now: the three sends below still work.
+        // No staging memory now: the sends below still work.
     }
-    if (!co_await send_pdu(h_bytes, r.data, true)) co_return false;
-    co_return co_await send_pdu(resp_bytes, {}, false);
+    // Zero copy: header, data (and digest) with MSG_MORE, as the response
+    // follows at once; then the response, which pushes them all out.
+    const framing f{_hdgst, _ddgst, _hpda};
+    std::uint32_t dd = 0, unused = 0;
+    std::size_t n = frame_header(f, h_bytes, r.data.size(), true, _tx_header.data(), &dd);
+    if (!co_await send_more(_io, _fd, _tx_header.data(), n)) co_return false;
+    if (!co_await send_more(_io, _fd, r.data.data(), r.data.size())) co_return false;
+    if (dd) {
+        const std::uint32_t d = digest_of(r.data);
+        std::memcpy(_scratch.data(), &d, 4);
+        if (!co_await send_more(_io, _fd, _scratch.data(), 4)) co_return false;
+    }
+    n = frame_header(f, resp_bytes, 0, false, _tx_header.data(), &unused);
+    co_return co_await send_all(std::span<const std::byte>(_tx_header.data(), n));
 }
 
 future<bool> tcp_qpair::send_r2t(command* c, std::uint16_t ttag) {
