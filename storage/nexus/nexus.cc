@@ -215,12 +215,10 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         }
     }
     if (record) {
+        const auto in_sync = std::count_if(n->_children.begin(), n->_children.end(),
+                                           [](const child& c) { return c.dev && c.state == child_state::online; });
         log::info("nexus {}: health record {} found ({} shutdown): {} of {} children in sync", name,
-                  n->_opts.health_key, record->clean_shutdown ? "clean" : "unclean",
-                  std::count_if(kids.begin(), kids.end(), [](auto&) { return true; }) -
-                      std::count_if(n->_children.begin(), n->_children.end(),
-                                    [](const child& c) { return c.dev && c.state != child_state::online; }),
-                  kids.size());
+                  n->_opts.health_key, record->clean_shutdown ? "clean" : "unclean", in_sync, kids.size());
     }
     n->update_state();
     if (n->_state == nexus_state::faulted) {
