@@ -276,7 +276,9 @@ bool pcie_qpair::poll() noexcept {
         work = true;
     }
     unsigned reaped = 0;
-    for (;;) {
+    // At most one ring's worth per poll: a device that keeps posting cannot
+    // hold the reactor here.
+    while (reaped < _depth) {
         cqe* e = &_cq[_cq_head];
         const std::uint16_t status = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
         if (status_phase(status) != _phase) break;
