@@ -210,7 +210,7 @@ int wait_child(pid_t pid, clk::time_point deadline, double* cpu = nullptr) {
 }
 
 // Runs args to completion (bounded); its stdout in out, its CPU seconds in *cpu.
-int run_capture(const std::vector<std::string>& args, double timeout_s, std::string& out, double* cpu) {
+int run_capture(const std::vector<std::string>& args, double timeout_s, std::string& out, double* cpu = nullptr) {
     out.clear();
     int fd = -1;
     const pid_t pid = spawn(args, &fd);
@@ -430,9 +430,30 @@ int main(int argc, char** argv) {
     // 1. The target.
     const std::uint16_t port = free_port();
     const std::string ns_uri = fmt::format("null:///nvmf_bench?size_mb={}&blk_size={}", k_size_mb, k_block);
-    const std::vector<std::string> target_args = {
+    std::vector<std::string> target_args = {
         p.ioengine, "--cores", std::to_string(p.target_core), "--poll", "adaptive", "--nvmf-listen",
         fmt::format("127.0.0.1:{}", port), "--namespace", ns_uri, "--nqn", k_nqn, "--log-level", "warn"};
+    // A daemon with a control plane would otherwise create a 1 GiB default
+    // pool under ./var, and listen for RPC and metrics on fixed ports that
+    // another engine on the machine may hold: a private data dir, no default
+    // pool, no TCP listeners but the target's.
+    std::string help;
+    run_capture({p.ioengine, "--help"}, 10, help, nullptr);
+    char dir_template[] = "/tmp/nvmf_bench.XXXXXX";
+    const char* data_dir = help.find("--data-dir") != std::string::npos ? ::mkdtemp(dir_template) : nullptr;
+    if (data_dir) {
+        for (std::string a : {"--data-dir", data_dir}) target_args.push_back(a);
+        if (help.find("--default-pool-mb") != std::string::npos) {
+            for (std::string a : {"--default-pool-mb", "0"}) target_args.push_back(a);
+        }
+        if (help.find("--rpc") != std::string::npos) {
+            target_args.push_back("--rpc");
+            target_args.push_back(fmt::format("unix:{}/rpc.sock", data_dir));
+        }
+        if (help.find("--metrics") != std::string::npos) {
+            for (std::string a : {"--metrics", "off"}) target_args.push_back(a);
+        }
+    }
     g_target_pid = spawn(target_args, nullptr);
     std::string error;
     const auto up_by = clk::now() + std::chrono::seconds(15);
@@ -447,6 +468,10 @@ int main(int argc, char** argv) {
     if (g_target_pid <= 0 || !connectable(port)) {
         std::fprintf(stderr, "nvmf_bench: the target did not start listening: %s\n", joined(target_args).c_str());
         if (g_target_pid > 0) ::kill(g_target_pid, SIGKILL);
+        if (data_dir) {
+            std::error_code ec;
+            std::filesystem::remove_all(data_dir, ec);
+        }
         return 1;
     }
 
@@ -522,6 +547,10 @@ int main(int argc, char** argv) {
     ::kill(g_target_pid, SIGTERM);
     const int target_rc = wait_child(g_target_pid, clk::now() + std::chrono::seconds(15));
     g_target_pid = -1;
+    if (data_dir) {
+        std::error_code ec;
+        std::filesystem::remove_all(data_dir, ec);
+    }
     if (target_rc != 0 && error.empty()) error = fmt::format("the target exited with {} after SIGTERM", target_rc);
 
     std::map<std::string, double> r;
