@@ -83,6 +83,10 @@ void controller_model::write32(std::uint32_t offset, std::uint32_t value) {
 void controller_model::doorbell(std::uint32_t offset, std::uint32_t value) {
     const std::uint32_t idx = (offset - reg::doorbell_base) / 4;
     const auto qid = static_cast<std::uint16_t>(idx / 2);
+    if (!cc::enabled(_cc)) {
+        ++_stats.doorbells_while_disabled;
+        return;
+    }
     if (qid >= _sq.size() || !csts::ready(_csts) || (_csts & csts::cfs)) return;
     if (idx % 2 == 0) {
         ++_stats.sq_doorbells;

@@ -59,6 +59,7 @@ struct model_stats {
     std::uint64_t enables = 0;         // CC.EN 0 -> 1
     std::uint64_t shutdowns = 0;       // CC.SHN normal or abrupt
     std::uint64_t sq_doorbells = 0, cq_doorbells = 0;
+    std::uint64_t doorbells_while_disabled = 0;  // a host bug: CC.EN = 0
     std::uint64_t io_queues_created = 0;
     std::uint64_t max_prp_entries = 0; // the longest PRP description seen
     std::uint64_t list_prps = 0;       // commands that used a PRP list

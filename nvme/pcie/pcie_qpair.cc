@@ -267,7 +267,10 @@ void pcie_qpair::finish(slot* s, const cqe& c) noexcept {
 
 bool pcie_qpair::poll() noexcept {
     bool work = false;
-    if (_sq_dirty) {
+    // No doorbell while a reset is under way: the controller may already be
+    // disabled (CC.EN = 0). What was submitted is failed by fail_all().
+    const bool ring = _state == state::live;
+    if (_sq_dirty && ring) {
         // The SQEs must be in memory before the controller hears of them.
         std::atomic_thread_fence(std::memory_order_release);
         _bus.write32(_sq_doorbell, _sq_tail);
@@ -295,10 +298,10 @@ bool pcie_qpair::poll() noexcept {
             if (s.busy && !s.done && !s.quarantined) finish(&s, c);
         }
     }
-    if (reaped) {
+    if (reaped) work = true;
+    if (reaped && ring) {
         _bus.write32(_cq_doorbell, _cq_head);
         ++_doorbells;
-        work = true;
     }
     if (_in_flight == 0 && !_sq_dirty && _polled && !_idle_check_queued) {
         _idle_check_queued = true;

@@ -299,6 +299,7 @@ TEST(PcieDevice, CommandStuckPastAbortResetsTheControllerAndIoResumes) {
         EXPECT_EQ(c.counters().resets, 1u);
         EXPECT_EQ(rig.model->stats().resets, 1u);
         EXPECT_EQ(rig.model->stats().enables, 2u);
+        EXPECT_EQ(rig.model->stats().doorbells_while_disabled, 0u);
         EXPECT_EQ(rig.model->live_io_queues(), e->shards());
         rig.model->stall_io(false);
         rig.model->ignore_aborts(false);
@@ -311,6 +312,38 @@ TEST(PcieDevice, CommandStuckPastAbortResetsTheControllerAndIoResumes) {
         });
         EXPECT_EQ(other, io_status::success);
         co_await dev->close();
+        co_return 0;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
+TEST(PcieDevice, ResetRightAfterSubmissionFailsOrCompletesEveryCommand) {
+    int rc = test::run_engine(test::small_config(2), [](engine* e) -> future<int> {
+        model_rig rig(e);
+        auto dev = co_await rig.open(e);
+        io_channel* ch = dev->channel();
+        auto w = buffer(e, 8 * 4096);
+        test::fill(w.data(), w.size(), 6);
+        io_vec v[8];
+        std::vector<future<io_status>> fs;
+        for (int i = 0; i < 8; ++i) {
+            v[i] = to_io_vec(w, i * 4096, 4096);
+            fs.push_back(ch->write(i * 8, 8, io_vecs(&v[i], 1)));  // SQEs written, doorbell not yet
+        }
+        co_await dev->controller().reset("test");
+        unsigned aborted = 0;
+        for (auto& f : fs) {
+            io_status st = co_await std::move(f);
+            EXPECT_TRUE(st == io_status::success || st == io_status::aborted) << to_string(st);
+            aborted += st == io_status::aborted;
+        }
+        EXPECT_EQ(aborted, 8u);  // never sent: the reset came first
+        EXPECT_EQ(rig.model->stats().doorbells_while_disabled, 0u);
+        EXPECT_EQ(dev->controller().state(), controller_state::live);
+        for (int i = 0; i < 8; ++i) EXPECT_EQ(co_await ch->write(i * 8, 8, io_vecs(&v[i], 1)), io_status::success);
+        EXPECT_EQ(std::memcmp(rig.model->media(), w.data(), w.size()), 0);
+        co_await dev->close();
+        EXPECT_EQ(rig.model->stats().doorbells_while_disabled, 0u);
         co_return 0;
     });
     EXPECT_EQ(rc, 0);
