@@ -397,6 +397,33 @@ TEST(PcieDevice, SecondShardUsesItsOwnQueue) {
     EXPECT_EQ(rc, 0);
 }
 
+TEST(PcieDevice, ShardsBeyondTheGrantedQueuesSendTheirIoToAnotherShard) {
+    IOE_NEED_CORES(2);
+    int rc = test::run_engine(test::small_config(2), [](engine* e) -> future<int> {
+        model_config cfg;
+        cfg.max_io_queues = 1;
+        model_rig rig(e, cfg);
+        auto dev = co_await rig.open(e);
+        EXPECT_EQ(dev->controller().io_queues(), 1u);
+        auto w = buffer(e, 8192), r = buffer(e, 8192);
+        test::fill(w.data(), w.size(), 12);
+        io_status st = co_await submit_to(1, [d = dev.get(), p = w.data(), q = r.data()]() -> future<io_status> {
+            io_vec v{p, 8192, -1};
+            io_status s = co_await d->channel()->write(70, 16, io_vecs(&v, 1));
+            if (!ok(s)) co_return s;
+            io_vec rv{q, 8192, -1};
+            co_return co_await d->channel()->read(70, 16, io_vecs(&rv, 1));
+        });
+        EXPECT_EQ(st, io_status::success);
+        EXPECT_EQ(std::memcmp(r.data(), w.data(), 8192), 0);
+        EXPECT_EQ(std::memcmp(rig.model->media() + 70 * 512, w.data(), 8192), 0);
+        EXPECT_GT(dev->controller().io_qpair(0).doorbells(), 0u);  // shard 0's queue carried it
+        co_await dev->close();
+        co_return 0;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
 TEST(PcieUri, ErrorsNameTheBadPart) {
     auto check = [](const std::string& text, const std::string& want) {
         std::string err;
