@@ -67,6 +67,65 @@ struct fd_closer {
     }
 };
 
+// The usable IOVA ranges of the container (the kernel leaves out what the
+// IOMMU reserves, e.g. the interrupt window, and what it cannot translate);
+// empty when the kernel does not report them.
+std::vector<vfio_iova_range> iova_ranges(int container) {
+    std::vector<std::uint64_t> buf(8);
+    auto* info = reinterpret_cast<vfio_iommu_type1_info*>(buf.data());
+    info->argsz = sizeof *info;
+    if (::ioctl(container, VFIO_IOMMU_GET_INFO, info) != 0) return {};
+    if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || info->argsz <= sizeof *info) return {};
+    buf.assign((info->argsz + 7) / 8, 0);
+    info = reinterpret_cast<vfio_iommu_type1_info*>(buf.data());
+    info->argsz = static_cast<std::uint32_t>(buf.size() * 8);
+    if (::ioctl(container, VFIO_IOMMU_GET_INFO, info) != 0 || info->cap_offset == 0) return {};
+    const auto* base = reinterpret_cast<const std::uint8_t*>(buf.data());
+    for (std::uint32_t off = info->cap_offset; off && off + sizeof(vfio_info_cap_header) <= buf.size() * 8;) {
+        const auto* h = reinterpret_cast<const vfio_info_cap_header*>(base + off);
+        if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+            const auto* c = reinterpret_cast<const vfio_iommu_type1_info_cap_iova_range*>(h);
+            std::vector<vfio_iova_range> out;
+            for (std::uint32_t i = 0; i < c->nr_iovas; ++i) {
+                if (off + sizeof *c + (i + 1) * sizeof(vfio_iova_range) > buf.size() * 8) break;
+                out.push_back(c->iova_ranges[i]);
+            }
+            return out;
+        }
+        if (h->next <= off) break;
+        off = h->next;
+    }
+    return {};
+}
+
+// Where the pool goes: 4 GiB when that fits a usable range (above the
+// interrupt window, far below 39 bits), else the first 2 MiB-aligned place
+// (never IOVA 0, which means "unreachable" to the driver) that fits.
+std::uint64_t pick_iova(int container, std::uint64_t size, const std::string& where) {
+    constexpr std::uint64_t align = std::uint64_t(2) << 20;
+    const auto ranges = iova_ranges(container);
+    if (ranges.empty()) {
+        if (vfio_bus::iova_base + size > iova_limit) {
+            refuse(storage_errc::invalid_argument, where,
+                   fmt::format("a DMA pool of {} MiB does not fit below the 39-bit IOVA limit: make it smaller",
+                               size >> 20));
+        }
+        return vfio_bus::iova_base;
+    }
+    for (std::uint64_t floor : {vfio_bus::iova_base, align}) {
+        for (const auto& r : ranges) {
+            const std::uint64_t start = r.start, end = r.end;
+            const std::uint64_t at = (std::max(start, floor) + align - 1) / align * align;
+            if (at >= start && at <= end && size - 1 <= end - at) return at;
+        }
+    }
+    std::string list;
+    for (const auto& r : ranges) list += fmt::format(" [{:#x}, {:#x}]", std::uint64_t{r.start}, std::uint64_t{r.end});
+    refuse(storage_errc::invalid_argument, where,
+           fmt::format("no usable IOVA range holds the {} MiB DMA pool (ranges:{}): make the pool smaller", size >> 20,
+                       list));
+}
+
 }  // namespace
 
 std::string canonical_bdf(const std::string& s) {
@@ -234,29 +293,26 @@ std::unique_ptr<vfio_bus> vfio_bus::open(const std::string& bdf, const dma_pool&
             chunks[i] = pfn * 4096;
         }
     } else {
+        const std::uint64_t iova = pick_iova(b->_container, size, where);
         vfio_iommu_type1_dma_map map{};
         map.argsz = sizeof map;
         map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
         map.vaddr = reinterpret_cast<std::uintptr_t>(base);
-        map.iova = iova_base;
+        map.iova = iova;
         map.size = size;
-        if (iova_base + size > iova_limit) {
-            refuse(storage_errc::invalid_argument, where,
-                   fmt::format("a DMA pool of {} MiB does not fit below the 39-bit IOVA limit: make it smaller",
-                               size >> 20));
-        }
         if (::ioctl(b->_container, VFIO_IOMMU_MAP_DMA, &map) != 0) {
             const int err = errno;
             refuse(storage_errc::unavailable, where,
                    fmt::format("the IOMMU refused to map the DMA pool ({} MiB at IOVA {:#x}): {}{}", size >> 20,
-                               iova_base, os(err),
+                               iova, os(err),
                                err == ENOMEM ? " (locked memory limit too low: ulimit -l unlimited, or run as root)"
                                              : ""));
         }
+        log::info("{}: DMA pool of {} MiB mapped into the IOMMU at IOVA {:#x}", where, size >> 20, iova);
         b->_dma_mapped = true;
-        b->_dma_iova = iova_base;
+        b->_dma_iova = iova;
         b->_dma_bytes = size;
-        for (std::size_t i = 0; i < chunks.size(); ++i) chunks[i] = iova_base + i * chunk_bytes;
+        for (std::size_t i = 0; i < chunks.size(); ++i) chunks[i] = iova + i * chunk_bytes;
     }
     b->set_dma_window(base, size, std::move(chunks));
     return b;

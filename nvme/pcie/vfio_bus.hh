@@ -15,8 +15,9 @@
 // the I/O path. Bus addresses are NOT the virtual addresses: user-space
 // virtual addresses are 47-bit, while an IOMMU may translate fewer bits
 // (QEMU's emulated Intel IOMMU: 39) and reserves 0xfee00000-0xfeefffff for
-// interrupts. The pool is mapped at IOVA 4 GiB + offset, checked against the
-// usable IOVA ranges the kernel reports. In no-IOMMU mode (a kernel built
+// interrupts. The pool is mapped at IOVA 4 GiB + offset when that lies in a
+// usable IOVA range the kernel reports (VFIO_IOMMU_GET_INFO), else at the
+// first 2 MiB-aligned place that fits. In no-IOMMU mode (a kernel built
 // with it and vfio.enable_unsafe_noiommu_mode=1) the bus addresses are the
 // physical addresses of the pool's 2 MiB huge pages from /proc/self/pagemap:
 // the pool must come from huge pages (--huge-mb), and a loud warning says
@@ -34,7 +35,7 @@ namespace ioe::nvme {
 
 class vfio_bus final : public controller_bus {
 public:
-    static constexpr std::uint64_t iova_base = std::uint64_t(1) << 32;
+    static constexpr std::uint64_t iova_base = std::uint64_t(1) << 32;  // preferred IOVA of the pool
 
     // bdf: canonical "DDDD:BB:DD.F". `where` prefixes every message.
     // Throws storage_error.

@@ -34,6 +34,7 @@
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
 #include "runtime/smp.hh"
+#include "runtime/timer.hh"
 #include "storage/device_registry.hh"
 #include "storage/pool.hh"
 
@@ -94,6 +95,7 @@ future<io_status> read_chunk(block_device* dev, std::uint64_t offset) {
 future<long> reset_under_load(nvme::pcie_device* pd, block_device* r, const args& a, std::string& why) {
     std::vector<future<io_status>> fs;
     for (std::uint64_t off = 0; off < (a.mb << 20); off += chunk_bytes) fs.push_back(read_chunk(r, off));
+    co_await sleep(std::chrono::microseconds(0));  // one reactor loop: the doorbell rings, reads reach the device
     co_await pd->controller().reset("pcie-smoke: reset requested under load");
     long aborted = 0;
     for (auto& f : fs) {
