@@ -44,6 +44,7 @@ void* controller_model::to_host(std::uint64_t bus, std::size_t len) const noexce
 
 std::uint32_t controller_model::read32(std::uint32_t offset) {
     std::lock_guard g(_lock);
+    if (_removed) return 0xffffffffu;
     const std::uint64_t cap_v = cap::make(_cfg.mqes, true, _cfg.timeout_500ms, cap::css_nvm, 0, 0);
     switch (offset) {
         case reg::cap: return static_cast<std::uint32_t>(cap_v);
@@ -62,6 +63,7 @@ std::uint32_t controller_model::read32(std::uint32_t offset) {
 
 void controller_model::write32(std::uint32_t offset, std::uint32_t value) {
     std::lock_guard g(_lock);
+    if (_removed) return;
     if (offset >= reg::doorbell_base) {
         const auto t0 = std::chrono::steady_clock::now();
         doorbell(offset, value);
@@ -460,6 +462,11 @@ void controller_model::ignore_aborts(bool on) {
 void controller_model::set_fatal() {
     std::lock_guard g(_lock);
     _csts |= csts::cfs;
+}
+
+void controller_model::remove() {
+    std::lock_guard g(_lock);
+    _removed = true;
 }
 
 void controller_model::never_ready(bool on) {

@@ -84,6 +84,9 @@ public:
     void ignore_aborts(bool on);
     void set_fatal();        // CSTS.CFS = 1
     void never_ready(bool on);
+    // Surprise removal: registers read all ones, writes and doorbells are
+    // lost, nothing completes any more.
+    void remove();
 
     model_stats stats() const;
     unsigned stalled() const;
@@ -138,7 +141,7 @@ private:
     std::vector<queue> _sq, _cq;  // index = qid
     std::deque<pending> _backlog;  // completions waiting for CQ space
     std::vector<held> _stalled;
-    bool _stall_io = false, _ignore_aborts = false, _never_ready = false;
+    bool _stall_io = false, _ignore_aborts = false, _never_ready = false, _removed = false;
     std::uint8_t _fail_opcode = 0;
     std::uint16_t _fail_status = 0;
     unsigned _fail_count = 0;

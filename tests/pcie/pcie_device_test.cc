@@ -376,6 +376,29 @@ TEST(PcieDevice, FatalStatusResetsAndFailsInFlightIo) {
     EXPECT_EQ(rc, 0);
 }
 
+TEST(PcieDevice, SurpriseRemovalFailsInFlightAndLaterIo) {
+    int rc = test::run_engine(test::small_config(1), [](engine* e) -> future<int> {
+        model_rig rig(e);
+        pcie_options opts;
+        opts.health_interval = 5ms;
+        auto dev = co_await rig.open(e, opts);
+        io_channel* ch = dev->channel();
+        auto w = buffer(e, 4096);
+        io_vec wv = to_io_vec(w);
+        rig.model->stall_io(true);
+        auto f = ch->write(0, 8, io_vecs(&wv, 1));
+        co_await sleep(2ms);
+        rig.model->remove();
+        EXPECT_EQ(co_await std::move(f), io_status::namespace_not_ready);
+        EXPECT_EQ(dev->controller().state(), controller_state::failed);
+        EXPECT_EQ(co_await ch->write(0, 8, io_vecs(&wv, 1)), io_status::namespace_not_ready);
+        EXPECT_EQ(dev->controller().counters().resets, 0u);  // nothing to reset
+        co_await dev->close();  // still closes cleanly
+        co_return 0;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
 TEST(PcieDevice, SecondShardUsesItsOwnQueue) {
     IOE_NEED_CORES(2);
     int rc = test::run_engine(test::small_config(2), [](engine* e) -> future<int> {
