@@ -14,7 +14,7 @@
 // * Recovery, on the owner shard: a command that outlives the I/O timeout is
 //   aborted (admin Abort); one that outlives twice the timeout, a timed-out
 //   admin command, or CSTS.CFS (read every health_interval) resets the
-//   controller: every queue is suspended (new commands fail "aborted"),
+//   controller: every queue is suspended (new commands wait, unsent),
 //   CC.EN = 0 and wait for RDY = 0 (the controller no longer touches
 //   memory), then every command in flight fails with "aborted" (its caller
 //   sees the error: nothing is lost silently), the admin and I/O queues are
@@ -51,7 +51,7 @@ struct pcie_options {
 enum class controller_state {
     starting,
     live,       // I/O flows
-    resetting,  // a reset is in progress; new commands fail with "aborted"
+    resetting,  // a reset is in progress; new commands wait for its end
     failed,     // gone or could not be brought back; commands fail "namespace not ready"
     shut_down,  // orderly shutdown done
 };

@@ -13,8 +13,9 @@
 // is split at 65536 blocks per command; unmap is Dataset Management
 // deallocate, one range per command. Without Write Zeroes or DSM in ONCS the
 // channel answers invalid_opcode. Statuses map to io_status as
-// (SCT << 8) | SC; commands failed by a reset are "aborted", by a failed
-// controller "namespace not ready".
+// (SCT << 8) | SC; commands in flight when the controller is reset fail
+// "aborted" (commands issued during the reset wait for it), and every command
+// of a failed controller "namespace not ready".
 #pragma once
 
 #include <memory>

@@ -48,6 +48,18 @@ struct pcie_qpair::slot_awaiter {
     void await_resume() const noexcept {}
 };
 
+struct pcie_qpair::live_awaiter {
+    pcie_qpair& q;
+    slot_waiter w;
+    bool await_ready() const noexcept { return q._state != state::suspended; }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+        w.h = h;
+        w.next = q._resume_head;
+        q._resume_head = &w;
+    }
+    void await_resume() const noexcept {}
+};
+
 struct pcie_qpair::completion_awaiter {
     slot* s;
     bool await_ready() const noexcept { return s->done; }
@@ -141,7 +153,29 @@ future<pcie_qpair::slot*> pcie_qpair::acquire() {
     co_return s;
 }
 
+future<pcie_qpair::slot*> pcie_qpair::admit() {
+    if (_state == state::suspended) co_await live_awaiter{*this, {}};
+    if (_state != state::live) co_return nullptr;
+    slot* s = co_await acquire();
+    if (s && _state == state::suspended) co_await live_awaiter{*this, {}};  // holding the (unsent) slot
+    if (s && _state != state::live) {
+        release(s);
+        s = nullptr;
+    }
+    co_return s;
+}
+
+void pcie_qpair::resume() noexcept {
+    if (_state != state::suspended) return;
+    _state = state::live;
+    while (slot_waiter* w = _resume_head) {
+        _resume_head = w->next;
+        schedule(w);
+    }
+}
+
 void pcie_qpair::release(slot* s) noexcept {
+    s->submitted = false;
     if (s->quarantined) return;  // its CID waits for the next reinit()
     if (slot_waiter* w = _waiters_head) {  // hand the slot over, busy as it is
         _waiters_head = w->next;
@@ -173,6 +207,7 @@ future<qp_result> pcie_qpair::submit_and_wait(slot* s, sqe cmd) {
     std::memcpy(&_sq[_sq_tail], &cmd, sizeof cmd);
     _sq_tail = (_sq_tail + 1) % _depth;
     _sq_dirty = true;
+    s->submitted = true;
     ++_in_flight;
     s->submitted_tick = _ticks;
     ensure_polled();
@@ -185,13 +220,8 @@ future<qp_result> pcie_qpair::submit_and_wait(slot* s, sqe cmd) {
 
 future<qp_result> pcie_qpair::execute(sqe cmd) {
     qp_result r;
-    if (_state != state::live) {
-        r.cq.status = refused_status();
-        co_return r;
-    }
-    slot* s = co_await acquire();
-    if (!s || _state != state::live) {
-        if (s) release(s);
+    slot* s = co_await admit();
+    if (!s) {
         r.cq.status = refused_status();
         co_return r;
     }
@@ -213,13 +243,8 @@ future<qp_result> pcie_qpair::execute_page(sqe cmd, std::byte* page) {
 future<qp_result> pcie_qpair::execute_rw(sqe cmd, io_vecs iov, std::uint64_t offset, std::uint32_t max_bytes,
                                          std::uint32_t block_bytes) {
     qp_result r;
-    if (_state != state::live) {
-        r.cq.status = refused_status();
-        co_return r;
-    }
-    slot* s = co_await acquire();
-    if (!s || _state != state::live) {
-        if (s) release(s);
+    slot* s = co_await admit();
+    if (!s) {
         r.cq.status = refused_status();
         co_return r;
     }
@@ -241,13 +266,8 @@ future<qp_result> pcie_qpair::execute_rw(sqe cmd, io_vecs iov, std::uint64_t off
 
 future<qp_result> pcie_qpair::execute_dsm(sqe cmd, dsm_range range) {
     qp_result r;
-    if (_state != state::live) {
-        r.cq.status = refused_status();
-        co_return r;
-    }
-    slot* s = co_await acquire();
-    if (!s || _state != state::live) {
-        if (s) release(s);
+    slot* s = co_await admit();
+    if (!s) {
         r.cq.status = refused_status();
         co_return r;
     }
@@ -295,7 +315,7 @@ bool pcie_qpair::poll() noexcept {
         ++reaped;
         if (c.cid < _slots.size()) {
             slot& s = _slots[c.cid];
-            if (s.busy && !s.done && !s.quarantined) finish(&s, c);
+            if (s.submitted && !s.done && !s.quarantined) finish(&s, c);
         }
     }
     if (reaped) work = true;
@@ -315,7 +335,7 @@ void pcie_qpair::tick() noexcept {
     if (_in_flight == 0 || !_on_timeout) return;
     for (std::size_t i = 0; i < _slots.size(); ++i) {
         slot& s = _slots[i];
-        if (!s.busy || s.done) continue;
+        if (!s.submitted || s.done) continue;
         const std::uint32_t age = _ticks - s.submitted_tick;
         if (age > _timeout_ticks && !s.reported) {
             s.reported = true;
@@ -332,7 +352,7 @@ void pcie_qpair::fail_all(std::uint16_t status) noexcept {
     c.sqid = _qid;
     c.status = status;
     for (auto& s : _slots) {
-        if (s.busy && !s.done) {
+        if (s.submitted && !s.done) {
             c.cid = static_cast<std::uint16_t>(&s - _slots.data());
             finish(&s, c);
         }
@@ -342,7 +362,7 @@ void pcie_qpair::fail_all(std::uint16_t status) noexcept {
 void pcie_qpair::fail_one(std::uint16_t cid, std::uint16_t status) noexcept {
     if (cid >= _slots.size()) return;
     slot& s = _slots[cid];
-    if (!s.busy || s.done) return;
+    if (!s.submitted || s.done) return;
     cqe c{};
     c.sqid = _qid;
     c.cid = cid;
@@ -354,12 +374,16 @@ void pcie_qpair::fail_one(std::uint16_t cid, std::uint16_t status) noexcept {
 void pcie_qpair::kill() noexcept {
     _state = state::dead;
     fail_all(make_status(sct::generic, sc::namespace_not_ready));
-    // Waiters for a slot find the queue dead when they run.
+    // Waiters for a slot or for the end of a reset find the queue dead.
     while (slot_waiter* w = _waiters_head) {
         _waiters_head = w->next;
         schedule(w);
     }
     _waiters_tail = nullptr;
+    while (slot_waiter* w = _resume_head) {
+        _resume_head = w->next;
+        schedule(w);
+    }
 }
 
 }  // namespace ioe::nvme

@@ -19,11 +19,13 @@
 //   flight; a command older than the timeout is reported once (the device
 //   sends an Abort), older than twice the timeout once more (the device
 //   resets the controller).
-// * Reset: suspend() fails new commands (Command Abort Requested) while the
-//   controller is being reset; once the controller is disabled (it no longer
-//   touches memory), fail_all() completes every command in flight with
-//   Command Abort Requested and reinit() rewinds the rings; resume() admits
-//   commands again. kill() fails everything with Namespace Not Ready for good.
+// * Reset: suspend() holds new commands back (they wait, unsent, and no
+//   doorbell is written) while the controller is being reset; once the
+//   controller is disabled (it no longer touches memory), fail_all()
+//   completes every command submitted before with Command Abort Requested
+//   and reinit() rewinds the rings; resume() lets the waiting commands go.
+//   kill() fails everything, waiting or submitted, with Namespace Not Ready
+//   for good.
 // Completions are delivered as a cqe whose status is the controller's or one
 // made here (the phase bit is meaningless in either).
 #pragma once
@@ -92,7 +94,7 @@ public:
 
     // Reset support (see the header comment); on the queue's shard.
     void suspend() noexcept { if (_state == state::live) _state = state::suspended; }
-    void resume() noexcept { if (_state == state::suspended) _state = state::live; }
+    void resume() noexcept;
     void kill() noexcept;
     void fail_all(std::uint16_t status) noexcept;
     void reinit() noexcept;
@@ -110,7 +112,9 @@ private:
         std::uint64_t* list = nullptr;
         std::uint64_t list_bus = 0;
         std::uint32_t submitted_tick = 0;
-        bool busy = false, done = false, reported = false, escalated = false, quarantined = false;
+        bool busy = false;       // taken from the free list
+        bool submitted = false;  // its SQE is in the ring: the controller may own it
+        bool done = false, reported = false, escalated = false, quarantined = false;
         void run() noexcept override { std::exchange(waiter, {}).resume(); }
     };
     struct slot_waiter final : task {
@@ -125,8 +129,12 @@ private:
     };
     struct slot_awaiter;
     struct completion_awaiter;
+    struct live_awaiter;
 
     future<slot*> acquire();
+    // A slot once the queue is live (waiting out a reset); nullptr when the
+    // queue is dead.
+    future<slot*> admit();
     future<qp_result> submit_and_wait(slot* s, sqe cmd);
     void release(slot* s) noexcept;
     void finish(slot* s, const cqe& c) noexcept;
@@ -158,6 +166,8 @@ private:
     std::uint64_t _doorbells = 0;
     slot_waiter* _waiters_head = nullptr;
     slot_waiter* _waiters_tail = nullptr;
+    slot_waiter* _resume_head = nullptr;  // commands waiting for a reset to end (LIFO is fine:
+                                          // they are all woken at once)
 
     reactor* _reactor = nullptr;
     bool _polled = false;

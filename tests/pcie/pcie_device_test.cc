@@ -349,6 +349,28 @@ TEST(PcieDevice, ResetRightAfterSubmissionFailsOrCompletesEveryCommand) {
     EXPECT_EQ(rc, 0);
 }
 
+TEST(PcieDevice, IoIssuedDuringAResetWaitsForItAndSucceeds) {
+    int rc = test::run_engine(test::small_config(2), [](engine* e) -> future<int> {
+        model_rig rig(e);
+        auto dev = co_await rig.open(e);
+        io_channel* ch = dev->channel();
+        auto w = buffer(e, 4096);
+        test::fill(w.data(), w.size(), 13);
+        io_vec wv = to_io_vec(w);
+        auto reset = dev->controller().reset("test");  // runs until it first waits: queues suspended
+        EXPECT_EQ(dev->controller().state(), controller_state::resetting);
+        auto f = ch->write(40, 8, io_vecs(&wv, 1));
+        co_await std::move(reset);
+        EXPECT_EQ(co_await std::move(f), io_status::success);
+        EXPECT_EQ(std::memcmp(rig.model->media() + 40 * 512, w.data(), 4096), 0);
+        EXPECT_EQ(rig.model->stats().resets, 1u);
+        EXPECT_EQ(rig.model->stats().doorbells_while_disabled, 0u);
+        co_await dev->close();
+        co_return 0;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
 TEST(PcieDevice, FatalStatusResetsAndFailsInFlightIo) {
     int rc = test::run_engine(test::small_config(1), [](engine* e) -> future<int> {
         model_rig rig(e);
