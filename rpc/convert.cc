@@ -195,6 +195,9 @@ void fill(s::IoStats::Builder b, const io_stats& v) {
     b.setReadBytes(c.read_bytes);
     b.setWriteBytes(c.write_bytes);
     b.setErrors(c.errors);
+    b.setLatencySumNs(c.latency_ns_sum);
+    b.setLatencyMinNs(c.latency_ns_min);
+    b.setLatencyMaxNs(c.latency_ns_max);
 }
 
 io_stats read(s::IoStats::Reader r) {
@@ -210,6 +213,9 @@ io_stats read(s::IoStats::Reader r) {
     c.read_bytes = r.getReadBytes();
     c.write_bytes = r.getWriteBytes();
     c.errors = r.getErrors();
+    c.latency_ns_sum = r.getLatencySumNs();
+    c.latency_ns_min = r.getLatencyMinNs();
+    c.latency_ns_max = r.getLatencyMaxNs();
     return v;
 }
 

@@ -169,8 +169,8 @@ struct IoStats {
   readBytes @7 :UInt64;
   writeBytes @8 :UInt64;
   errors @9 :UInt64;
-  latencySumNs @10 :UInt64;  # over every completed operation
-  latencyMinNs @11 :UInt64;
+  latencySumNs @10 :UInt64;  # over every completed operation since the last reset
+  latencyMinNs @11 :UInt64;  # min and max: since the device opened (0: no operation yet)
   latencyMaxNs @12 :UInt64;
 }
 

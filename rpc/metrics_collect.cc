@@ -77,6 +77,24 @@ future<std::string> collect_metrics(node_service& svc) {
         out += fmt::format("ioengine_io_errors_total{{kind=\"{}\",name=\"{}\"}} {}\n", kind_of(d), label(d.name),
                            d.counters.errors);
     }
+    family(out, "ioengine_io_latency_seconds", "histogram",
+           "time from submission to completion of every operation, per device or replica");
+    for (const auto& d : devices) {
+        const auto& c = d.counters;
+        std::uint64_t cumulative = 0;
+        for (unsigned b = 0; b < channel_stats::latency_buckets; ++b) {
+            cumulative += c.latency_histogram[b];
+            std::string le = b + 1 == channel_stats::latency_buckets
+                                 ? "+Inf"
+                                 : fmt::format("{:g}", static_cast<double>(std::uint64_t(1024) << b) / 1e9);
+            out += fmt::format("ioengine_io_latency_seconds_bucket{{kind=\"{}\",name=\"{}\",le=\"{}\"}} {}\n",
+                               kind_of(d), label(d.name), le, cumulative);
+        }
+        out += fmt::format("ioengine_io_latency_seconds_sum{{kind=\"{}\",name=\"{}\"}} {:.9f}\n", kind_of(d),
+                           label(d.name), static_cast<double>(c.latency_ns_sum) / 1e9);
+        out += fmt::format("ioengine_io_latency_seconds_count{{kind=\"{}\",name=\"{}\"}} {}\n", kind_of(d),
+                           label(d.name), cumulative);
+    }
     family(out, "ioengine_io_in_flight", "gauge", "operations in flight (queue depth) per device and shard");
     for (const auto& d : devices) {
         for (unsigned s = 0; s < d.in_flight.size(); ++s) {

@@ -440,6 +440,13 @@ channel_stats minus(const channel_stats& a, const channel_stats& b) {
     d.read_bytes = a.read_bytes - b.read_bytes;
     d.write_bytes = a.write_bytes - b.write_bytes;
     d.errors = a.errors - b.errors;
+    d.latency_ns_sum = a.latency_ns_sum - b.latency_ns_sum;
+    for (unsigned i = 0; i < channel_stats::latency_buckets; ++i) {
+        d.latency_histogram[i] = a.latency_histogram[i] - b.latency_histogram[i];
+    }
+    // Extremes cannot be taken back out: they stay those since the device opened.
+    d.latency_ns_min = a.latency_ns_min;
+    d.latency_ns_max = a.latency_ns_max;
     return d;
 }
 }  // namespace
@@ -474,15 +481,7 @@ future<> node_service::reset_stats(stats_kind kind, std::string name) {
     auto now = co_await stats(kind, name);
     auto guard = co_await _mutex.hold();
     for (const auto& s : now) {
-        auto& base = _stats_base[s.name];
-        base.read_ops += s.counters.read_ops;
-        base.write_ops += s.counters.write_ops;
-        base.flush_ops += s.counters.flush_ops;
-        base.zeroes_ops += s.counters.zeroes_ops;
-        base.unmap_ops += s.counters.unmap_ops;
-        base.read_bytes += s.counters.read_bytes;
-        base.write_bytes += s.counters.write_bytes;
-        base.errors += s.counters.errors;
+        _stats_base[s.name].merge(s.counters);
     }
 }
 

@@ -1,6 +1,8 @@
 // The checked channel front and the device's channel table (see block_device.hh).
 #include "storage/block_device.hh"
 
+#include <chrono>
+
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
@@ -22,22 +24,47 @@ io_status io_channel::check_range(std::uint64_t lba, std::uint64_t blocks) const
     return io_status::success;
 }
 
-future<io_status> io_channel::finish(future<io_status> f, io_channel* ch) {
+namespace {
+std::uint64_t now_ns() noexcept {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+}  // namespace
+
+void channel_stats::merge(const channel_stats& o) noexcept {
+    read_ops += o.read_ops;
+    write_ops += o.write_ops;
+    flush_ops += o.flush_ops;
+    zeroes_ops += o.zeroes_ops;
+    unmap_ops += o.unmap_ops;
+    read_bytes += o.read_bytes;
+    write_bytes += o.write_bytes;
+    errors += o.errors;
+    latency_ns_sum += o.latency_ns_sum;
+    if (o.latency_ns_min && (!latency_ns_min || o.latency_ns_min < latency_ns_min)) latency_ns_min = o.latency_ns_min;
+    if (o.latency_ns_max > latency_ns_max) latency_ns_max = o.latency_ns_max;
+    for (unsigned b = 0; b < latency_buckets; ++b) latency_histogram[b] += o.latency_histogram[b];
+}
+
+future<io_status> io_channel::finish(future<io_status> f, io_channel* ch, std::uint64_t start_ns) {
     io_status st = co_await std::move(f);
+    ch->_stats.record_latency(now_ns() - start_ns);
     if (!ok(st)) ++ch->_stats.errors;
     if (--ch->_in_flight == 0 && ch->_drained) ch->_drained->set_value();
     co_return st;
 }
 
-future<io_status> io_channel::track(future<io_status> f) {
+future<io_status> io_channel::track(future<io_status> f, std::uint64_t start_ns) {
     if (f.available()) {
         if (f.failed()) return f;
         io_status st = f.get();
+        _stats.record_latency(now_ns() - start_ns);
         if (!ok(st)) ++_stats.errors;
         return make_ready_future<io_status>(st);
     }
     ++_in_flight;
-    return finish(std::move(f), this);
+    return finish(std::move(f), this, start_ns);
 }
 
 io_status io_channel::check_transfer(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) const noexcept {
@@ -50,34 +77,39 @@ future<io_status> io_channel::read(std::uint64_t lba, std::uint32_t blocks, io_v
     if (io_status st = check_transfer(lba, blocks, iov); !ok(st)) return make_ready_future<io_status>(st);
     ++_stats.read_ops;
     _stats.read_bytes += std::uint64_t(blocks) * _dev.block_size();
-    return track(_impl->read(lba, blocks, iov));
+    std::uint64_t t0 = now_ns();
+    return track(_impl->read(lba, blocks, iov), t0);
 }
 
 future<io_status> io_channel::write(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) {
     if (io_status st = check_transfer(lba, blocks, iov); !ok(st)) return make_ready_future<io_status>(st);
     ++_stats.write_ops;
     _stats.write_bytes += std::uint64_t(blocks) * _dev.block_size();
-    return track(_impl->write(lba, blocks, iov));
+    std::uint64_t t0 = now_ns();
+    return track(_impl->write(lba, blocks, iov), t0);
 }
 
 future<io_status> io_channel::flush() {
     if (_closing || _dev.closing()) return make_ready_future<io_status>(io_status::namespace_not_ready);
     ++_stats.flush_ops;
-    return track(_impl->flush());
+    std::uint64_t t0 = now_ns();
+    return track(_impl->flush(), t0);
 }
 
 future<io_status> io_channel::write_zeroes(std::uint64_t lba, std::uint64_t blocks) {
     io_status st = check_range(lba, blocks);
     if (!ok(st)) return make_ready_future<io_status>(st);
     ++_stats.zeroes_ops;
-    return track(_impl->write_zeroes(lba, blocks));
+    std::uint64_t t0 = now_ns();
+    return track(_impl->write_zeroes(lba, blocks), t0);
 }
 
 future<io_status> io_channel::unmap(std::uint64_t lba, std::uint64_t blocks) {
     io_status st = check_range(lba, blocks);
     if (!ok(st)) return make_ready_future<io_status>(st);
     ++_stats.unmap_ops;
-    return track(_impl->unmap(lba, blocks));
+    std::uint64_t t0 = now_ns();
+    return track(_impl->unmap(lba, blocks), t0);
 }
 
 future<> io_channel::close() {
@@ -138,14 +170,7 @@ future<channel_stats> block_device::stats() {
         channel_stats one = co_await submit_to(s, [this, s] {
             return _channels[s] ? _channels[s]->stats() : channel_stats{};
         });
-        sum.read_ops += one.read_ops;
-        sum.write_ops += one.write_ops;
-        sum.flush_ops += one.flush_ops;
-        sum.zeroes_ops += one.zeroes_ops;
-        sum.unmap_ops += one.unmap_ops;
-        sum.read_bytes += one.read_bytes;
-        sum.write_bytes += one.write_bytes;
-        sum.errors += one.errors;
+        sum.merge(one);
     }
     co_return sum;
 }

@@ -15,7 +15,9 @@
 // completes (the caller owns it, usually inside its own coroutine frame).
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,10 +62,27 @@ public:
     virtual future<> close() { return make_ready_future<>(); }
 };
 
+// Per channel, written only by its shard (plain increments; read by hopping
+// there). Latency: from the call to the completion of every operation that
+// reached the backend; bucket b of the histogram counts latencies below
+// 1024 << b ns (about 1 us .. 4.3 s), the last one everything above.
 struct channel_stats {
+    static constexpr unsigned latency_buckets = 24;
     std::uint64_t read_ops = 0, write_ops = 0, flush_ops = 0, zeroes_ops = 0, unmap_ops = 0;
     std::uint64_t read_bytes = 0, write_bytes = 0;
     std::uint64_t errors = 0;
+    std::uint64_t latency_ns_sum = 0, latency_ns_min = 0, latency_ns_max = 0;  // min 0: none yet
+    std::array<std::uint64_t, latency_buckets> latency_histogram{};
+
+    void record_latency(std::uint64_t ns) noexcept {
+        latency_ns_sum += ns;
+        if (ns < latency_ns_min || latency_ns_min == 0) latency_ns_min = ns ? ns : 1;
+        if (ns > latency_ns_max) latency_ns_max = ns;
+        unsigned b = static_cast<unsigned>(std::bit_width(ns >> 10));
+        ++latency_histogram[b < latency_buckets ? b : latency_buckets - 1];
+    }
+    // Adds another channel's counters (min and max taken over both).
+    void merge(const channel_stats& o) noexcept;
 };
 
 class block_device;
@@ -90,8 +109,8 @@ public:
 private:
     io_status check_range(std::uint64_t lba, std::uint64_t blocks) const noexcept;
     io_status check_transfer(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) const noexcept;
-    future<io_status> track(future<io_status> f);
-    static future<io_status> finish(future<io_status> f, io_channel* ch);
+    future<io_status> track(future<io_status> f, std::uint64_t start_ns);
+    static future<io_status> finish(future<io_status> f, io_channel* ch, std::uint64_t start_ns);
 
     block_device& _dev;
     std::unique_ptr<device_channel> _impl;

@@ -190,6 +190,14 @@ TEST(cli, metrics) {
     EXPECT_GT(std::stoull(m[1]), 0u);
     EXPECT_NE(body.find("ioengine_io_in_flight{kind=\"replica\",name=\"r1\",shard=\"0\"} 0"), std::string::npos) << body;
     EXPECT_NE(body.find("ioengine_pool_capacity_bytes{pool=\"default\"}"), std::string::npos) << body;
+    // Latency histogram: cumulative buckets ending in +Inf, which counts every operation.
+    std::regex inf("ioengine_io_latency_seconds_bucket\\{kind=\"device\",name=\"[^\"]*default.img\",le=\"\\+Inf\"\\} ([0-9]+)");
+    ASSERT_TRUE(std::regex_search(body, m, inf)) << body;
+    EXPECT_GE(std::stoull(m[1]), 1u);
+    std::regex count("ioengine_io_latency_seconds_count\\{kind=\"device\",name=\"[^\"]*default.img\"\\} ([0-9]+)");
+    std::smatch m2;
+    ASSERT_TRUE(std::regex_search(body, m2, count)) << body;
+    EXPECT_EQ(m2[1], m[1]);
     EXPECT_NE(http_get(d.metrics_port, "/other").find("404"), std::string::npos);
 }
 

@@ -275,11 +275,16 @@ TEST_P(control, stats_count_io_and_reset) {
     EXPECT_EQ(s[0].counters.read_ops, 1u);
     EXPECT_EQ(s[0].counters.write_bytes, 8192u);
     EXPECT_EQ(s[0].counters.read_bytes, 4096u);
+    EXPECT_GT(s[0].counters.latency_ns_sum, 0u);
+    EXPECT_GT(s[0].counters.latency_ns_min, 0u);
+    EXPECT_LE(s[0].counters.latency_ns_min, s[0].counters.latency_ns_max);
+    EXPECT_LE(s[0].counters.latency_ns_max, s[0].counters.latency_ns_sum);
     auto all = api->stats(stats_kind::device);
     EXPECT_EQ(all.size(), 2u);  // pm and r1
     api->reset_stats(stats_kind::replica, "r1");
     s = api->stats(stats_kind::replica, "r1");
     EXPECT_EQ(s[0].counters.write_ops, 0u);
+    EXPECT_EQ(s[0].counters.latency_ns_sum, 0u);
     EXPECT_EQ(s[0].counters.read_bytes, 0u);
     EXPECT_CODE(api->stats(stats_kind::replica, "nope"), storage_errc::not_found);
     EXPECT_CODE(api->stats(stats_kind::device, "nope"), storage_errc::not_found);

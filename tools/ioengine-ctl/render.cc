@@ -188,16 +188,21 @@ json to_json(const rpc::io_stats& v) {
         .set("write_zeroes_ops", json::num(c.zeroes_ops))
         .set("read_bytes", json::num(c.read_bytes))
         .set("write_bytes", json::num(c.write_bytes))
-        .set("errors", json::num(c.errors));
+        .set("errors", json::num(c.errors))
+        .set("latency_sum_ns", json::num(c.latency_ns_sum))
+        .set("latency_min_ns", json::num(c.latency_ns_min))
+        .set("latency_max_ns", json::num(c.latency_ns_max));
 }
 
 table stats_table(const std::vector<rpc::io_stats>& v) {
-    table t{{"NAME", "READS", "WRITES", "UNMAPS", "FLUSHES", "READ", "WRITTEN", "ERRORS"}, {}};
+    table t{{"NAME", "READS", "WRITES", "UNMAPS", "FLUSHES", "READ", "WRITTEN", "ERRORS", "AVG US", "MAX US"}, {}};
     for (const auto& s : v) {
         const auto& c = s.counters;
+        std::uint64_t ops = c.read_ops + c.write_ops + c.unmap_ops + c.flush_ops + c.zeroes_ops;
         t.rows.push_back({s.name, std::to_string(c.read_ops), std::to_string(c.write_ops), std::to_string(c.unmap_ops),
                           std::to_string(c.flush_ops), human_bytes(c.read_bytes), human_bytes(c.write_bytes),
-                          std::to_string(c.errors)});
+                          std::to_string(c.errors), ops ? fmt::format("{:.1f}", c.latency_ns_sum / 1000.0 / ops) : "-",
+                          ops ? fmt::format("{:.1f}", c.latency_ns_max / 1000.0) : "-"});
     }
     return t;
 }
