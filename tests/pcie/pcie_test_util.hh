@@ -23,8 +23,10 @@ struct model_rig {
     std::unique_ptr<nvme::controller_bus> bus(engine* e) const {
         return std::make_unique<nvme::model_bus>(*model, e->dma().regions().front().iov_base, e->dma().size_bytes());
     }
-    future<std::unique_ptr<nvme::pcie_device>> open(engine* e, nvme::pcie_options opts = {}) {
-        return nvme::pcie_device::open("model0", "pcie:///model", bus(e), opts);
+    future<std::unique_ptr<nvme::pcie_device>> open(engine* e, nvme::pcie_options opts = {},
+                                                    std::string name = "model0") {
+        std::string where = "pcie:///" + name;
+        return nvme::pcie_device::open(std::move(name), std::move(where), bus(e), opts);
     }
 };
 
