@@ -371,6 +371,7 @@ void rpc_server::stop() {
     _impl->thread.join();
     std::lock_guard lock(_impl->mutex);
     _impl->stop = nullptr;
+    for (const auto& a : _impl->bound) remove_stale_socket(a);  // ours: no engine listens on it any more
 }
 
 std::vector<std::string> rpc_server::bound() const {

@@ -11,12 +11,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 namespace {
 
 struct child {
+    std::string dir;  // scratch data directory (removed once the daemon exits)
     pid_t pid = -1;
     int err_fd = -1;  // the daemon's stderr (logs)
     std::string log;
@@ -29,9 +31,12 @@ bool has(const std::vector<std::string>& args, const char* opt) {
 // Each daemon gets a data directory of its own, its RPC on a unix socket
 // there and any free ports (tests run side by side, beside a user's engine).
 child spawn(std::vector<std::string> args) {
+    std::string scratch;
     if (!has(args, "--help")) {
         char dir[] = "/tmp/ioe-daemon-XXXXXX";
-        std::string d = ::mkdtemp(dir) ? dir : "/tmp";
+        if (!::mkdtemp(dir)) return {};
+        std::string d = dir;
+        scratch = d;
         std::vector<std::string> extra = {"--data-dir", d, "--rpc", "unix:" + d + "/rpc.sock", "--metrics",
                                           "127.0.0.1:0", "--default-pool-mb", "64"};
         args.insert(args.end(), extra.begin(), extra.end());
@@ -43,6 +48,7 @@ child spawn(std::vector<std::string> args) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return {};
     child c;
+    c.dir = scratch;
     c.pid = ::fork();
     if (c.pid == 0) {
         ::dup2(p[1], 2);
@@ -85,12 +91,14 @@ int wait_exit(child& c, std::chrono::milliseconds limit) {
         if (r == c.pid) {
             wait_for(c, "\x01never", std::chrono::milliseconds(50));  // collect the rest of the log
             ::close(c.err_fd);
+            if (!c.dir.empty()) std::filesystem::remove_all(c.dir);
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
         if (std::chrono::steady_clock::now() > deadline) {
             ::kill(c.pid, SIGKILL);
             ::waitpid(c.pid, &st, 0);
             ::close(c.err_fd);
+            if (!c.dir.empty()) std::filesystem::remove_all(c.dir);
             return -1;
         }
         ::usleep(10000);
