@@ -16,6 +16,7 @@
 #include "rpc/embedded.hh"
 #include "rpc/ioengine.capnp.h"
 #include "runtime/cores.hh"
+#include "runtime/log.hh"
 
 namespace {
 
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    ioe::log::set_level(spdlog::level::warn);  // stdout carries the figures only
     ioe::embedded_options o;
     o.shards = ioe::allowed_cores().size() >= 2 ? 2 : 1;
     o.dma_mb = 32;

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "runtime/log.hh"
+#include "storage/backend_schemes.hh"
 #include "storage/uri.hh"
 
 namespace ioe::rpc {
@@ -25,7 +26,10 @@ node_info node_service::info() const {
     n.cores = _engine.cores();
     n.poll_mode = std::string(to_string(_engine.config().reactor.mode));
     n.memory = _engine.dma().description();
-    n.features = {"malloc", "null", "uring", "bdev", "pools", "replicas"};
+    n.features = {"malloc", "null", "uring", "bdev"};
+    for (const auto& scheme : registered_backend_schemes()) n.features.push_back(scheme);  // nvmf, pcie, ...
+    n.features.push_back("pools");
+    n.features.push_back("replicas");
     if (_target) n.features.push_back("nvmf-target");
     return n;
 }
@@ -60,6 +64,8 @@ future<> node_service::persist() {
 }
 
 future<std::vector<std::string>> node_service::apply(node_state state) {
+    check_not_busy("re-applying the state");
+    auto guard = co_await _mutex.hold();  // a stop requested meanwhile waits for it
     std::vector<std::string> failed;
     for (auto& p : state.pools) {
         if (_pools.count(p.name)) continue;

@@ -113,8 +113,7 @@ public:
     device_registry& devices() noexcept { return _devices; }
     nvme::nvmf_target* target() const noexcept { return _target; }
 
-    // Start-up only (before the RPC server runs); not serialized with the
-    // calls below. Re-applies a saved state: imports its pools and re-shares
+    // Start-up (before the RPC server runs). Re-applies a saved state: imports its pools and re-shares
     // its replicas. What fails is logged and kept in the state, so that it is
     // retried at the next start; returns the messages of what failed.
     future<std::vector<std::string>> apply(node_state state);
