@@ -369,10 +369,13 @@ future<int> pause_add_remove_and_errors() {
     co_await n->pause();
     auto w = pattern(4096, 10);
     bool done = false;
-    auto held = [&]() -> future<> {
+    // A named lambda: a coroutine lambda's captures live in the closure,
+    // which must outlive the suspended coroutine.
+    auto held_io = [&]() -> future<> {
         EXPECT_EQ(co_await io_on(1, n.get(), op::write, 1, w), io_status::success);
         done = true;
-    }();
+    };
+    auto held = held_io();
     co_await sleep(50ms);
     EXPECT_FALSE(done) << "I/O went through a paused nexus";
     co_await n->resume();
