@@ -8,6 +8,7 @@
 #include <cstring>
 #include <latch>
 #include <stdexcept>
+#include <thread>
 
 #include "runtime/cores.hh"
 #include "runtime/log.hh"
@@ -97,6 +98,7 @@ int engine::run(std::function<future<int>()> main) {
             go.wait();
             if (ok && _reactors[s]) _reactors[s]->run();
             internal::set_local_reactor(nullptr);
+            close_posting();
             _reactors[s].reset();  // the ring is destroyed on the thread that made it
         });
     }
@@ -115,6 +117,7 @@ int engine::run(std::function<future<int>()> main) {
     }
     ok = errors.empty();
     _running.store(ok, std::memory_order_release);
+    _accepting_posts.store(ok);
     go.count_down();
     if (ok) {
         log::info("engine started: {} shard(s) on cores {}, {} polling", n, format_cores(_cfg.cores),
@@ -136,6 +139,7 @@ int engine::run(std::function<future<int>()> main) {
     for (auto& t : _threads) t.join();
     _threads.clear();
     internal::set_local_reactor(nullptr);
+    close_posting();
     _reactors[0].reset();
     run_ready_tasks();  // frames left by stopped shard 0 work (none expected)
     internal::set_local_smp(nullptr);
@@ -179,6 +183,21 @@ future<> engine::stop_sequence() {
 
 void engine::at_stop(std::function<future<>()> hook) { _stop_hooks.push_back(std::move(hook)); }
 
-void engine::post(unsigned shard, std::function<void()> fn) { _reactors.at(shard)->post_foreign(std::move(fn)); }
+void engine::post(unsigned shard, std::function<void()> fn) {
+    // Dekker with close_posting(): count ourselves in, then look; a reactor
+    // being torn down has closed posting first and then waits for the count.
+    _posting.fetch_add(1);
+    if (!_accepting_posts.load()) {
+        _posting.fetch_sub(1);
+        return;  // the engine has stopped: nobody would run it
+    }
+    _reactors.at(shard)->post_foreign(std::move(fn));
+    _posting.fetch_sub(1);
+}
+
+void engine::close_posting() noexcept {
+    _accepting_posts.store(false);
+    while (_posting.load() != 0) std::this_thread::yield();
+}
 
 }  // namespace ioe

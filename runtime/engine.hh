@@ -76,6 +76,12 @@ private:
     std::vector<std::string> _start_errors;
     std::vector<std::function<future<>()>> _stop_hooks;
     std::atomic<bool> _running{false};
+    // Foreign posts (engine::post from any thread) in progress, and whether
+    // they are still accepted: a reactor is destroyed only once posting is
+    // closed and no poster is inside post_foreign (which touches it).
+    std::atomic<unsigned> _posting{0};
+    std::atomic<bool> _accepting_posts{false};
+    void close_posting() noexcept;
     std::atomic<bool> _stop_requested{false};
     int _exit_code = 0;
     bool _stop_running = false;  // shard 0 only

@@ -6,6 +6,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <mutex>
+#include <vector>
+
 #include "runtime/control.hh"
 #include "runtime/engine.hh"
 #include "runtime/etcd_protocol.hh"
@@ -100,6 +103,10 @@ struct etcd_client::impl {
     const etcd_config cfg;
     std::vector<endpoint_address> endpoints;
     std::size_t preferred = 0;  // control thread only: the endpoint that answered last
+    // Set when the client is destroyed: an answer that arrives later must
+    // not be posted to a shard (the engine may have stopped by then).
+    std::mutex closing;
+    bool closed = false;
 };
 
 namespace {
@@ -291,6 +298,15 @@ future<R> dispatch(const std::shared_ptr<etcd_client::impl>& client, call c, Dec
                         o->set_exception(std::current_exception());
                     }
                 }
+                std::lock_guard lk(client->closing);
+                if (client->closed) {
+                    // Nobody waits any more, and the shard may be gone: the
+                    // promise belongs to that shard's allocator, so it is
+                    // kept (reachable) rather than freed on this thread.
+                    static std::vector<void*> orphans;
+                    orphans.push_back(p);
+                    return;
+                }
                 client->eng.post(shard, [p, o] {
                     if (o->failed()) {
                         p->set_exception(o->exception());
@@ -326,7 +342,11 @@ std::vector<std::string> etcd_config::parse_endpoints(std::string_view s) {
 etcd_client::etcd_client(engine& e, control_thread& control, etcd_config cfg)
     : _impl(std::make_shared<impl>(e, control, std::move(cfg))) {}
 
-etcd_client::~etcd_client() = default;
+etcd_client::~etcd_client() {
+    if (!_impl) return;
+    std::lock_guard lk(_impl->closing);
+    _impl->closed = true;
+}
 
 const etcd_config& etcd_client::config() const noexcept { return _impl->cfg; }
 

@@ -342,7 +342,7 @@ completion tcp_qpair::get_log_page(command* c) {
             if (_ctrl->discovery()) return invalid_field();
             whole.assign(4096, std::byte{0});
             const auto& ids = _ctrl->changed_nsids;
-            std::memcpy(whole.data(), ids.data(), std::min<std::size_t>(ids.size(), 1024) * 4);
+            if (!ids.empty()) std::memcpy(whole.data(), ids.data(), std::min<std::size_t>(ids.size(), 1024) * 4);
             if (!(c->cmd.cdw10 & get_log_rae)) {
                 // Read: the host has seen every change so far; the list
                 // starts over and the event is unmasked for the next one.

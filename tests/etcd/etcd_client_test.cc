@@ -18,7 +18,8 @@ TEST(etcd_client, put_get_and_delete) {
     test::run_with_control(1, [&](engine& e, control_thread& ctl) -> future<> {
         etcd_client c(e, ctl, test::etcd_config_for({etcd.endpoint()}));
         EXPECT_FALSE((co_await c.get("/ioe/test/absent")).has_value());
-        const std::string value("bytes \0\x01\xff and \"quotes\"", 25);
+        static constexpr char raw[] = "bytes \0\x01\xff and \"quotes\"";
+        const std::string value(raw, sizeof raw - 1);  // the NUL inside included
         std::int64_t rev = co_await c.put("/ioe/test/k", value);
         EXPECT_GT(rev, 0);
         auto got = co_await c.get("/ioe/test/k");
