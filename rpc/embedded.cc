@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "nvme/initiator/nvmf_backend.hh"
+#include "nvme/pcie/pcie_backend.hh"
 #include "nvme/target/target.hh"
 #include "rpc/control_calls.hh"
 #include "rpc/server.hh"
@@ -50,6 +51,7 @@ bool split_address(const std::string& text, std::string& host, std::uint16_t& po
 future<int> embedded_main(embedded::impl* im) {
     engine& e = *im->e;
     nvme::register_nvmf_backend();
+    nvme::register_pcie_backend();  // pcie:///BDF (VFIO)
     std::unique_ptr<nvme::nvmf_target> target;
     if (!im->opts.nvmf_listen.empty()) {
         std::string host;

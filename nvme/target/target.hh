@@ -121,7 +121,7 @@ struct target_limits {
     std::uint16_t max_io_queues = 64;
 };
 
-struct namespace_info {
+struct subsystem_namespace {
     std::uint32_t nsid = 0;
     std::string device;  // block_device name
     std::uint32_t block_size = 0;
@@ -132,7 +132,7 @@ struct subsystem_info {
     std::string nqn;
     std::string serial;
     std::string model;
-    std::vector<namespace_info> namespaces;
+    std::vector<subsystem_namespace> namespaces;
     std::vector<std::string> allowed_hosts;  // empty: any host
 };
 

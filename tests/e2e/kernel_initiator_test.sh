@@ -40,7 +40,10 @@ port=$((20000 + RANDOM % 20000))
 nqn=nqn.2026-11.io.ioengine:e2e
 host=nqn.2014-08.org.nvmexpress:uuid:0e2e0000-0000-4000-8000-000000000001
 truncate -s 64M "$work/ns2.img"
-"$bin" --cores 0-1 --dma-mb 64 --nvmf-listen 127.0.0.1:$port --nqn $nqn --allow-host $host \
+# Its own data dir, RPC socket and no metrics port: nothing shared with an
+# engine that may already run on this machine.
+"$bin" --cores 0-1 --dma-mb 64 --data-dir "$work/data" --default-pool-mb 0 --rpc "unix:$work/rpc.sock" \
+  --metrics off --nvmf-listen 127.0.0.1:$port --nqn $nqn --allow-host $host \
   --namespace 'malloc:///e2e?size_mb=64&blk_size=512' --namespace "uring://$work/ns2.img" \
   > "$work/target.log" 2>&1 &
 pid=$!

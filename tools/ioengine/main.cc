@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "nvme/initiator/nvmf_backend.hh"
+#include "nvme/pcie/pcie_backend.hh"
 #include "nvme/target/target.hh"
 #include "rpc/control_calls.hh"
 #include "rpc/metrics.hh"
@@ -81,6 +82,7 @@ ioe::future<int> serve(daemon_context ctx) {
     co_await log_shards(e);
 
     ioe::nvme::register_nvmf_backend();
+    ioe::nvme::register_pcie_backend();  // pcie:///BDF (VFIO)
     auto target = std::make_unique<ioe::nvme::nvmf_target>(opts->nvmf_address, opts->nvmf_port);
     std::string state_path = ctx.dir->state_path();
     auto writer = [e, control = ctx.control, state_path](ioe::rpc::node_state s) -> ioe::future<> {
