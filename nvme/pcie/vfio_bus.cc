@@ -81,19 +81,28 @@ std::vector<vfio_iova_range> iova_ranges(int container) {
     info->argsz = static_cast<std::uint32_t>(buf.size() * 8);
     if (::ioctl(container, VFIO_IOMMU_GET_INFO, info) != 0 || info->cap_offset == 0) return {};
     const auto* base = reinterpret_cast<const std::uint8_t*>(buf.data());
-    for (std::uint32_t off = info->cap_offset; off && off + sizeof(vfio_info_cap_header) <= buf.size() * 8;) {
-        const auto* h = reinterpret_cast<const vfio_info_cap_header*>(base + off);
-        if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-            const auto* c = reinterpret_cast<const vfio_iommu_type1_info_cap_iova_range*>(h);
+    // Capabilities sit at 4-byte aligned offsets the kernel chooses, and the
+    // IOVA range one holds 8-byte fields: copy them out, never cast in place.
+    const std::size_t total = buf.size() * 8;
+    for (std::uint32_t off = info->cap_offset; off && off + sizeof(vfio_info_cap_header) <= total;) {
+        vfio_info_cap_header h;
+        std::memcpy(&h, base + off, sizeof h);
+        if (h.id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+            if (off + sizeof(vfio_iommu_type1_info_cap_iova_range) > total) break;
+            vfio_iommu_type1_info_cap_iova_range c;
+            std::memcpy(&c, base + off, sizeof c);
             std::vector<vfio_iova_range> out;
-            for (std::uint32_t i = 0; i < c->nr_iovas; ++i) {
-                if (off + sizeof *c + (i + 1) * sizeof(vfio_iova_range) > buf.size() * 8) break;
-                out.push_back(c->iova_ranges[i]);
+            for (std::uint32_t i = 0; i < c.nr_iovas; ++i) {
+                const std::size_t at = off + sizeof c + std::size_t{i} * sizeof(vfio_iova_range);
+                if (at + sizeof(vfio_iova_range) > total) break;
+                vfio_iova_range r;
+                std::memcpy(&r, base + at, sizeof r);
+                out.push_back(r);
             }
             return out;
         }
-        if (h->next <= off) break;
-        off = h->next;
+        if (h.next <= off) break;
+        off = h.next;
     }
     return {};
 }
