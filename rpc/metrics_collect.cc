@@ -51,6 +51,23 @@ future<std::string> collect_metrics(node_service& svc) {
     for (unsigned s = 0; s < shards.size(); ++s) out += fmt::format("ioengine_reactor_tasks_total{{shard=\"{}\"}} {}\n", s, shards[s].tasks_run);
     family(out, "ioengine_reactor_sleeps_total", "counter", "times a shard went to sleep (idle, adaptive/event polling)");
     for (unsigned s = 0; s < shards.size(); ++s) out += fmt::format("ioengine_reactor_sleeps_total{{shard=\"{}\"}} {}\n", s, shards[s].sleeps);
+    family(out, "ioengine_reactor_busy_seconds_total", "counter",
+           "time a shard spent in loop iterations that found work");
+    for (unsigned s = 0; s < shards.size(); ++s)
+        out += fmt::format("ioengine_reactor_busy_seconds_total{{shard=\"{}\"}} {:.6f}\n", s, shards[s].busy_ns / 1e9);
+    family(out, "ioengine_reactor_idle_seconds_total", "counter",
+           "time a shard spent polling without finding work or asleep");
+    for (unsigned s = 0; s < shards.size(); ++s)
+        out += fmt::format("ioengine_reactor_idle_seconds_total{{shard=\"{}\"}} {:.6f}\n", s, shards[s].idle_ns / 1e9);
+    family(out, "ioengine_reactor_tasks_queued", "gauge", "ready tasks waiting to run on a shard");
+    for (unsigned s = 0; s < shards.size(); ++s)
+        out += fmt::format("ioengine_reactor_tasks_queued{{shard=\"{}\"}} {}\n", s, shards[s].tasks_queued);
+    family(out, "ioengine_reactor_io_in_flight", "gauge", "io_uring operations submitted and not completed on a shard");
+    for (unsigned s = 0; s < shards.size(); ++s)
+        out += fmt::format("ioengine_reactor_io_in_flight{{shard=\"{}\"}} {}\n", s, shards[s].io_in_flight);
+    family(out, "ioengine_reactor_pollers", "gauge", "pollers (device queues) registered on a shard");
+    for (unsigned s = 0; s < shards.size(); ++s)
+        out += fmt::format("ioengine_reactor_pollers{{shard=\"{}\"}} {}\n", s, shards[s].pollers);
 
     auto devices = co_await svc.snapshot_devices();
     auto kind_of = [](const node_service::device_snapshot& d) { return d.product == "replica" ? "replica" : "device"; };

@@ -220,10 +220,33 @@ void reactor::sleep(steady_clock::time_point now) {
     _sleeping.store(false, std::memory_order_relaxed);
 }
 
+reactor_stats reactor::stats() const noexcept {
+    reactor_stats s = _stats;
+    const auto open = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now() - _state_since).count());
+    (_busy_state ? s.busy_ns : s.idle_ns) += open;
+    s.tasks_queued = local_tasks().size;
+    s.io_in_flight = _uring.in_flight();
+    s.pollers = _pollers.size();
+    return s;
+}
+
+void reactor::account(bool busy) noexcept {
+    if (busy == _busy_state) return;
+    const auto now = steady_clock::now();
+    const auto ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - _state_since).count());
+    (_busy_state ? _stats.busy_ns : _stats.idle_ns) += ns;
+    _busy_state = busy;
+    _state_since = now;
+}
+
 void reactor::run() {
     log::debug("reactor loop starting in {} mode", to_string(_cfg.mode));
+    _state_since = steady_clock::now();
     while (!_stop_requested.load(std::memory_order_acquire)) {
         bool work = run_once();
+        account(work);
         if (work) {
             if (_cfg.mode == poll_mode::adaptive) _last_work = steady_clock::now();
             continue;

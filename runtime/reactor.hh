@@ -58,6 +58,15 @@ struct reactor_stats {
     std::uint64_t loops = 0;
     std::uint64_t tasks_run = 0;
     std::uint64_t sleeps = 0;        // times the reactor went to sleep
+    // Time in loop iterations that found work, and time polling without
+    // finding any or asleep. The clock is read only when the loop changes
+    // between the two (under steady load: never).
+    std::uint64_t busy_ns = 0;
+    std::uint64_t idle_ns = 0;
+    // Queue depths when the snapshot was taken (stats() fills them).
+    std::uint64_t tasks_queued = 0;   // ready tasks waiting to run
+    std::uint64_t io_in_flight = 0;   // io_uring operations submitted, not completed
+    std::uint64_t pollers = 0;        // registered pollers (device queues)
 };
 
 class alignas(cache_line) reactor {
@@ -70,7 +79,9 @@ public:
     unsigned id() const noexcept { return _id; }
     const reactor_config& config() const noexcept { return _cfg; }
     uring& io() noexcept { return _uring; }
-    const reactor_stats& stats() const noexcept { return _stats; }
+    // A snapshot of the counters with the current busy/idle interval
+    // included and the queue depths filled in; this reactor's thread only.
+    reactor_stats stats() const noexcept;
 
     // Runs the loop on the calling thread until stop() and drain.
     void run();
@@ -115,6 +126,10 @@ private:
     std::vector<timer_entry*> _timers;  // min-heap on _expiry
     std::vector<poller*> _pollers;
     steady_clock::time_point _last_work;
+    // Busy/idle accounting: the state of the loop and since when.
+    bool _busy_state = true;
+    steady_clock::time_point _state_since = steady_clock::now();
+    void account(bool busy) noexcept;
 
     // Touched by other threads: each on its own cache line.
     alignas(cache_line) std::atomic<bool> _sleeping{false};

@@ -182,6 +182,19 @@ TEST(cli, metrics) {
     EXPECT_NE(body.find("HTTP/1.1 200"), std::string::npos) << body;
     EXPECT_NE(body.find("text/plain; version=0.0.4"), std::string::npos) << body;
     EXPECT_NE(body.find("ioengine_reactor_loops_total{shard=\"0\"}"), std::string::npos) << body;
+    // Busy vs idle time per shard: an engine that has run a while has both,
+    // and nearly all of it idle (it waits for this request).
+    std::smatch t;
+    std::regex busy("ioengine_reactor_busy_seconds_total\\{shard=\"1\"\\} ([0-9.]+)");
+    std::regex idle("ioengine_reactor_idle_seconds_total\\{shard=\"1\"\\} ([0-9.]+)");
+    ASSERT_TRUE(std::regex_search(body, t, busy)) << body;
+    const double busy_s = std::stod(t[1]);
+    ASSERT_TRUE(std::regex_search(body, t, idle)) << body;
+    const double idle_s = std::stod(t[1]);
+    EXPECT_GT(idle_s, 0.0);
+    EXPECT_GT(idle_s, busy_s) << "an idle shard counted as busy";
+    EXPECT_NE(body.find("ioengine_reactor_tasks_queued{shard=\"0\"}"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_reactor_io_in_flight{shard=\"1\"}"), std::string::npos) << body;
     EXPECT_NE(body.find("ioengine_io_ops_total{kind=\"replica\",name=\"r1\",op=\"write\"} 0"), std::string::npos) << body;
     // Creating the pool wrote its metadata: the default pool's device did I/O.
     std::smatch m;
