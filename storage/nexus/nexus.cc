@@ -101,16 +101,16 @@ unsigned nexus::slot_of(const child* c) const noexcept { return static_cast<unsi
 
 // Opens c.uri on this (the owner) shard: bdev:/// through the registry (not
 // owned), anything else through its backend (owned by the nexus).
-future<> nexus::open_child(child& c) {
+future<> nexus::open_child(child& c, device_registry* registry) {
     std::string err;
     auto parsed = parse_device_uri(c.uri, err);
     if (!parsed) throw storage_error(storage_errc::invalid_argument, err);
     if (parsed->scheme == "bdev") {
-        if (!_opts.registry) {
+        if (!registry) {
             throw storage_error(storage_errc::invalid_argument,
                                 parsed->error("bdev:/// children need a device registry"));
         }
-        c.dev = co_await _opts.registry->find(parsed->path.substr(std::min<std::size_t>(1, parsed->path.size())));
+        c.dev = co_await registry->find(parsed->path.substr(std::min<std::size_t>(1, parsed->path.size())));
         co_return;
     }
     c.owned = co_await open_backend(*parsed);
@@ -144,19 +144,7 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
     for (std::size_t i = 0; i < kids.size() && !error; ++i) {
         kids[i].uri = child_uris[i];
         try {
-            if (!opts.registry && child_uris[i].rfind("bdev:", 0) == 0) {
-                throw storage_error(storage_errc::invalid_argument, "bdev:/// children need a device registry");
-            }
-            std::string err;
-            auto parsed = parse_device_uri(kids[i].uri, err);
-            if (!parsed) throw storage_error(storage_errc::invalid_argument, err);
-            if (parsed->scheme == "bdev") {
-                kids[i].dev =
-                    co_await opts.registry->find(parsed->path.substr(std::min<std::size_t>(1, parsed->path.size())));
-            } else {
-                kids[i].owned = co_await open_backend(*parsed);
-                kids[i].dev = kids[i].owned.get();
-            }
+            co_await open_child(kids[i], opts.registry);
         } catch (const std::exception& e) {
             error = std::make_exception_ptr(
                 nexus_error(storage_errc::unavailable, name, fmt::format("child {}: {}", child_uris[i], e.what())));
@@ -429,7 +417,7 @@ future<> nexus::add_child(std::string uri, bool rebuild) {
     child c;
     c.uri = uri;
     try {
-        co_await open_child(c);
+        co_await open_child(c, _opts.registry);
     } catch (const std::exception& e) {
         throw nexus_error(storage_errc::unavailable, name(), fmt::format("child {}: {}", uri, e.what()));
     }

@@ -176,7 +176,9 @@ private:
 
     child* find_child(const std::string& uri);
     unsigned slot_of(const child* c) const noexcept;
-    future<> open_child(child& c);
+    // Opens c.uri on the calling (owner) shard: bdev:/// through `registry`
+    // (not owned), anything else through its backend (owned by the nexus).
+    static future<> open_child(child& c, device_registry* registry);
     // Sends every shard the current view (children, states, faulted flag).
     future<> publish();
     void update_state();
