@@ -1,0 +1,620 @@
+// nexus_bench: what mirroring costs, against baselines measured in the same
+// run and process (see bench/README.md, "nexus_bench").
+//   nexus_bench [--json] [--quick] [--reps N] [--seconds S] [--warmup S] [--size-mb N]
+//               [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive]
+// One engine. On shard 0: four malloc:/// devices, each with a pool holding
+// one thick replica (r0..r3, `--size-mb` each, written whole first); a
+// nexus over bdev:///r0..r2 (device registry, memory health store).
+// * 4 KiB random writes and reads at QD 32 on r0 directly (the baseline) and
+//   on the nexus; writes also on a hand-written three-way mirror (the
+//   generator itself writes r0, r1 and r2: what any mirror must spend).
+//   Each repetition runs every path once, in alternating order (ABBA), so
+//   baseline and nexus windows are seconds apart; medians are reported.
+// * A full rebuild of r3 (add_child with rebuild, until rebuilds_idle, then
+//   remove_child) against a plain copy r0 -> r3 through the same channels
+//   with the rebuild's segment size and parallelism, alternately.
+// The I/O generator runs on the reactor: QD coroutines with one DMA buffer
+// each, latency sampled (1 I/O in 16) into a preallocated array; the heap is
+// not touched inside a window, and global operator new is counted to show it.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "runtime/cores.hh"
+#include "runtime/engine.hh"
+#include "runtime/log.hh"
+#include "runtime/timer.hh"
+#include "storage/device_registry.hh"
+#include "storage/nexus/memory_health_store.hh"
+#include "storage/nexus/nexus.hh"
+#include "storage/pool.hh"
+
+// ---- allocation counting (every global operator new of this binary) ---------
+
+namespace {
+std::atomic<std::uint64_t> g_allocs{0};
+
+void* counted(std::size_t n) noexcept {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(n ? n : 1);
+}
+void* counted_aligned(std::size_t n, std::align_val_t al) noexcept {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    void* p = nullptr;
+    return posix_memalign(&p, std::max(static_cast<std::size_t>(al), sizeof(void*)), n ? n : 1) == 0 ? p : nullptr;
+}
+void* or_throw(void* p) {
+    if (!p) throw std::bad_alloc();
+    return p;
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return or_throw(counted(n)); }
+void* operator new[](std::size_t n) { return or_throw(counted(n)); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return or_throw(counted_aligned(n, a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(counted_aligned(n, a)); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return counted_aligned(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return counted_aligned(n, a); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+
+namespace {
+
+using ioe::future;
+using clk = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr unsigned queue_depth = 32;
+constexpr std::uint32_t io_bytes = 4096;
+constexpr std::uint32_t block_bytes = 4096;
+constexpr unsigned sample_every = 16;  // latency of 1 I/O in 16 (two clock reads each)
+constexpr unsigned yield_every = 16;   // malloc completes in place: let the others run
+constexpr unsigned children = 3;
+constexpr std::uint64_t pool_slack_mb = 32;  // pool metadata and rounding beside the replica
+
+struct params {
+    bool json = false, quick = false;
+    unsigned reps = 5, rebuild_reps = 3, shards = 2;
+    double seconds = 2, warmup = 0.3;
+    std::uint64_t size_mb = 1024;
+    ioe::poll_mode poll = ioe::poll_mode::adaptive;
+};
+
+// ---- results ----------------------------------------------------------------
+
+struct window {
+    double iops = 0, p50_us = 0;
+    double allocs_per_io = 0;
+    double cpu_wait_pct = 0;  // of the window, the reactor was runnable but off its core
+};
+
+// Paths measured in windows.
+enum path { replica_write, nexus_write, mirror_write, replica_read, nexus_read, path_count };
+constexpr const char* path_key[path_count] = {"replica_randwrite4k_qd32", "nexus3_randwrite4k_qd32",
+                                              "mirror3_randwrite4k_qd32", "replica_randread4k_qd32",
+                                              "nexus3_randread4k_qd32"};
+
+struct results {
+    std::vector<window> runs[path_count];
+    std::vector<double> copy_mib_s, rebuild_mib_s, rebuild_job_mib_s;
+    std::uint64_t io_errors = 0;
+    std::string error;
+};
+
+// ---- the I/O generator --------------------------------------------------------
+
+std::uint64_t xorshift(std::uint64_t& x) noexcept {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x;
+}
+
+// One window in progress, shared by its QD coroutines (one shard).
+struct load {
+    std::array<ioe::io_channel*, children> ch{};  // ch[0] only, or every child (mirror)
+    unsigned targets = 1;
+    bool write = false;
+    std::uint64_t slots = 0;  // io_bytes slots in the device
+    bool stop = false, sampling = false;
+    std::uint64_t ops = 0, errors = 0;
+    ioe::io_status first_error = ioe::io_status::success;
+    std::uint32_t* samples = nullptr;
+    std::size_t cap = 0, n = 0;
+};
+
+future<> io_worker(load* s, ioe::io_vec v, std::uint64_t x) {
+    const ioe::io_vecs iov(&v, 1);
+    constexpr std::uint32_t blocks = io_bytes / block_bytes;
+    unsigned count = 0, ready_in_a_row = 0;
+    while (!s->stop) {
+        const std::uint64_t lba = (xorshift(x) % s->slots) * blocks;
+        const bool timed = s->sampling && ++count % sample_every == 0 && s->n < s->cap;
+        const clk::time_point t0 = timed ? clk::now() : clk::time_point{};
+        ioe::io_status st = ioe::io_status::success;
+        bool was_ready = true;
+        if (s->targets == 1) {
+            future<ioe::io_status> f = s->write ? s->ch[0]->write(lba, blocks, iov) : s->ch[0]->read(lba, blocks, iov);
+            was_ready = f.available();
+            st = co_await std::move(f);
+        } else {
+            // The hand-written mirror: issue to every child, then await each.
+            std::array<std::optional<future<ioe::io_status>>, children> f;
+            for (unsigned i = 0; i < s->targets; ++i) f[i].emplace(s->ch[i]->write(lba, blocks, iov));
+            for (unsigned i = 0; i < s->targets; ++i) {
+                was_ready = was_ready && f[i]->available();
+                const ioe::io_status one = co_await std::move(*f[i]);
+                if (!ioe::ok(one)) st = one;
+            }
+        }
+        if (timed) {
+            const auto ns = (clk::now() - t0) / 1ns;
+            s->samples[s->n++] = static_cast<std::uint32_t>(std::min<std::int64_t>(ns, ~0u));
+        }
+        if (!ioe::ok(st) && s->errors++ == 0) s->first_error = st;
+        ++s->ops;
+        if (was_ready && ++ready_in_a_row == yield_every) {
+            ready_in_a_row = 0;
+            co_await ioe::yield();
+        }
+    }
+}
+
+// The number at `field` (from 0) of a /proc file, or -1.
+double proc_number(const char* path, int field) {
+    double v = -1;
+    if (FILE* f = std::fopen(path, "r")) {
+        for (int i = 0; i <= field; ++i) v = std::fscanf(f, "%lf", &v) == 1 ? v : -1;
+        std::fclose(f);
+    }
+    return v;
+}
+double cpu_wait_ns() { return proc_number("/proc/thread-self/schedstat", 1); }
+
+// Everything a window needs, allocated once before the first.
+struct generator {
+    std::vector<ioe::dma_buffer> bufs;
+    std::vector<future<>> running;
+    std::vector<std::uint32_t> samples;
+};
+
+// One window on `devs` (one device, or the mirror's three): QD coroutines
+// for warmup + seconds; IOPS and the counters over the measured part only.
+future<window> run_window(generator* g, const params* p, std::vector<ioe::block_device*> devs, bool write,
+                          const char* label, results* res) {
+    load s;
+    s.targets = static_cast<unsigned>(devs.size());
+    for (unsigned i = 0; i < s.targets; ++i) {
+        s.ch[i] = devs[i]->channel();
+        if (!s.ch[i]) throw std::runtime_error(fmt::format("no channel to {}", devs[i]->name()));
+    }
+    s.write = write;
+    s.slots = devs[0]->size_bytes() / io_bytes;
+    s.samples = g->samples.data();
+    s.cap = g->samples.size();
+    std::fprintf(stderr, "nexus_bench: %s\n", label);
+    g->running.clear();
+    for (unsigned i = 0; i < queue_depth; ++i) {
+        g->running.push_back(io_worker(&s, ioe::to_io_vec(g->bufs[i]), 0x9e3779b97f4a7c15ull * (i + 1)));
+    }
+    co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->warmup)));
+    const std::uint64_t ops0 = s.ops, allocs0 = g_allocs.load();
+    const double wait0 = cpu_wait_ns();
+    const clk::time_point t0 = clk::now();
+    s.sampling = true;
+    co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->seconds)));
+    const std::uint64_t ops1 = s.ops, allocs1 = g_allocs.load();
+    const clk::time_point t1 = clk::now();
+    const double wait1 = cpu_wait_ns();
+    s.sampling = false;
+    s.stop = true;
+    for (auto& r : g->running) co_await std::move(r);
+    g->running.clear();
+    res->io_errors += s.errors;
+    if (s.errors) {
+        std::fprintf(stderr, "nexus_bench: %s: %llu I/O errors, the first: %s\n", label,
+                     static_cast<unsigned long long>(s.errors), std::string(ioe::to_string(s.first_error)).c_str());
+    }
+    const double secs = std::chrono::duration<double>(t1 - t0).count();
+    window w;
+    w.iops = double(ops1 - ops0) / secs;
+    w.allocs_per_io = ops1 > ops0 ? double(allocs1 - allocs0) / double(ops1 - ops0) : 0;
+    w.cpu_wait_pct = wait0 < 0 || wait1 < 0 ? -1 : (wait1 - wait0) / (secs * 1e9) * 100;
+    std::sort(s.samples, s.samples + s.n);
+    w.p50_us = s.n ? s.samples[s.n / 2] / 1000.0 : 0;
+    co_return w;
+}
+
+// ---- the copy baseline ----------------------------------------------------------
+
+struct copy_state {
+    ioe::io_channel* from = nullptr;
+    ioe::io_channel* to = nullptr;
+    std::uint64_t segments = 0, next = 0;
+    std::uint64_t blocks_per_segment = 0, block_count = 0;
+    ioe::io_status error = ioe::io_status::success;
+};
+
+// As a rebuild worker does, without the range locks: take the next segment,
+// read it from the source, write it to the target.
+future<> copy_worker(copy_state* c, ioe::dma_buffer* buf) {
+    while (ioe::ok(c->error) && c->next < c->segments) {
+        const std::uint64_t lba = c->next++ * c->blocks_per_segment;
+        const auto blocks = static_cast<std::uint32_t>(std::min(c->blocks_per_segment, c->block_count - lba));
+        ioe::io_vec v = ioe::to_io_vec(*buf, 0, std::size_t{blocks} * block_bytes);
+        ioe::io_status st = co_await c->from->read(lba, blocks, ioe::io_vecs(&v, 1));
+        if (ioe::ok(st)) st = co_await c->to->write(lba, blocks, ioe::io_vecs(&v, 1));
+        if (!ioe::ok(st)) c->error = st;
+    }
+}
+
+future<double> copy_once(ioe::block_device* from, ioe::block_device* to, std::uint64_t blocks,
+                         const ioe::nexus_options* o, std::vector<ioe::dma_buffer>* bufs) {
+    copy_state c;
+    c.from = from->channel();
+    c.to = to->channel();
+    c.blocks_per_segment = o->segment_bytes / block_bytes;
+    c.block_count = blocks;
+    c.segments = (blocks + c.blocks_per_segment - 1) / c.blocks_per_segment;
+    std::vector<future<>> workers;
+    workers.reserve(bufs->size());
+    const clk::time_point t0 = clk::now();
+    for (auto& b : *bufs) workers.push_back(copy_worker(&c, &b));
+    for (auto& w : workers) co_await std::move(w);
+    const double secs = std::chrono::duration<double>(clk::now() - t0).count();
+    if (!ioe::ok(c.error)) throw std::runtime_error(fmt::format("copy: {}", ioe::to_string(c.error)));
+    co_return double(blocks * block_bytes) / double(1 << 20) / secs;
+}
+
+// ---- setup ----------------------------------------------------------------------
+
+future<> fill_worker(ioe::io_channel* ch, std::uint64_t* next, std::uint64_t total, ioe::io_vec v,
+                     ioe::io_status* err) {
+    const std::uint64_t per = v.len / block_bytes;
+    while (*next < total && ioe::ok(*err)) {
+        const std::uint64_t lba = *next;
+        const auto n = static_cast<std::uint32_t>(std::min(per, total - lba));
+        *next += n;
+        ioe::io_vec part{v.data, n * block_bytes, v.buf_index};
+        const ioe::io_status st = co_await ch->write(lba, n, ioe::io_vecs(&part, 1));
+        if (!ioe::ok(st)) *err = st;
+    }
+}
+
+// Writes every block (a malloc device commits its pages on first write: no
+// window may pay for that, and reads must not hit never-written pages).
+future<> fill(ioe::block_device* dev, std::vector<ioe::dma_buffer>* bufs) {
+    std::vector<future<>> running;
+    std::uint64_t next = 0;
+    ioe::io_status err = ioe::io_status::success;
+    for (auto& b : *bufs) running.push_back(fill_worker(dev->channel(), &next, dev->block_count(), ioe::to_io_vec(b), &err));
+    for (auto& r : running) co_await std::move(r);
+    if (!ioe::ok(err)) throw std::runtime_error(fmt::format("writing {}: {}", dev->name(), ioe::to_string(err)));
+}
+
+// A malloc device, a pool on it, one thick replica of `size_mb` (written whole).
+future<ioe::replica*> make_replica(ioe::device_registry* reg, unsigned i, std::uint64_t size_mb,
+                                   std::vector<std::unique_ptr<ioe::pool>>* pools,
+                                   std::vector<ioe::dma_buffer>* bufs) {
+    ioe::block_device* dev = co_await reg->create(
+        fmt::format("malloc:///nb_m{}?size_mb={}&blk_size={}", i, size_mb + pool_slack_mb, block_bytes));
+    ioe::pool_create_options o;
+    o.name = fmt::format("nb_p{}", i);
+    o.overwrite = true;
+    pools->push_back(co_await ioe::pool::create(dev, o, reg));
+    const std::uint64_t bytes = size_mb << 20;
+    if (pools->back()->info().capacity_bytes < bytes) {
+        throw std::runtime_error(fmt::format("pool nb_p{}: {} MiB of capacity, {} MiB needed", i,
+                                             pools->back()->info().capacity_bytes >> 20, size_mb));
+    }
+    ioe::replica* r = co_await pools->back()->create_replica(fmt::format("nb_r{}", i), ioe::uuid::random(), bytes, false);
+    const auto t0 = clk::now();
+    co_await fill(r, bufs);
+    std::fprintf(stderr, "nexus_bench: replica nb_r%u (%llu MiB) written in %.2f s\n", i,
+                 static_cast<unsigned long long>(size_mb), std::chrono::duration<double>(clk::now() - t0).count());
+    co_return r;
+}
+
+std::vector<ioe::dma_buffer> dma_buffers(unsigned n, std::size_t bytes) {
+    std::vector<ioe::dma_buffer> v;
+    for (unsigned i = 0; i < n; ++i) {
+        auto b = ioe::engine::current()->dma().allocate(bytes);
+        if (!b) throw std::runtime_error(fmt::format("DMA pool exhausted ({} x {} bytes)", n, bytes));
+        std::memset(b->data(), 0x5a ^ static_cast<int>(i), bytes);
+        v.push_back(std::move(b.value()));
+    }
+    return v;
+}
+
+// ---- the run --------------------------------------------------------------------
+
+future<> measure(const params* p, results* res, ioe::device_registry* reg) {
+    std::vector<std::unique_ptr<ioe::pool>> pools;
+    std::vector<ioe::replica*> r;
+    {
+        std::vector<ioe::dma_buffer> fill_bufs = dma_buffers(4, 1 << 20);
+        for (unsigned i = 0; i <= children; ++i) r.push_back(co_await make_replica(reg, i, p->size_mb, &pools, &fill_bufs));
+    }
+    ioe::memory_health_store store;
+    ioe::nexus_options o;
+    o.health_key = "/ioengine/nexus/nexus_bench";
+    o.health = &store;
+    o.registry = reg;
+    std::unique_ptr<ioe::nexus> nx = co_await ioe::nexus::create(
+        "nexus_bench", ioe::uuid::random(), {"bdev:///nb_r0", "bdev:///nb_r1", "bdev:///nb_r2"}, o);
+    std::exception_ptr failed;
+    try {
+        generator g;
+        g.bufs = dma_buffers(queue_depth, io_bytes);
+        g.running.reserve(queue_depth);
+        g.samples.assign(static_cast<std::size_t>(std::min(p->seconds * 4e6 / sample_every, 64e6)), 0);  // touched now
+        ioe::block_device* const base = r[0];
+        for (unsigned rep = 0; rep < p->reps; ++rep) {
+            // ABBA: even repetitions baseline first, odd ones nexus first.
+            const bool base_first = rep % 2 == 0;
+            auto label = [rep](int k) { return fmt::format("rep {} {}", rep, path_key[k]); };
+            for (int k : base_first ? std::array{replica_write, nexus_write, mirror_write}
+                                    : std::array{mirror_write, nexus_write, replica_write}) {
+                std::vector<ioe::block_device*> devs = k == replica_write ? std::vector<ioe::block_device*>{base}
+                                                       : k == nexus_write ? std::vector<ioe::block_device*>{nx.get()}
+                                                                          : std::vector<ioe::block_device*>{r[0], r[1], r[2]};
+                res->runs[k].push_back(co_await run_window(&g, p, devs, true, label(k).c_str(), res));
+            }
+            for (int k : base_first ? std::array{replica_read, nexus_read} : std::array{nexus_read, replica_read}) {
+                ioe::block_device* d = k == replica_read ? base : nx.get();
+                res->runs[k].push_back(co_await run_window(&g, p, {d}, false, label(k).c_str(), res));
+            }
+        }
+        // Rebuild vs copy, alternately. r3 has been written whole, so neither
+        // pays for first-touch page faults.
+        std::vector<ioe::dma_buffer> copy_bufs = dma_buffers(o.rebuild_parallel, o.segment_bytes);
+        const std::uint64_t blocks = nx->block_count();
+        for (unsigned rep = 0; rep < p->rebuild_reps; ++rep) {
+            for (int k = 0; k < 2; ++k) {
+                if ((k == 0) == (rep % 2 == 0)) {
+                    std::fprintf(stderr, "nexus_bench: rep %u copy\n", rep);
+                    res->copy_mib_s.push_back(co_await copy_once(r[0], r[3], blocks, &o, &copy_bufs));
+                    continue;
+                }
+                std::fprintf(stderr, "nexus_bench: rep %u rebuild\n", rep);
+                const clk::time_point t0 = clk::now();
+                co_await nx->add_child("bdev:///nb_r3", true);
+                co_await nx->rebuilds_idle();
+                const double secs = std::chrono::duration<double>(clk::now() - t0).count();
+                const ioe::rebuild_progress& h = nx->rebuild_history().back();
+                if (h.state != ioe::rebuild_state::completed || h.blocks_done != blocks) {
+                    throw std::runtime_error(fmt::format("rebuild of nb_r3: {} after {} of {} blocks ({})",
+                                                         ioe::to_string(h.state), h.blocks_done, blocks, h.error));
+                }
+                const double mib = double(blocks * block_bytes) / double(1 << 20);
+                res->rebuild_mib_s.push_back(mib / secs);
+                const double job_secs = std::chrono::duration<double>(h.ended - h.started).count();
+                res->rebuild_job_mib_s.push_back(job_secs > 0 ? mib / job_secs : 0);
+                co_await nx->remove_child("bdev:///nb_r3");
+            }
+        }
+    } catch (...) {
+        failed = std::current_exception();
+    }
+    co_await nx->close();
+    nx.reset();
+    for (auto& pl : pools) co_await pl->destroy();
+    if (failed) std::rethrow_exception(failed);
+}
+
+future<int> engine_main(const params* p, results* res) {
+    ioe::device_registry reg;
+    try {
+        co_await measure(p, res, &reg);
+    } catch (const std::exception& e) {
+        res->error = e.what();
+    }
+    co_await reg.close_all();
+    co_return res->error.empty() ? 0 : 1;
+}
+
+// ---- arguments, report -----------------------------------------------------------
+
+void usage() {
+    std::fputs(
+        "usage: nexus_bench [--json] [--quick] [--reps N] [--seconds S] [--warmup S] [--size-mb N]\n"
+        "                   [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive]\n"
+        "  --reps: repetitions of every IOPS window (5); --seconds/--warmup: measured and unmeasured\n"
+        "  seconds per window (2, 0.3); --size-mb: each replica (1024; the rebuilt child's size);\n"
+        "  --rebuild-reps: rebuild/copy pairs (3); --quick: 1 rep of 0.5 s windows, 256 MiB replicas\n",
+        stderr);
+}
+
+bool parse_args(int argc, char** argv, params& p) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        auto number = [&](double min, double max, double& out) {
+            if (!v) return false;
+            char* end = nullptr;
+            out = std::strtod(v, &end);
+            ++i;
+            return *end == '\0' && out >= min && out <= max;
+        };
+        double d = 0;
+        if (a == "--json") {
+            p.json = true;
+        } else if (a == "--quick") {
+            p.quick = true, p.reps = 1, p.rebuild_reps = 1, p.seconds = 0.5, p.warmup = 0.1, p.size_mb = 256;
+        } else if (a == "--reps" && number(1, 100, d)) {
+            p.reps = static_cast<unsigned>(d);
+        } else if (a == "--rebuild-reps" && number(1, 100, d)) {
+            p.rebuild_reps = static_cast<unsigned>(d);
+        } else if (a == "--seconds" && number(0.1, 60, p.seconds)) {
+        } else if (a == "--warmup" && number(0, 10, p.warmup)) {
+        } else if (a == "--size-mb" && number(64, 8192, d)) {
+            p.size_mb = static_cast<std::uint64_t>(d);
+        } else if (a == "--shards" && number(1, 2, d)) {
+            p.shards = static_cast<unsigned>(d);
+        } else if (a == "--poll" && v && (std::string_view(v) == "busy" || std::string_view(v) == "adaptive")) {
+            p.poll = std::string_view(argv[++i]) == "busy" ? ioe::poll_mode::busy : ioe::poll_mode::adaptive;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+template <class F>
+std::vector<double> each(const std::vector<window>& w, F f) {
+    std::vector<double> v;
+    for (const auto& x : w) v.push_back(f(x));
+    return v;
+}
+
+// Ends the process if the run hangs (everything here is bounded in time).
+void start_watchdog(std::chrono::seconds limit) {
+    std::thread([limit] {
+        std::this_thread::sleep_for(limit);
+        std::fprintf(stderr, "nexus_bench: still running after %lld s: giving up\n", static_cast<long long>(limit.count()));
+        std::_Exit(3);
+    }).detach();
+}
+
+std::string json_escape(const std::string& s) {
+    std::string e;
+    for (char c : s) e += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, std::iscntrl(c) ? ' ' : c);
+    return e;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    params p;
+    if (!parse_args(argc, argv, p)) return usage(), 2;
+    ioe::log::set_level(spdlog::level::warn);
+    const auto allowed = ioe::allowed_cores();
+    if (allowed.size() < p.shards) {
+        std::fprintf(stderr, "nexus_bench: %u shards need %u allowed cores, the process has %zu\n", p.shards,
+                     p.shards, allowed.size());
+        return 1;
+    }
+    const double load_start = proc_number("/proc/loadavg", 0);
+    start_watchdog(std::chrono::seconds(
+        static_cast<long>(p.reps * path_count * (p.seconds + p.warmup) + p.rebuild_reps * 30 + 300)));
+
+    results res;
+    ioe::engine_config cfg;
+    cfg.cores.assign(allowed.begin(), allowed.begin() + p.shards);
+    cfg.reactor.mode = p.poll;
+    cfg.memory.size_mb = 64;  // 32 x 4 KiB, 16 x 256 KiB copy/rebuild buffers (twice), 4 x 1 MiB fill
+    int rc = 1;
+    try {
+        ioe::engine e(cfg);
+        rc = e.run([&p, &res] { return engine_main(&p, &res); });
+    } catch (const std::exception& ex) {
+        res.error = ex.what();
+    }
+    if (rc != 0 && res.error.empty()) res.error = fmt::format("engine exited with {}", rc);
+    if (!res.error.empty()) std::fprintf(stderr, "nexus_bench: %s\n", res.error.c_str());
+    const double load_end = proc_number("/proc/loadavg", 0);
+
+    // ---- report: medians over the repetitions ----
+    std::vector<std::pair<std::string, std::string>> kv;
+    auto num = [&kv](const std::string& k, double v, int digits) { kv.emplace_back(k, fmt::format("{:.{}f}", v, digits)); };
+    double iops[path_count] = {};
+    double max_allocs = 0, max_wait = 0;
+    for (int k = 0; k < path_count; ++k) {
+        iops[k] = median(each(res.runs[k], [](const window& w) { return w.iops; }));
+        num(fmt::format("{}_iops", path_key[k]), iops[k], 0);
+        num(fmt::format("{}_p50_us", path_key[k]), median(each(res.runs[k], [](const window& w) { return w.p50_us; })), 3);
+        for (const auto& w : res.runs[k]) max_allocs = std::max(max_allocs, w.allocs_per_io), max_wait = std::max(max_wait, w.cpu_wait_pct);
+    }
+    auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
+    // Per repetition, the ratio of two windows seconds apart.
+    auto paired = [&res, &ratio](int a, int b) {
+        std::vector<double> v;
+        for (std::size_t i = 0; i < res.runs[a].size() && i < res.runs[b].size(); ++i)
+            v.push_back(ratio(res.runs[a][i].iops, res.runs[b][i].iops));
+        return median(v);
+    };
+    const double write_ratio = ratio(iops[nexus_write], iops[replica_write]);
+    const double read_ratio = ratio(iops[nexus_read], iops[replica_read]);
+    const double copy = median(res.copy_mib_s), rebuild = median(res.rebuild_mib_s);
+    const double rebuild_ratio = ratio(rebuild, copy);
+    num("nexus_write_ratio", write_ratio, 3);
+    num("nexus_read_ratio", read_ratio, 3);
+    num("nexus_write_ratio_paired_median", paired(nexus_write, replica_write), 3);
+    num("nexus_read_ratio_paired_median", paired(nexus_read, replica_read), 3);
+    num("mirror3_write_ratio", ratio(iops[mirror_write], iops[replica_write]), 3);
+    num("nexus_vs_mirror3_write_ratio", ratio(iops[nexus_write], iops[mirror_write]), 3);
+    num("rebuild_mib_per_s", rebuild, 1);
+    num("rebuild_job_mib_per_s", median(res.rebuild_job_mib_s), 1);
+    num("copy_mib_per_s", copy, 1);
+    num("rebuild_ratio", rebuild_ratio, 3);
+    num("allocs_per_io_max", max_allocs, 4);
+    num("engine_cpu_wait_pct_max", max_wait, 1);
+    num("io_errors", double(res.io_errors), 0);
+    const bool ran = res.error.empty();
+    const bool w_met = ran && write_ratio >= 0.8, r_met = ran && read_ratio >= 0.95, b_met = ran && rebuild_ratio >= 0.8;
+
+    if (p.json) {
+        std::string out = "{";
+        for (const auto& [k, v] : kv) out += fmt::format("\"{}\": {}, ", k, v);
+        auto list = [](const std::vector<double>& v) {
+            std::string s;
+            for (double x : v) s += fmt::format("{}{:.0f}", s.empty() ? "" : ", ", x);
+            return "[" + s + "]";
+        };
+        out += "\"runs_detail\": {";
+        for (int k = 0; k < path_count; ++k) {
+            out += fmt::format("\"{}_iops\": {}, ", path_key[k], list(each(res.runs[k], [](const window& w) { return w.iops; })));
+        }
+        out += fmt::format("\"copy_mib_per_s\": {}, \"rebuild_mib_per_s\": {}}}, ", list(res.copy_mib_s), list(res.rebuild_mib_s));
+        out += fmt::format(
+            "\"targets\": {{\"nexus_write_ratio_min\": 0.8, \"nexus_write_ratio_met\": {}, \"nexus_read_ratio_min\": "
+            "0.95, \"nexus_read_ratio_met\": {}, \"rebuild_ratio_min\": 0.8, \"rebuild_ratio_met\": {}}}, ",
+            w_met, r_met, b_met);
+        out += fmt::format(
+            "\"config\": {{\"reps\": {}, \"seconds\": {}, \"warmup\": {}, \"replica_mb\": {}, \"rebuild_reps\": {}, "
+            "\"shards\": {}, \"poll\": \"{}\", \"qd\": {}, \"segment_bytes\": {}, \"rebuild_parallel\": {}, "
+            "\"loadavg_start\": {:.2f}, \"loadavg_end\": {:.2f}}}",
+            p.reps, p.seconds, p.warmup, p.size_mb, p.rebuild_reps, p.shards,
+            p.poll == ioe::poll_mode::busy ? "busy" : "adaptive", queue_depth, ioe::nexus_options{}.segment_bytes,
+            ioe::nexus_options{}.rebuild_parallel, load_start, load_end);
+        if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", json_escape(res.error));
+        std::fputs((out + "}\n").c_str(), stdout);
+    } else {
+        for (const auto& [k, v] : kv) std::printf("%-40s %14s\n", k.c_str(), v.c_str());
+        std::printf("%-40s %14s\n", "target nexus_write_ratio >= 0.8", w_met ? "met" : "MISSED");
+        std::printf("%-40s %14s\n", "target nexus_read_ratio >= 0.95", r_met ? "met" : "MISSED");
+        std::printf("%-40s %14s\n", "target rebuild_ratio >= 0.8", b_met ? "met" : "MISSED");
+    }
+    return res.error.empty() && res.io_errors == 0 ? 0 : 1;
+}
