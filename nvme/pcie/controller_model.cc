@@ -5,6 +5,7 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "nvme/spec/nvme_fabrics.hh"
 #include "nvme/spec/nvme_identify.hh"
@@ -267,7 +268,85 @@ std::uint16_t controller_model::walk_prps(const sqe& cmd, std::size_t len, F&& f
     return ok_status;
 }
 
+template <typename F>
+std::uint16_t controller_model::walk_sgl(const sqe& cmd, std::size_t len, F&& fn) {
+    constexpr unsigned max_segments = 1024;  // a list that loops back on itself ends here
+    const bool dword = (_cfg.sgls & 3) == 2;
+    const std::uint16_t type_invalid = st(sct::generic, sc::sgl_descriptor_type_invalid);
+    const std::uint16_t bad_segment = st(sct::generic, sc::invalid_sgl_segment_descriptor);
+    const std::uint16_t bad_length = st(sct::generic, sc::data_sgl_length_invalid);
+    ++_stats.sgl_commands;
+    // Two passes: check the whole list first (a bad SGL moves no data), then move the data.
+    std::uint64_t blocks = 0;
+    for (const bool apply : {false, true}) {
+        const sgl_descriptor* seg = &cmd.dptr.sgl;  // the current segment: first the SQE's one descriptor
+        std::size_t count = 1, left = len;
+        bool in_list = false;  // seg is a segment fetched from host memory
+        bool last = false;     // ... a last one (no segment descriptors in it)
+        unsigned segments = 0;
+        blocks = 0;
+        for (bool chained = true; chained;) {
+            chained = false;
+            for (std::size_t i = 0; i < count; ++i) {
+                sgl_descriptor d;
+                std::memcpy(&d, seg + i, sizeof d);
+                const std::uint8_t type = sgl_identifier_type(d.identifier);
+                if (type == _rejected_sgl_type || sgl_identifier_subtype(d.identifier) != sgl_subtype::address) {
+                    return type_invalid;
+                }
+                if (type == sgl_type::data_block) {
+                    // A (non-last) Segment ends with the descriptor of the next one.
+                    if (in_list && !last && i == count - 1) return bad_segment;
+                    if (dword && (d.address & 3)) return st(sct::generic, sc::invalid_field);
+                    if ((dword && (d.length & 3)) || d.length > left) return bad_length;
+                    if (d.length == 0) continue;
+                    void* h = to_host(d.address, d.length);
+                    if (!h) return st(sct::generic, sc::data_transfer_error);
+                    if (apply) fn(h, std::size_t{d.length});
+                    left -= d.length;
+                    ++blocks;
+                } else if (type == sgl_type::segment || type == sgl_type::last_segment) {
+                    if (last || i != count - 1 || d.length == 0 || d.length % sizeof(sgl_descriptor) ||
+                        (d.address & 7) || ++segments > max_segments) {
+                        return bad_segment;
+                    }
+                    seg = static_cast<const sgl_descriptor*>(to_host(d.address, d.length));
+                    if (!seg) return st(sct::generic, sc::data_transfer_error);
+                    if (apply) ++_stats.sgl_segments;
+                    count = d.length / sizeof(sgl_descriptor);
+                    in_list = true;
+                    last = type == sgl_type::last_segment;
+                    chained = true;
+                    break;  // on with the new segment's first descriptor
+                } else {
+                    return type_invalid;  // Bit Bucket (not advertised), keyed, transport, reserved, vendor
+                }
+            }
+        }
+        if (left != 0) return bad_length;  // the data blocks do not cover the transfer
+    }
+    _stats.max_sgl_descriptors = std::max(_stats.max_sgl_descriptors, blocks);
+    return ok_status;
+}
+
+template <typename F>
+std::uint16_t controller_model::walk_data(const sqe& cmd, std::size_t len, F&& fn) {
+    if (cmd.psdt() == psdt::prp) {
+        ++_stats.prp_commands;
+        return walk_prps(cmd, len, std::forward<F>(fn));
+    }
+    // PSDT 01b needs SGL support (SGLS bits 1:0); 10b (MPTR as an SGL) needs
+    // SGLS bit 19, which the model does not advertise; 11b is reserved.
+    const unsigned support = _cfg.sgls & 3;
+    if (support == 0 || support == 3 || cmd.psdt() != psdt::sgl_mptr_contiguous) {
+        return st(sct::generic, sc::invalid_field);
+    }
+    return walk_sgl(cmd, len, std::forward<F>(fn));
+}
+
 std::uint16_t controller_model::copy_out(const sqe& cmd, const void* src, std::size_t len) {
+    // Admin commands: PRPs only on the PCIe transport.
+    if (cmd.psdt() != psdt::prp) return st(sct::generic, sc::invalid_field);
     auto* s = static_cast<const std::byte*>(src);
     return walk_prps(cmd, len, [&](void* h, std::size_t n) {
         std::memcpy(h, s, n);
@@ -295,6 +374,7 @@ std::uint16_t controller_model::admin(const sqe& cmd, std::uint32_t& dw0) {
                 c->oncs = oncs::dataset_management | oncs::write_zeroes;
                 c->vwc = 1;
                 c->acl = 3;
+                c->sgls = _cfg.sgls;
             } else if (cns_v == cns::namespace_data) {
                 if (cmd.nsid != 1) return st(sct::generic, sc::invalid_namespace_or_format);
                 auto* n = reinterpret_cast<identify_namespace*>(buf.data());
@@ -395,7 +475,7 @@ std::uint16_t controller_model::io(const sqe& cmd) {
             if (!in_range(lba, n)) return st(sct::generic, sc::lba_out_of_range);
             if (_cfg.mdts && n * bs > (std::uint64_t{page} << _cfg.mdts)) return st(sct::generic, sc::invalid_field);
             std::byte* m = _media.data() + lba * bs;
-            return walk_prps(cmd, n * bs, [&](void* h, std::size_t len) {
+            return walk_data(cmd, n * bs, [&](void* h, std::size_t len) {
                 if (is_read) {
                     std::memcpy(h, m, len);
                 } else {
@@ -417,7 +497,7 @@ std::uint16_t controller_model::io(const sqe& cmd) {
             const std::uint32_t nr = (cmd.cdw10 & 0xff) + 1;
             std::vector<dsm_range> ranges(nr);
             auto* d = reinterpret_cast<std::byte*>(ranges.data());
-            const std::uint16_t s = walk_prps(cmd, nr * sizeof(dsm_range), [&](void* h, std::size_t len) {
+            const std::uint16_t s = walk_data(cmd, nr * sizeof(dsm_range), [&](void* h, std::size_t len) {
                 std::memcpy(d, h, len);
                 d += len;
             });
@@ -467,6 +547,11 @@ void controller_model::set_fatal() {
 void controller_model::remove() {
     std::lock_guard g(_lock);
     _removed = true;
+}
+
+void controller_model::reject_sgl_type(std::uint8_t type) {
+    std::lock_guard g(_lock);
+    _rejected_sgl_type = type;
 }
 
 void controller_model::never_ready(bool on) {

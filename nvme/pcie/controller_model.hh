@@ -6,8 +6,19 @@
 // ACQ, doorbells with DSTRD 0) and reads and writes queues and data in the
 // engine's DMA pool through bus addresses, exactly as a device does: queues
 // are fetched from memory, completions are posted with the phase tag, PRP1 /
-// PRP2 / PRP lists (chained) are walked per the specification (its own code,
-// independent of the driver's builder). Bus addresses are NOT the virtual
+// PRP2 / PRP lists (chained) and SGLs (Data Block, Segment and Last Segment
+// descriptors, chained segments; PSDT 01b, I/O commands only) are walked per
+// the specification (its own code, independent of the driver's builders).
+// SGL support is advertised in Identify Controller SGLS (model_config::sgls;
+// 0 turns it off: a command with PSDT != 00b then fails Invalid Field). A bad
+// SGL fails the command with the specification's status: SGL Descriptor Type
+// Invalid (an unknown, unsupported or rejected type or sub type, Bit Bucket
+// included), Invalid SGL Segment Descriptor (a segment descriptor that is not
+// last in its segment, inside a last segment, of a length that is not a
+// non-zero multiple of 16, not Qword aligned, or too many segments), Data SGL
+// Length Invalid (data blocks shorter or longer than the transfer, or a
+// length that breaks dword granularity), Invalid Field (an address that
+// breaks dword alignment). Bus addresses are NOT the virtual
 // addresses (a fixed IOVA base of 4 GiB + offset into the pool), so a driver
 // that forgets to translate is caught; an address outside the pool fails the
 // command with Data Transfer Error, as an IOMMU fault would.
@@ -24,7 +35,9 @@
 // with a given status; stall I/O (commands are fetched and never completed
 // until released or aborted); make Abort ineffective (forcing the driver to
 // reset); set CSTS.CFS (the controller stops processing until reset); never
-// set CSTS.RDY (bring-up timeout).
+// set CSTS.RDY (bring-up timeout); treat one SGL descriptor type as
+// unsupported (a controller that advertises SGLs but refuses, say, Last
+// Segment descriptors).
 #pragma once
 
 #include <cstddef>
@@ -47,6 +60,7 @@ struct model_config {
     std::uint8_t mdts = 5;              // 2^5 pages: 128 KiB per command
     std::uint16_t max_io_queues = 64;
     std::uint8_t timeout_500ms = 2;     // CAP.TO
+    std::uint32_t sgls = 1;             // Identify Controller SGLS: 1 SGLs (byte aligned), 2 dword aligned, 0 none
 };
 
 struct model_stats {
@@ -63,6 +77,10 @@ struct model_stats {
     std::uint64_t io_queues_created = 0;
     std::uint64_t max_prp_entries = 0; // the longest PRP description seen
     std::uint64_t list_prps = 0;       // commands that used a PRP list
+    std::uint64_t prp_commands = 0;    // I/O commands with data described by PRPs
+    std::uint64_t sgl_commands = 0;    // ... by an SGL
+    std::uint64_t sgl_segments = 0;    // SGL segments fetched (descriptor lists in host memory)
+    std::uint64_t max_sgl_descriptors = 0;  // the most Data Block descriptors of one command
     std::uint64_t busy_ns = 0;         // time spent processing doorbell writes (the "device" side)
 };
 
@@ -84,6 +102,10 @@ public:
     void ignore_aborts(bool on);
     void set_fatal();        // CSTS.CFS = 1
     void never_ready(bool on);
+    // Answers SGL Descriptor Type Invalid to any SGL holding a descriptor of
+    // `type` (sgl_type::...); no_rejected_type turns it off.
+    static constexpr std::uint8_t no_rejected_type = 0xff;
+    void reject_sgl_type(std::uint8_t type);
     // Surprise removal: registers read all ones, writes and doorbells are
     // lost, nothing completes any more.
     void remove();
@@ -128,6 +150,12 @@ private:
     // status (success or the reason the description is bad).
     template <typename F>
     std::uint16_t walk_prps(const sqe& cmd, std::size_t len, F&& fn);
+    // Walks the SGL in DPTR for exactly `len` bytes; same contract.
+    template <typename F>
+    std::uint16_t walk_sgl(const sqe& cmd, std::size_t len, F&& fn);
+    // An I/O command's data: PRPs or SGL, per PSDT.
+    template <typename F>
+    std::uint16_t walk_data(const sqe& cmd, std::size_t len, F&& fn);
     std::uint16_t copy_out(const sqe& cmd, const void* src, std::size_t len);
 
     const model_config _cfg;
@@ -142,6 +170,7 @@ private:
     std::deque<pending> _backlog;  // completions waiting for CQ space
     std::vector<held> _stalled;
     bool _stall_io = false, _ignore_aborts = false, _never_ready = false, _removed = false;
+    std::uint8_t _rejected_sgl_type = no_rejected_type;
     std::uint8_t _fail_opcode = 0;
     std::uint16_t _fail_status = 0;
     unsigned _fail_count = 0;

@@ -21,6 +21,15 @@ std::string trim(const char* s, std::size_t n) {
 
 }  // namespace
 
+const char* to_string(sgl_support s) noexcept {
+    switch (s) {
+        case sgl_support::none: return "none";
+        case sgl_support::byte: return "byte aligned";
+        case sgl_support::dword: return "dword aligned";
+    }
+    return "?";
+}
+
 void parse_identify_controller(const std::byte* page, namespace_info& out) {
     identify_controller idc;
     std::memcpy(&idc, page, sizeof idc);
@@ -33,6 +42,8 @@ void parse_identify_controller(const std::byte* page, namespace_info& out) {
     out.write_zeroes = (idc.oncs & oncs::write_zeroes) != 0;
     out.deallocate = (idc.oncs & oncs::dataset_management) != 0;
     out.write_cache = (idc.vwc & 1) != 0;
+    out.sgls = idc.sgls;
+    out.sgl = sgl_support_from_sgls(idc.sgls);
 }
 
 std::string parse_identify_namespace(const std::byte* page, namespace_info& out) {

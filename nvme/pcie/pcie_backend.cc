@@ -30,7 +30,7 @@ std::optional<pcie_uri> parse_pcie_uri(const device_uri& uri, std::string& err) 
         err = uri.error(fmt::format("'{}' is not a PCI address (expected {}; `lspci -D` lists them)", path, form));
         return std::nullopt;
     }
-    if (!check_params(uri, {"io_timeout_ms", "io_depth"}, err)) return std::nullopt;
+    if (!check_params(uri, {"io_timeout_ms", "io_depth", "sgl"}, err)) return std::nullopt;
     auto timeout = uint_param(uri, "io_timeout_ms", out.options.io_timeout.count(), err);
     if (!timeout) return std::nullopt;
     if (*timeout < 10 || *timeout > 600000) {
@@ -42,6 +42,18 @@ std::optional<pcie_uri> parse_pcie_uri(const device_uri& uri, std::string& err) 
     if (*depth < 2 || *depth > pcie_qpair::max_depth) {
         err = uri.error(fmt::format("io_depth={} is out of range (2 to {})", *depth, pcie_qpair::max_depth));
         return std::nullopt;
+    }
+    if (auto sgl = uri.param("sgl")) {
+        if (*sgl == "auto") {
+            out.options.sgl = sgl_mode::automatic;
+        } else if (*sgl == "on") {
+            out.options.sgl = sgl_mode::on;
+        } else if (*sgl == "off") {
+            out.options.sgl = sgl_mode::off;
+        } else {
+            err = uri.error(fmt::format("sgl={} is not one of auto, on, off", *sgl));
+            return std::nullopt;
+        }
     }
     out.options.io_timeout = std::chrono::milliseconds(*timeout);
     out.options.io_depth = static_cast<unsigned>(*depth);

@@ -1,4 +1,4 @@
-// The pcie:// device scheme: pcie:///DDDD:BB:DD.F[?io_timeout_ms=N&io_depth=N]
+// The pcie:// device scheme: pcie:///DDDD:BB:DD.F[?io_timeout_ms=N&io_depth=N&sgl=auto|on|off]
 // opens an NVMe SSD bound to vfio-pci with the user-space driver (namespace 1).
 // The storage layer cannot include nvme/, so the daemon (or a test) calls
 // register_pcie_backend() once at start-up, and open_backend() then finds the

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <fmt/format.h>
 
 #include "nvme/spec/nvme_fabrics.hh"
@@ -42,6 +43,15 @@ const char* to_string(controller_state s) noexcept {
         case controller_state::resetting: return "resetting";
         case controller_state::failed: return "failed";
         case controller_state::shut_down: return "shut down";
+    }
+    return "?";
+}
+
+const char* to_string(sgl_mode m) noexcept {
+    switch (m) {
+        case sgl_mode::automatic: return "auto";
+        case sgl_mode::on: return "on";
+        case sgl_mode::off: return "off";
     }
     return "?";
 }
@@ -113,6 +123,13 @@ future<> pcie_controller::identify() {
                             fmt::format("{}: Identify Controller failed: {}", _where, status_text(r.cq.status)));
     }
     parse_identify_controller(_page.data(), _info);
+    if (_opts.sgl == sgl_mode::on && _info.sgl == sgl_support::none) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("{}: sgl=on, but the controller does not support SGLs (Identify Controller "
+                                        "SGLS {:#x}); use sgl=auto or sgl=off",
+                                        _where, _info.sgls));
+    }
+    _sgl = _opts.sgl == sgl_mode::off ? sgl_support::none : _info.sgl;
 
     c = make_cmd(admin_opcode::identify, nsid_1);
     c.cdw10 = cns::namespace_data;
@@ -212,6 +229,7 @@ future<> pcie_controller::start() {
         for (std::uint16_t i = 0; i < _granted; ++i) {
             _io.push_back(std::make_unique<pcie_qpair>(*_bus, _pool, static_cast<std::uint16_t>(i + 1), _io_depth,
                                                        _dstrd, _opts.io_timeout, timeout_cb));
+            _io.back()->use_sgl(_sgl);
         }
     } catch (const std::runtime_error& e) {
         throw storage_error(storage_errc::no_space, fmt::format("{}: {}", _where, e.what()));
@@ -220,9 +238,10 @@ future<> pcie_controller::start() {
     _state = controller_state::live;
     if (_opts.health_interval.count() > 0) _health.arm_periodic(_opts.health_interval);
     log::info("{}: NVMe {}.{} controller \"{}\" (serial {}): {} blocks of {} B, {} I/O queues of {} entries, "
-              "max transfer {} KiB{}{}{}",
+              "max transfer {} KiB, data pointers: {}{}{}{}",
               _where, vs >> 16, (vs >> 8) & 0xff, _info.model_number, _info.serial_number, _info.block_count,
               _info.block_size, _io.size(), _io_depth, _info.max_transfer >> 10,
+              _sgl == sgl_support::none ? std::string("PRP") : fmt::format("SGL ({})", to_string(_sgl)),
               _info.write_zeroes ? ", write zeroes" : "", _info.deallocate ? ", deallocate" : "",
               _info.write_cache ? ", volatile write cache" : "");
 }
@@ -354,9 +373,15 @@ future<> pcie_controller::shutdown() {
         _reset_waiters.emplace_back();
         co_await _reset_waiters.back().get_future();
     }
+    std::uint64_t sgl_ios = 0, prp_ios = 0;
     for (unsigned i = 0; i < _io.size(); ++i) {
         pcie_qpair* q = _io[i].get();
-        co_await submit_to(i, [q] { q->detach(); });
+        auto counts = co_await submit_to(i, [q] {
+            q->detach();
+            return std::pair{q->sgl_commands(), q->prp_commands()};
+        });
+        sgl_ios += counts.first;
+        prp_ios += counts.second;
     }
     if (_state == controller_state::live) {
         // Delete the I/O queues (SQ before its CQ), then the shutdown notification.
@@ -382,7 +407,8 @@ future<> pcie_controller::shutdown() {
             co_await sleep(std::chrono::milliseconds(1));
         }
         if (v != all_ones && csts::shst(v) == csts::shst_complete) {
-            log::info("{}: shutdown complete", _where);
+            log::info("{}: shutdown complete; reads and writes sent: {} with SGL, {} with PRP", _where, sgl_ios,
+                      prp_ios);
         } else {
             log::warn("{}: shutdown did not complete (CSTS {:#x}); the device may run a recovery on next start",
                       _where, v);

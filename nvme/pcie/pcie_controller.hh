@@ -7,7 +7,7 @@
 //   CSTS.RDY = 0 (bounded by CAP.TO); the admin queue in the DMA pool
 //   (AQA/ASQ/ACQ); CC.EN = 1 with 4 KiB pages and 64/16-byte entries, wait
 //   for CSTS.RDY (CSTS.CFS fails the start); Identify Controller (MDTS, ONCS,
-//   VWC), Identify Namespace 1 (block size, size) and its descriptors (uuid);
+//   VWC, SGLS: with pcie_options::sgl, SGL or PRP data pointers), Identify Namespace 1 (block size, size) and its descriptors (uuid);
 //   Set Features Number of Queues (one per shard); then one I/O CQ + SQ per
 //   granted queue (physically contiguous, interrupts off). Queue i (qid i+1)
 //   is used on shard i only.
@@ -41,11 +41,19 @@
 
 namespace ioe::nvme {
 
+// How reads and writes describe their data (URI parameter sgl=): SGLs when
+// the controller supports them, else PRPs (automatic); SGLs or the open
+// fails (on); PRPs always (off). Admin commands always use PRPs (the PCIe
+// transport requires it).
+enum class sgl_mode : std::uint8_t { automatic, on, off };
+const char* to_string(sgl_mode m) noexcept;
+
 struct pcie_options {
     std::chrono::milliseconds io_timeout{10000};      // per command (admin commands too)
     std::chrono::milliseconds health_interval{1000};  // how often CSTS is read for CFS
     unsigned io_depth = 256;                          // capped by CAP.MQES + 1 and pcie_qpair::max_depth
     unsigned admin_depth = 32;
+    sgl_mode sgl = sgl_mode::automatic;
 };
 
 enum class controller_state {
@@ -84,6 +92,8 @@ public:
     const namespace_info& info() const noexcept { return _info; }
     unsigned io_queues() const noexcept { return static_cast<unsigned>(_io.size()); }
     unsigned io_depth() const noexcept { return _io_depth; }
+    // The data pointers of reads and writes: none = PRPs, else SGLs.
+    sgl_support data_pointers() const noexcept { return _sgl; }
     pcie_qpair& io_qpair(unsigned i) noexcept { return *_io[i]; }
     pcie_qpair& admin_qpair() noexcept { return *_admin; }
     unsigned owner_shard() const noexcept { return _owner; }
@@ -112,6 +122,7 @@ private:
     unsigned _dstrd = 0;
     std::chrono::milliseconds _ready_timeout{500};
     unsigned _io_depth = 0;
+    sgl_support _sgl = sgl_support::none;
     std::uint16_t _granted = 0;
     namespace_info _info;
     controller_state _state = controller_state::starting;

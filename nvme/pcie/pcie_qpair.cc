@@ -91,6 +91,7 @@ pcie_qpair::pcie_qpair(controller_bus& bus, dma_pool& pool, std::uint16_t qid, u
     _free.reserve(_slots.size());
     for (std::size_t i = 0; i < _slots.size(); ++i) {
         _slots[i].list = reinterpret_cast<std::uint64_t*>(_list_mem.data() + i * prp_page_bytes);
+        _slots[i].segment = reinterpret_cast<sgl_descriptor*>(_list_mem.data() + i * prp_page_bytes);
         _slots[i].list_bus = bus.bus_address(_slots[i].list);
     }
     _idle_check.q = this;
@@ -248,19 +249,33 @@ future<qp_result> pcie_qpair::execute_rw(sqe cmd, io_vecs iov, std::uint64_t off
         r.cq.status = refused_status();
         co_return r;
     }
-    const prp_result p = build_prps(_bus, iov, offset, max_bytes, block_bytes, s->list, s->list_bus);
-    if (p.error != prp_error::none) {
+    std::uint32_t bytes = 0;
+    prp_error error = prp_error::none;
+    if (_sgl != sgl_support::none) {
+        const sgl_result g = build_sgl(_bus, iov, offset, max_bytes, block_bytes, _sgl, s->segment, s->list_bus);
+        error = g.error;
+        bytes = g.bytes;
+        cmd.set_psdt(psdt::sgl_mptr_contiguous);  // no metadata: MPTR stays 0
+        cmd.mptr = 0;
+        cmd.dptr.sgl = g.dptr;
+    } else {
+        const prp_result p = build_prps(_bus, iov, offset, max_bytes, block_bytes, s->list, s->list_bus);
+        error = p.error;
+        bytes = p.bytes;
+        cmd.set_psdt(psdt::prp);
+        cmd.dptr.prp.prp1 = p.prp1;
+        cmd.dptr.prp.prp2 = p.prp2;
+    }
+    if (error != prp_error::none) {
         release(s);
-        r.cq.status = p.error == prp_error::unreachable ? make_status(sct::generic, sc::data_transfer_error)
-                                                        : make_status(sct::generic, sc::invalid_field);
+        r.cq.status = error == prp_error::unreachable ? make_status(sct::generic, sc::data_transfer_error)
+                                                      : make_status(sct::generic, sc::invalid_field);
         co_return r;
     }
-    cmd.set_psdt(psdt::prp);
-    cmd.dptr.prp.prp1 = p.prp1;
-    cmd.dptr.prp.prp2 = p.prp2;
-    cmd.cdw12 = (cmd.cdw12 & 0xffff0000u) | ((p.bytes / block_bytes - 1) & 0xffffu);
+    ++(_sgl != sgl_support::none ? _sgl_commands : _prp_commands);
+    cmd.cdw12 = (cmd.cdw12 & 0xffff0000u) | ((bytes / block_bytes - 1) & 0xffffu);
     r = co_await submit_and_wait(s, cmd);
-    r.bytes = p.bytes;
+    r.bytes = bytes;
     co_return r;
 }
 

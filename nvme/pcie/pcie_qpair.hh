@@ -2,7 +2,8 @@
 // in the DMA pool (the admin queue, or one shard's I/O queue), used only on
 // one shard.
 //
-// * Memory: the SQ, the CQ and one PRP list page per command slot come from
+// * Memory: the SQ, the CQ and one list page per command slot (a PRP list,
+//   or an SGL segment when the queue uses SGLs, see use_sgl) come from
 //   the DMA pool when the queue pair is made (control path); the I/O path
 //   allocates nothing: a command takes a free slot (cid = slot index), its
 //   coroutine frame comes from the shard's slab.
@@ -39,6 +40,7 @@
 
 #include "nvme/pcie/controller_bus.hh"
 #include "nvme/pcie/prp.hh"
+#include "nvme/pcie/sgl.hh"
 #include "nvme/spec/nvme_spec.hh"
 #include "runtime/dma.hh"
 #include "runtime/future.hh"
@@ -83,12 +85,21 @@ public:
     // A command over `page`, one 4 KiB page of DMA memory (Identify).
     future<qp_result> execute_page(sqe cmd, std::byte* page);
     // A read or write: describes up to max_bytes of iov from `offset` with
-    // PRPs (fewer where the buffers force a split, see prp.hh), sets NLB
+    // PRPs, or with an SGL once use_sgl() chose one (fewer bytes where the
+    // buffers force a split, see prp.hh and sgl.hh), sets NLB
     // (CDW12 bits 15:0) from what it covered, and reports that in .bytes.
     future<qp_result> execute_rw(sqe cmd, io_vecs iov, std::uint64_t offset, std::uint32_t max_bytes,
                                  std::uint32_t block_bytes);
     // Dataset Management with one range (kept in the slot's list page).
     future<qp_result> execute_dsm(sqe cmd, dsm_range range);
+
+    // Reads and writes describe their data with SGLs (support != none; set
+    // on the control path, before I/O) or PRPs (none, the default).
+    void use_sgl(sgl_support support) noexcept { _sgl = support; }
+    sgl_support sgl() const noexcept { return _sgl; }
+    // Reads and writes sent with each kind of data pointer.
+    std::uint64_t sgl_commands() const noexcept { return _sgl_commands; }
+    std::uint64_t prp_commands() const noexcept { return _prp_commands; }
 
     bool poll() noexcept override;
 
@@ -109,7 +120,8 @@ private:
     struct slot final : task {
         std::coroutine_handle<> waiter;
         cqe result{};
-        std::uint64_t* list = nullptr;
+        std::uint64_t* list = nullptr;       // the list page as a PRP list
+        sgl_descriptor* segment = nullptr;   // the same page as an SGL segment
         std::uint64_t list_bus = 0;
         std::uint32_t submitted_tick = 0;
         bool busy = false;       // taken from the free list
@@ -164,6 +176,8 @@ private:
     bool _sq_dirty = false;
     unsigned _in_flight = 0;
     std::uint64_t _doorbells = 0;
+    sgl_support _sgl = sgl_support::none;
+    std::uint64_t _sgl_commands = 0, _prp_commands = 0;
     slot_waiter* _waiters_head = nullptr;
     slot_waiter* _waiters_tail = nullptr;
     slot_waiter* _resume_head = nullptr;  // commands waiting for a reset to end (LIFO is fine:

@@ -4,7 +4,8 @@
 // padded. Checks what the driver relies on afterwards: a usable namespace
 // has a block size of 512..4096 (a power of two), blocks, and a per-command
 // transfer limit between one block and 1 MiB (or one block when larger);
-// names are printable.
+// names are printable; SGL support is one of none / byte / dword, none
+// exactly when SGLS bits 1:0 are 00b or the reserved 11b.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (c < 0x20 || c > 0x7e) std::abort();
     }
     if (info.max_transfer == 0 || info.max_transfer > ioe::nvme::max_transfer_cap) std::abort();
+    using ioe::nvme::sgl_support;
+    const unsigned sgl_bits = info.sgls & 3;
+    if (info.sgl != sgl_support::none && info.sgl != sgl_support::byte && info.sgl != sgl_support::dword) std::abort();
+    if ((info.sgl == sgl_support::none) != (sgl_bits == 0 || sgl_bits == 3)) std::abort();
     const std::string why = ioe::nvme::parse_identify_namespace(pages[1], info);
     if (why.empty()) {
         const auto bs = info.block_size;

@@ -78,7 +78,9 @@ TEST(PcieDevice, ControllerThatNeverGetsReadyFailsTheOpenWithAReason) {
 TEST(PcieDevice, WriteReadRoundTripLandsOnTheMedia) {
     int rc = test::run_engine(test::small_config(1), [](engine* e) -> future<int> {
         model_rig rig(e);
-        auto dev = co_await rig.open(e);
+        pcie_options prp_only;  // PRP lists here; SGLs in pcie_sgl_test.cc
+        prp_only.sgl = sgl_mode::off;
+        auto dev = co_await rig.open(e, prp_only);
         io_channel* ch = dev->channel();
         auto w = buffer(e, 64 << 10), r = buffer(e, 64 << 10);
         test::fill(w.data(), w.size(), 3);
@@ -119,7 +121,9 @@ TEST(PcieDevice, TransfersAboveMdtsAreSplit) {
 TEST(PcieDevice, ScatteredBuffersAtPageOffsetsReadBackTheSame) {
     int rc = test::run_engine(test::small_config(1), [](engine* e) -> future<int> {
         model_rig rig(e);
-        auto dev = co_await rig.open(e);
+        pcie_options prp_only;
+        prp_only.sgl = sgl_mode::off;
+        auto dev = co_await rig.open(e, prp_only);
         io_channel* ch = dev->channel();
         auto a = buffer(e, 64 << 10), b = buffer(e, 64 << 10), r = buffer(e, 64 << 10);
         test::fill(a.data(), a.size(), 1);
