@@ -259,4 +259,111 @@ void rpc_client::reset_stats(stats_kind kind, const std::string& name) {
     });
 }
 
+// ---- nexus and rebuild ------------------------------------------------------
+
+nexus_entry rpc_client::create_nexus(const nexus_spec& spec) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().createRequest();
+        fill(req.initSpec(), spec);
+        return read(req.send().wait(ws).getNexus());
+    });
+}
+
+void rpc_client::destroy_nexus(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().destroyRequest();
+        req.setName(text(name));
+        req.send().wait(ws);
+    });
+}
+
+share_info rpc_client::publish_nexus(const std::string& name, const std::vector<std::string>& hosts) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().publishRequest();
+        req.setName(text(name));
+        fill_texts(req.initAllowedHosts(static_cast<unsigned>(hosts.size())), hosts);
+        return read(req.send().wait(ws).getShare());
+    });
+}
+
+void rpc_client::unpublish_nexus(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().unpublishRequest();
+        req.setName(text(name));
+        req.send().wait(ws);
+    });
+}
+
+void rpc_client::shutdown_nexus(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().shutdownRequest();
+        req.setName(text(name));
+        req.send().wait(ws);
+    });
+}
+
+std::vector<nexus_entry> rpc_client::list_nexuses(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().listRequest();
+        req.setName(text(name));
+        auto r = req.send().wait(ws);
+        std::vector<nexus_entry> out;
+        for (auto x : r.getNexuses()) out.push_back(read(x));
+        return out;
+    });
+}
+
+nexus_entry rpc_client::nexus_child(const std::string& name, const std::string& uri, child_action action) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().childRequest();
+        req.setName(text(name));
+        req.setUri(text(uri));
+        req.setAction(to_schema(action));
+        return read(req.send().wait(ws).getNexus());
+    });
+}
+
+void rpc_client::rebuild_control(const std::string& name, const std::string& child, rebuild_action action) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.rebuildRequest().send().getRebuild().controlRequest();
+        req.setName(text(name));
+        req.setChild(text(child));
+        req.setAction(to_schema(action));
+        req.send().wait(ws);
+    });
+}
+
+std::string rpc_client::rebuild_state(const std::string& name, const std::string& child) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.rebuildRequest().send().getRebuild().stateRequest();
+        req.setName(text(name));
+        req.setChild(text(child));
+        auto r = req.send().wait(ws);
+        return std::string(r.getState().cStr());
+    });
+}
+
+std::vector<rebuild_progress> rpc_client::rebuild_stats(const std::string& name, const std::string& child) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.rebuildRequest().send().getRebuild().statsRequest();
+        req.setName(text(name));
+        req.setChild(text(child));
+        auto r = req.send().wait(ws);
+        std::vector<rebuild_progress> out;
+        for (auto x : r.getRebuilds()) out.push_back(read(x));
+        return out;
+    });
+}
+
+std::vector<rebuild_progress> rpc_client::rebuild_history(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.rebuildRequest().send().getRebuild().historyRequest();
+        req.setName(text(name));
+        auto r = req.send().wait(ws);
+        std::vector<rebuild_progress> out;
+        for (auto x : r.getRebuilds()) out.push_back(read(x));
+        return out;
+    });
+}
+
 }  // namespace ioe::rpc

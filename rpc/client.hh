@@ -51,6 +51,19 @@ public:
     std::vector<io_stats> stats(stats_kind kind, const std::string& name = "") override;
     void reset_stats(stats_kind kind, const std::string& name = "") override;
 
+    // Nexuses and their rebuilds.
+    nexus_entry create_nexus(const nexus_spec& spec) override;
+    void destroy_nexus(const std::string& name) override;
+    share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts) override;
+    void unpublish_nexus(const std::string& name) override;
+    void shutdown_nexus(const std::string& name) override;
+    std::vector<nexus_entry> list_nexuses(const std::string& name = "") override;
+    nexus_entry nexus_child(const std::string& name, const std::string& uri, child_action action) override;
+    void rebuild_control(const std::string& name, const std::string& child, rebuild_action action) override;
+    std::string rebuild_state(const std::string& name, const std::string& child) override;
+    std::vector<rebuild_progress> rebuild_stats(const std::string& name, const std::string& child = "") override;
+    std::vector<rebuild_progress> rebuild_history(const std::string& name) override;
+
     const std::string& address() const noexcept { return _address; }
 
 private:

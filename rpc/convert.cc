@@ -180,8 +180,20 @@ void fill(s::Listener::Builder b, const nvmf_listener_info& v) {
 
 nvmf_listener_info read(s::Listener::Reader r) { return {str(r.getTransport()), str(r.getAddress()), r.getPort()}; }
 
-s::StatsKind to_schema(stats_kind k) { return k == stats_kind::replica ? s::StatsKind::REPLICA : s::StatsKind::DEVICE; }
-stats_kind from_schema(s::StatsKind k) { return k == s::StatsKind::REPLICA ? stats_kind::replica : stats_kind::device; }
+s::StatsKind to_schema(stats_kind k) {
+    switch (k) {
+        case stats_kind::replica: return s::StatsKind::REPLICA;
+        case stats_kind::nexus: return s::StatsKind::NEXUS;
+        default: return s::StatsKind::DEVICE;
+    }
+}
+stats_kind from_schema(s::StatsKind k) {
+    switch (k) {
+        case s::StatsKind::REPLICA: return stats_kind::replica;
+        case s::StatsKind::NEXUS: return stats_kind::nexus;
+        default: return stats_kind::device;
+    }
+}
 
 void fill(s::IoStats::Builder b, const io_stats& v) {
     const auto& c = v.counters;

@@ -35,6 +35,18 @@ nvmf_host_info read(s::ConnectedHost::Reader r);
 nvmf_listener_info read(s::Listener::Reader r);
 io_stats read(s::IoStats::Reader r);
 
+// Nexus and rebuild (convert_nexus.cc).
+void fill(s::RebuildInfo::Builder b, const rebuild_progress& v);
+void fill(s::NexusInfo::Builder b, const nexus_entry& v);
+void fill(s::NexusSpec::Builder b, const nexus_spec& v);
+rebuild_progress read(s::RebuildInfo::Reader r);
+nexus_entry read(s::NexusInfo::Reader r);
+nexus_spec read(s::NexusSpec::Reader r);
+s::ChildAction to_schema(child_action a);
+child_action from_schema(s::ChildAction a);
+s::RebuildAction to_schema(rebuild_action a);
+rebuild_action from_schema(s::RebuildAction a);
+
 std::vector<std::string> read_texts(capnp::List<capnp::Text>::Reader l);
 void fill_texts(capnp::List<capnp::Text>::Builder b, const std::vector<std::string>& v);
 

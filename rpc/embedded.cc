@@ -9,6 +9,7 @@
 #include "nvme/pcie/pcie_backend.hh"
 #include "nvme/target/target.hh"
 #include "rpc/control_calls.hh"
+#include "rpc/health_backend.hh"
 #include "rpc/server.hh"
 #include "runtime/control.hh"
 #include "runtime/cores.hh"
@@ -70,7 +71,16 @@ future<int> embedded_main(embedded::impl* im) {
             return run_on_control<void>(e, *control, [path, s] { save_state_file(path, s); });
         };
     }
+    health_backend health;  // outlives svc: its nexuses write their records at stop
     node_service svc(e, {im->opts.name, im->opts.data_dir}, target.get(), writer);
+    try {
+        health = health_backend::make(e, *im->control, im->opts.etcd);
+    } catch (...) {
+        im->ready.set_exception(std::current_exception());
+        e.stop(1);
+        co_return 1;
+    }
+    svc.set_health_store(health.store.get(), health.description);
     rpc_server rpc(e, svc, im->opts.rpc);
     promise<> stopped;
     auto done = stopped.get_future();
@@ -278,6 +288,40 @@ std::vector<io_stats> embedded::stats(stats_kind kind, const std::string& name) 
 }
 void embedded::reset_stats(stats_kind kind, const std::string& name) {
     call<void>([kind, name](node_service& s) { return s.reset_stats(kind, name); });
+}
+
+nexus_entry embedded::create_nexus(const nexus_spec& spec) {
+    return call<nexus_entry>([spec](node_service& s) { return s.create_nexus(spec); });
+}
+void embedded::destroy_nexus(const std::string& name) {
+    call<void>([name](node_service& s) { return s.destroy_nexus(name); });
+}
+share_info embedded::publish_nexus(const std::string& name, const std::vector<std::string>& hosts) {
+    return call<share_info>([name, hosts](node_service& s) { return s.publish_nexus(name, hosts); });
+}
+void embedded::unpublish_nexus(const std::string& name) {
+    call<void>([name](node_service& s) { return s.unpublish_nexus(name); });
+}
+void embedded::shutdown_nexus(const std::string& name) {
+    call<void>([name](node_service& s) { return s.shutdown_nexus(name); });
+}
+std::vector<nexus_entry> embedded::list_nexuses(const std::string& name) {
+    return call<std::vector<nexus_entry>>([name](node_service& s) { return s.list_nexuses(name); });
+}
+nexus_entry embedded::nexus_child(const std::string& name, const std::string& uri, child_action action) {
+    return call<nexus_entry>([name, uri, action](node_service& s) { return s.nexus_child(name, uri, action); });
+}
+void embedded::rebuild_control(const std::string& name, const std::string& child, rebuild_action action) {
+    call<void>([name, child, action](node_service& s) { return s.rebuild_control(name, child, action); });
+}
+std::string embedded::rebuild_state(const std::string& name, const std::string& child) {
+    return call<std::string>([name, child](node_service& s) { return s.rebuild_state(name, child); });
+}
+std::vector<rebuild_progress> embedded::rebuild_stats(const std::string& name, const std::string& child) {
+    return call<std::vector<rebuild_progress>>([name, child](node_service& s) { return s.rebuild_stats(name, child); });
+}
+std::vector<rebuild_progress> embedded::rebuild_history(const std::string& name) {
+    return call<std::vector<rebuild_progress>>([name](node_service& s) { return s.rebuild_history(name); });
 }
 
 }  // namespace ioe

@@ -40,6 +40,7 @@ struct embedded_options {
     std::string nvmf_listen;          // "127.0.0.1:0": a target on any free port; empty: none
     std::vector<std::string> rpc;     // RPC addresses ("127.0.0.1:0", "unix:PATH"); empty: none
     std::string data_dir;             // state file here; empty: the state is not kept
+    std::string etcd;                 // nexus child health: "host:port,..."; empty: in memory
 };
 
 class embedded final : public rpc::node_api {
@@ -82,6 +83,19 @@ public:
     std::vector<rpc::nvmf_host_info> nvmf_hosts() override;
     std::vector<rpc::io_stats> stats(rpc::stats_kind kind, const std::string& name = "") override;
     void reset_stats(rpc::stats_kind kind, const std::string& name = "") override;
+
+    // Nexuses and their rebuilds.
+    rpc::nexus_entry create_nexus(const rpc::nexus_spec& spec) override;
+    void destroy_nexus(const std::string& name) override;
+    rpc::share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts) override;
+    void unpublish_nexus(const std::string& name) override;
+    void shutdown_nexus(const std::string& name) override;
+    std::vector<rpc::nexus_entry> list_nexuses(const std::string& name = "") override;
+    rpc::nexus_entry nexus_child(const std::string& name, const std::string& uri, rpc::child_action action) override;
+    void rebuild_control(const std::string& name, const std::string& child, rpc::rebuild_action action) override;
+    std::string rebuild_state(const std::string& name, const std::string& child) override;
+    std::vector<rebuild_progress> rebuild_stats(const std::string& name, const std::string& child = "") override;
+    std::vector<rebuild_progress> rebuild_history(const std::string& name) override;
 
     struct impl;  // embedded.cc
 

@@ -33,7 +33,8 @@ interface Engine {
   replicas @3 () -> (replicas :Replicas);
   nvmf @4 () -> (nvmf :Nvmf);
   stats @5 () -> (stats :Stats);
-  # Reserved for the nexus issue: nexus @6, rebuild @7.
+  nexus @6 () -> (nexus :Nexus);
+  rebuild @7 () -> (rebuild :Rebuild);
 }
 
 struct NodeInfo {
@@ -155,7 +156,7 @@ interface Nvmf {
 enum StatsKind {
   device @0;                 # any device by name (replicas included)
   replica @1;
-  # nexus @2 comes with the nexus issue.
+  nexus @2;
 }
 
 struct IoStats {
@@ -177,4 +178,89 @@ struct IoStats {
 interface Stats {
   get @0 (kind :StatsKind, name :Text) -> (stats :List(IoStats));  # name "": every one of that kind
   reset @1 (kind :StatsKind, name :Text) -> ();
+}
+
+# ---- the nexus (docs/nexus.md) ----------------------------------------------
+# States and reasons are the words docs/nexus.md uses: nexus online |
+# degraded | faulted | shutting-down | shutdown; child online | degraded |
+# faulted; reason none | io-error | timeout | no-space | out-of-sync |
+# by-client | cannot-open | rebuild-failed; rebuild none | running | paused |
+# stopped | completed | failed.
+
+struct NexusChild {
+  uri @0 :Text;
+  device @1 :Text;           # the block device's name (empty: not opened)
+  uuid @2 :Text;
+  state @3 :Text;
+  reason @4 :Text;
+  blockCount @5 :UInt64;
+}
+
+struct RebuildInfo {
+  child @0 :Text;            # URI of the child being rebuilt
+  source @1 :Text;           # URI of the child copied from
+  state @2 :Text;
+  partial @3 :Bool;          # only the segments written while it was away
+  blocksTotal @4 :UInt64;
+  blocksDone @5 :UInt64;
+  blocksPerSecond @6 :Float64;
+  startedUnixNs @7 :Int64;
+  endedUnixNs @8 :Int64;     # 0: not ended
+  error @9 :Text;
+}
+
+struct NexusInfo {
+  name @0 :Text;
+  uuid @1 :Text;
+  state @2 :Text;
+  blockSize @3 :UInt32;
+  blockCount @4 :UInt64;
+  children @5 :List(NexusChild);
+  rebuilds @6 :List(RebuildInfo);  # running or paused
+  healthKey @7 :Text;        # the child-health record's key
+  shareNqn @8 :Text;         # empty: not published
+  allowedHosts @9 :List(Text);
+}
+
+struct NexusSpec {
+  name @0 :Text;
+  uuid @1 :Text;             # empty: a new random one
+  children @2 :List(Text);   # bdev:///NAME (local) or nvmf://HOST:PORT/NQN (remote), 1 to 8
+  healthKey @3 :Text;        # empty: /ioengine/nexus/<uuid>
+  segmentBytes @4 :UInt32;   # rebuild and dirty-log unit; 0: default (256 KiB)
+  rebuildParallel @5 :UInt32;  # segments copied at once; 0: default (16)
+  verify @6 :Bool;           # rebuilds re-read and compare each segment
+}
+
+enum ChildAction {
+  add @0;                    # add and rebuild (full)
+  addInSync @1;              # add as online: the caller knows it is in sync
+  remove @2;
+  online @3;                 # bring a faulted child back (partial rebuild when its writes were logged)
+  offline @4;                # fault it by request, logging its writes
+  fault @5;                  # fault it by request, no log: online rebuilds it in full
+}
+
+interface Nexus {
+  create @0 (spec :NexusSpec) -> (nexus :NexusInfo);
+  destroy @1 (name :Text) -> ();             # unpublish, shut down, close (the health record stays)
+  publish @2 (name :Text, allowedHosts :List(Text)) -> (share :ShareInfo);
+  unpublish @3 (name :Text) -> ();
+  shutdown @4 (name :Text) -> ();            # drain, record a clean shutdown; I/O fails afterwards
+  list @5 (name :Text) -> (nexuses :List(NexusInfo));  # name "": every nexus
+  child @6 (name :Text, uri :Text, action :ChildAction) -> (nexus :NexusInfo);
+}
+
+enum RebuildAction {
+  start @0;
+  stop @1;
+  pause @2;
+  resume @3;
+}
+
+interface Rebuild {
+  control @0 (name :Text, child :Text, action :RebuildAction) -> ();
+  state @1 (name :Text, child :Text) -> (state :Text);
+  stats @2 (name :Text, child :Text) -> (rebuilds :List(RebuildInfo));  # child "": every running one
+  history @3 (name :Text) -> (rebuilds :List(RebuildInfo));
 }

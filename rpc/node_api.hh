@@ -46,6 +46,19 @@ public:
 
     virtual std::vector<io_stats> stats(stats_kind kind, const std::string& name = "") = 0;
     virtual void reset_stats(stats_kind kind, const std::string& name = "") = 0;
+
+    // Nexuses and their rebuilds.
+    virtual nexus_entry create_nexus(const nexus_spec& spec) = 0;
+    virtual void destroy_nexus(const std::string& name) = 0;
+    virtual share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts) = 0;
+    virtual void unpublish_nexus(const std::string& name) = 0;
+    virtual void shutdown_nexus(const std::string& name) = 0;
+    virtual std::vector<nexus_entry> list_nexuses(const std::string& name = "") = 0;
+    virtual nexus_entry nexus_child(const std::string& name, const std::string& uri, child_action action) = 0;
+    virtual void rebuild_control(const std::string& name, const std::string& child, rebuild_action action) = 0;
+    virtual std::string rebuild_state(const std::string& name, const std::string& child) = 0;
+    virtual std::vector<rebuild_progress> rebuild_stats(const std::string& name, const std::string& child = "") = 0;
+    virtual std::vector<rebuild_progress> rebuild_history(const std::string& name) = 0;
 };
 
 }  // namespace ioe::rpc

@@ -45,9 +45,19 @@ node_state node_service::current_state() const {
     for (const auto& [name, slot] : _pools) s.pools.push_back({name, slot.uri});
     for (const auto& p : _pending_pools) s.pools.push_back(p);
     for (const auto& [name, sh] : _shares) {
-        if (sh.replica) s.shares.push_back({name, sh.hosts});
+        if (sh.kind == share_kind::replica) s.shares.push_back({name, sh.hosts});
     }
     for (const auto& p : _pending_shares) s.shares.push_back(p);
+    for (const auto& [name, slot] : _nexuses) {
+        nexus_record r{name, slot.spec.uuid, slot.spec.health_key, slot.spec.segment_bytes,
+                       slot.spec.rebuild_parallel, slot.spec.verify, false, slot.spec.children, {}};
+        if (auto it = _shares.find(name); it != _shares.end()) {
+            r.published = true;
+            r.allowed_hosts = it->second.hosts;
+        }
+        s.nexuses.push_back(std::move(r));
+    }
+    for (const auto& p : _pending_nexuses) s.nexuses.push_back(p);
     return s;
 }
 
@@ -87,12 +97,31 @@ future<std::vector<std::string>> node_service::apply(node_state state) {
             pool* owner = nullptr;
             replica* r = find_replica(s.name, &owner);
             if (!r) throw storage_error(storage_errc::not_found, fmt::format("no replica \"{}\"", s.name));
-            auto info = co_await share(s.name, r, true, s.allowed_hosts);
+            auto info = co_await share(s.name, r, share_kind::replica, s.allowed_hosts);
             log::info("state: replica \"{}\" shared again as {}", s.name, info.nqn);
         } catch (const std::exception& e) {
             failed.push_back(fmt::format("share of replica \"{}\": {}", s.name, e.what()));
             log::error("state: replica \"{}\" not shared again: {} (kept in the state)", s.name, e.what());
             _pending_shares.push_back(s);
+        }
+    }
+    // Nexuses last: their local children are the replicas above. Each is
+    // created over its health record (only children recorded healthy come
+    // back online).
+    for (auto& r : state.nexuses) {
+        try {
+            nexus_spec spec{r.name, r.uuid, r.children, r.health_key, r.segment_bytes, r.rebuild_parallel, r.verify};
+            auto e = co_await create_nexus_locked(std::move(spec));
+            log::info("state: nexus \"{}\" created again ({})", r.name, to_string(e.nexus.state));
+            if (r.published) {
+                auto info = co_await share(r.name, _nexuses.at(r.name).n.get(), share_kind::nexus, r.allowed_hosts);
+                log::info("state: nexus \"{}\" published again as {}", r.name, info.nqn);
+            }
+        } catch (const std::exception& e) {
+            failed.push_back(fmt::format("nexus \"{}\": {}", r.name, e.what()));
+            log::error("state: nexus \"{}\" not created again: {} (kept in the state; retried at the next start)",
+                       r.name, e.what());
+            if (!_nexuses.count(r.name)) _pending_nexuses.push_back(r);
         }
     }
     co_await persist();
@@ -141,6 +170,10 @@ future<> node_service::destroy_device(std::string name) {
         throw storage_error(storage_errc::invalid_argument,
                             fmt::format("\"{}\" is a replica; use replica destroy", name));
     }
+    if (_nexuses.count(name)) {
+        throw storage_error(storage_errc::invalid_argument, fmt::format("\"{}\" is a nexus; use nexus destroy", name));
+    }
+    check_not_a_child(name, "device destroy");
     (void)co_await _devices.find(name);  // not_found
     co_await unshare_quietly(name);
     co_await _devices.destroy(name);
@@ -166,15 +199,18 @@ future<share_info> node_service::share_device(std::string name, std::vector<std:
         throw storage_error(storage_errc::invalid_argument,
                             fmt::format("\"{}\" is a replica; use replica share", name));
     }
+    if (_nexuses.count(name)) {
+        throw storage_error(storage_errc::invalid_argument, fmt::format("\"{}\" is a nexus; use nexus publish", name));
+    }
     block_device* dev = co_await _devices.find(name);
-    co_return co_await share(name, dev, false, std::move(hosts));
+    co_return co_await share(name, dev, share_kind::device, std::move(hosts));
 }
 
 future<> node_service::unshare_device(std::string name) {
     check_not_busy("device unshare");
     auto guard = co_await _mutex.hold();
     auto it = _shares.find(name);
-    if (it == _shares.end() || it->second.replica) {
+    if (it == _shares.end() || it->second.kind != share_kind::device) {
         (void)co_await _devices.find(name);
         throw storage_error(storage_errc::not_found, fmt::format("device \"{}\" is not shared", name));
     }
@@ -284,6 +320,7 @@ future<> node_service::export_pool(std::string name) {
     check_not_busy("pool export");
     auto guard = co_await _mutex.hold();
     auto& slot = find_pool(name);
+    for (const auto& r : slot.p->list_replicas()) check_not_a_child(r.name, "pool export");
     co_await remove_pool_shares(*slot.p);
     co_await slot.p->export_pool();
     std::string dev = slot.device_name;
@@ -296,6 +333,7 @@ future<> node_service::destroy_pool(std::string name) {
     check_not_busy("pool destroy");
     auto guard = co_await _mutex.hold();
     auto& slot = find_pool(name);
+    for (const auto& r : slot.p->list_replicas()) check_not_a_child(r.name, "pool destroy");
     co_await remove_pool_shares(*slot.p);
     co_await slot.p->destroy();
     std::string dev = slot.device_name;
@@ -363,6 +401,7 @@ future<> node_service::destroy_replica(std::string name) {
     if (!find_replica(name, &owner)) {
         throw storage_error(storage_errc::not_found, fmt::format("no replica \"{}\" (replica list shows them)", name));
     }
+    check_not_a_child(name, "replica destroy");
     bool was_shared = _shares.count(name) > 0;
     co_await unshare_quietly(name);
     co_await owner->destroy_replica(name);
@@ -403,7 +442,7 @@ future<share_info> node_service::share_replica(std::string name, std::vector<std
     if (!r) {
         throw storage_error(storage_errc::not_found, fmt::format("no replica \"{}\" (replica list shows them)", name));
     }
-    auto info = co_await share(name, r, true, std::move(hosts));
+    auto info = co_await share(name, r, share_kind::replica, std::move(hosts));
     std::erase_if(_pending_shares, [&](const share_record& s) { return s.name == name; });
     co_await persist();
     co_return info;
@@ -430,6 +469,13 @@ std::vector<std::string> node_service::names_of(stats_kind kind, const std::stri
             names.push_back(name);
         } else {
             for (const auto& r : list_replicas("")) names.push_back(r.replica.name);
+        }
+    } else if (kind == stats_kind::nexus) {
+        if (!name.empty()) {
+            (void)find_nexus(name);  // not_found
+            names.push_back(name);
+        } else {
+            for (const auto& [n, slot] : _nexuses) names.push_back(n);
         }
     }
     return names;
@@ -514,6 +560,17 @@ future<> node_service::shutdown() {
     if (_shutting_down) co_return;
     _shutting_down = true;
     auto guard = co_await _mutex.hold();
+    // Nexuses first (their children are replicas and devices below): a
+    // clean shutdown is recorded in each health record.
+    std::vector<std::string> nexuses;
+    for (const auto& [name, slot] : _nexuses) nexuses.push_back(name);
+    for (const auto& n : nexuses) {
+        try {
+            co_await close_nexus(n);
+        } catch (const std::exception& e) {
+            log::error("nexus \"{}\": shutdown at stop failed: {}", n, e.what());
+        }
+    }
     std::vector<std::string> shared;
     for (const auto& [name, sh] : _shares) shared.push_back(name);
     for (const auto& n : shared) co_await unshare_quietly(n);

@@ -22,6 +22,7 @@
 #include "runtime/async_mutex.hh"
 #include "runtime/engine.hh"
 #include "storage/device_registry.hh"
+#include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
 
 namespace ioe::nvme {
@@ -68,7 +69,28 @@ struct pool_entry {
     std::string uri;  // the device URI it lives on
 };
 
-enum class stats_kind { device, replica };
+enum class stats_kind { device, replica, nexus };
+
+// What nexus create takes (ioengine.capnp NexusSpec).
+struct nexus_spec {
+    std::string name;
+    std::string uuid;        // empty: a new random one
+    std::vector<std::string> children;
+    std::string health_key;  // empty: /ioengine/nexus/<uuid>
+    std::uint32_t segment_bytes = 0;     // 0: the default
+    std::uint32_t rebuild_parallel = 0;  // 0: the default
+    bool verify = false;
+};
+
+struct nexus_entry {
+    nexus_info nexus;
+    std::string health_key;
+    std::string share_nqn;  // empty: not published
+    std::vector<std::string> allowed_hosts;
+};
+
+enum class child_action { add, add_in_sync, remove, online, offline, fault };
+enum class rebuild_action { start, stop, pause, resume };
 
 struct io_stats {
     std::string name;
@@ -143,6 +165,22 @@ public:
     future<share_info> share_replica(std::string name, std::vector<std::string> hosts);
     future<> unshare_replica(std::string name);
 
+    // Nexuses (node_service_nexus.cc), owned by shard 0 like the pools. The
+    // child health store must be set before the first create (the daemon
+    // sets etcd's, or a memory store when no etcd is given).
+    void set_health_store(child_health_store* store, std::string description);
+    future<nexus_entry> create_nexus(nexus_spec spec);
+    future<> destroy_nexus(std::string name);
+    future<share_info> publish_nexus(std::string name, std::vector<std::string> hosts);
+    future<> unpublish_nexus(std::string name);
+    future<> shutdown_nexus(std::string name);
+    std::vector<nexus_entry> list_nexuses(const std::string& name) const;
+    future<nexus_entry> nexus_child(std::string name, std::string uri, child_action action);
+    future<> rebuild_control(std::string name, std::string child, rebuild_action action);
+    std::string rebuild_state(const std::string& name, const std::string& child) const;
+    std::vector<rebuild_progress> rebuild_stats(const std::string& name, const std::string& child) const;
+    std::vector<rebuild_progress> rebuild_history(const std::string& name) const;
+
     std::vector<nvmf_listener_info> nvmf_listeners() const;
     std::vector<nvmf_subsystem_info> nvmf_subsystems() const;
     std::vector<nvmf_host_info> nvmf_hosts() const;
@@ -170,8 +208,13 @@ private:
         std::string uri;
         std::string device_name;
     };
+    struct nexus_slot {
+        std::unique_ptr<nexus> n;
+        nexus_spec spec;  // as created; children follow add/remove
+    };
+    enum class share_kind { device, replica, nexus };
     struct share_slot {
-        bool replica = false;
+        share_kind kind = share_kind::device;
         std::string nqn;
         std::vector<std::string> hosts;
     };
@@ -182,13 +225,22 @@ private:
     replica_entry entry_of(const replica_info& r) const;
     share_info share_info_of(const std::string& name) const;
     std::vector<std::string> names_of(stats_kind kind, const std::string& name);
-    future<share_info> share(std::string name, block_device* dev, bool replica, std::vector<std::string> hosts);
+    future<share_info> share(std::string name, block_device* dev, share_kind kind, std::vector<std::string> hosts);
     future<> unshare_quietly(const std::string& name);
     future<> remove_pool_shares(pool& p);
     node_state current_state() const;
     future<> persist();
     future<pool_entry> import_pool_quietly(std::string uri);
     void check_not_busy(const std::string& verb) const;
+    nexus_slot& find_nexus(const std::string& name);
+    const nexus_slot& find_nexus(const std::string& name) const;
+    nexus_entry entry_of(const nexus_slot& s) const;
+    // The nexus whose bdev:/// child is device `name`, if any.
+    std::string nexus_using(const std::string& device) const;
+    // Throws busy when a nexus has device `name` as a child.
+    void check_not_a_child(const std::string& name, const std::string& verb) const;
+    future<nexus_entry> create_nexus_locked(nexus_spec spec);
+    future<> close_nexus(const std::string& name);
 
     engine& _engine;
     node_identity _id;
@@ -199,6 +251,10 @@ private:
     std::map<std::string, share_slot> _shares;          // by device/replica name
     std::vector<pool_record> _pending_pools;            // in the state, not imported
     std::vector<share_record> _pending_shares;
+    std::map<std::string, nexus_slot> _nexuses;
+    std::vector<nexus_record> _pending_nexuses;       // in the state, not created (a child missing)
+    child_health_store* _health = nullptr;
+    std::string _health_description;
     std::map<std::string, channel_stats> _stats_base;   // counters at the last reset
     async_mutex _mutex;  // one changing operation at a time
     bool _shutting_down = false;

@@ -30,7 +30,7 @@ share_info node_service::share_info_of(const std::string& name) const {
     return info;
 }
 
-future<share_info> node_service::share(std::string name, block_device* dev, bool replica,
+future<share_info> node_service::share(std::string name, block_device* dev, share_kind kind,
                                        std::vector<std::string> hosts) {
     if (!_target) {
         throw storage_error(storage_errc::unavailable,
@@ -54,7 +54,9 @@ future<share_info> node_service::share(std::string name, block_device* dev, bool
     nvme::subsystem_config sub;
     sub.nqn = nqn;
     sub.serial = serial_of(*dev);
-    sub.model = replica ? "ioengine replica" : "ioengine device";
+    sub.model = kind == share_kind::replica ? "ioengine replica"
+                : kind == share_kind::nexus ? "ioengine nexus"
+                                            : "ioengine device";
     sub.allowed_hosts = hosts;
     co_await _target->add_subsystem(std::move(sub));
     std::exception_ptr failed;
@@ -67,7 +69,7 @@ future<share_info> node_service::share(std::string name, block_device* dev, bool
         co_await _target->remove_subsystem(nqn);
         std::rethrow_exception(failed);
     }
-    _shares[name] = share_slot{replica, nqn, std::move(hosts)};
+    _shares[name] = share_slot{kind, nqn, std::move(hosts)};
     co_return share_info_of(name);
 }
 

@@ -68,6 +68,39 @@ std::vector<std::string_view> split(std::string_view line) {
     return out;
 }
 
+std::optional<std::uint32_t> parse_u32(const std::string& s) {
+    if (s.empty() || s.size() > 10) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v > 0xffffffffu) return std::nullopt;
+    return static_cast<std::uint32_t>(v);
+}
+
+// nexus NAME UUID KEY SEGMENT PARALLEL VERIFY PUBLISHED N CHILD*N HOST*
+std::optional<nexus_record> parse_nexus(const std::vector<std::string>& v) {
+    if (v.size() < 9 || v[0].empty() || v[1].empty() || v[2].empty()) return std::nullopt;
+    nexus_record n;
+    n.name = v[0];
+    n.uuid = v[1];
+    n.health_key = v[2];
+    auto seg = parse_u32(v[3]), par = parse_u32(v[4]), count = parse_u32(v[7]);
+    if (!seg || !par || !count || (v[5] != "0" && v[5] != "1") || (v[6] != "0" && v[6] != "1")) return std::nullopt;
+    if (*count == 0 || *count > 8 || v.size() < 8 + std::size_t{*count}) return std::nullopt;
+    n.segment_bytes = *seg;
+    n.rebuild_parallel = *par;
+    n.verify = v[5] == "1";
+    n.published = v[6] == "1";
+    for (std::size_t i = 8; i < 8 + *count; ++i) {
+        if (v[i].empty()) return std::nullopt;
+        n.children.push_back(v[i]);
+    }
+    n.allowed_hosts.assign(v.begin() + 8 + *count, v.end());
+    return n;
+}
+
 [[noreturn]] void fail_os(const std::string& what, const std::string& path) {
     throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
 }
@@ -81,6 +114,14 @@ std::string encode_state(const node_state& s) {
     for (const auto& sh : s.shares) {
         out += "share " + encode_field(sh.name);
         for (const auto& h : sh.allowed_hosts) out += " " + encode_field(h);
+        out += "\n";
+    }
+    for (const auto& n : s.nexuses) {
+        out += "nexus " + encode_field(n.name) + " " + encode_field(n.uuid) + " " + encode_field(n.health_key) + " " +
+               std::to_string(n.segment_bytes) + " " + std::to_string(n.rebuild_parallel) + " " +
+               (n.verify ? "1" : "0") + " " + (n.published ? "1" : "0") + " " + std::to_string(n.children.size());
+        for (const auto& c : n.children) out += " " + encode_field(c);
+        for (const auto& h : n.allowed_hosts) out += " " + encode_field(h);
         out += "\n";
     }
     out += "end\n";
@@ -131,10 +172,17 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
             s.pools.push_back({v[0], v[1]});
         } else if (f[0] == "share" && !v.empty() && !v[0].empty()) {
             s.shares.push_back({v[0], std::vector<std::string>(v.begin() + 1, v.end())});
+        } else if (f[0] == "nexus") {
+            auto n = parse_nexus(v);
+            if (!n) {
+                err = where + "expected \"nexus NAME UUID KEY SEGMENT PARALLEL VERIFY PUBLISHED N CHILD... [HOST...]\"";
+                return std::nullopt;
+            }
+            s.nexuses.push_back(std::move(*n));
         } else if (f[0] == "end" && v.empty()) {
             ended = true;
         } else {
-            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\" or \"end\"";
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\" or \"end\"";
             return std::nullopt;
         }
     }

@@ -10,6 +10,7 @@
 // state, never a mix. It blocks: call it off the reactors.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,9 +30,25 @@ struct share_record {
     bool operator==(const share_record&) const = default;
 };
 
+// A nexus to create again at start (over its health record, so that only
+// the children recorded healthy come back online).
+struct nexus_record {
+    std::string name;
+    std::string uuid;
+    std::string health_key;
+    std::uint32_t segment_bytes = 0;
+    std::uint32_t rebuild_parallel = 0;
+    bool verify = false;
+    bool published = false;
+    std::vector<std::string> children;       // URIs, 1 to 8
+    std::vector<std::string> allowed_hosts;  // when published
+    bool operator==(const nexus_record&) const = default;
+};
+
 struct node_state {
     std::vector<pool_record> pools;
     std::vector<share_record> shares;
+    std::vector<nexus_record> nexuses;
     bool operator==(const node_state&) const = default;
 };
 

@@ -138,28 +138,40 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
     }
     opts.rebuild_parallel = std::clamp(opts.rebuild_parallel, 1u, 256u);
 
-    // Open every child first (on failure, close what was opened).
+    // Open every child first. One that cannot be opened (its node is down)
+    // joins as faulted (cannot-open) and is opened again by online_child();
+    // if none opens, the creation fails (on failure, close what was opened).
     std::vector<child> kids(child_uris.size());
     std::exception_ptr error;
-    for (std::size_t i = 0; i < kids.size() && !error; ++i) {
+    std::string open_errors;
+    const child* first = nullptr;
+    for (std::size_t i = 0; i < kids.size(); ++i) {
         kids[i].uri = child_uris[i];
         try {
             co_await open_child(kids[i], opts.registry);
+            if (!first) first = &kids[i];
         } catch (const std::exception& e) {
-            error = std::make_exception_ptr(
-                nexus_error(storage_errc::unavailable, name, fmt::format("child {}: {}", child_uris[i], e.what())));
+            kids[i].dev = nullptr;
+            kids[i].owned.reset();
+            open_errors += fmt::format("{}child {}: {}", open_errors.empty() ? "" : "; ", child_uris[i], e.what());
         }
+    }
+    if (!first) {
+        error = std::make_exception_ptr(nexus_error(storage_errc::unavailable, name, open_errors));
+    } else if (!open_errors.empty()) {
+        log::warn("nexus {}: {} (faulted cannot-open; child online opens it again)", name, open_errors);
     }
     std::uint32_t bs = 0;
     std::uint64_t blocks = ~std::uint64_t{0};
     if (!error) {
-        bs = kids[0].dev->block_size();
+        bs = first->dev->block_size();
         for (auto& k : kids) {
+            if (!k.dev) continue;
             if (k.dev->block_size() != bs) {
                 error = std::make_exception_ptr(nexus_error(
                     storage_errc::invalid_argument, name,
                     fmt::format("child {} has {}-byte blocks, child {} has {}", k.uri, k.dev->block_size(),
-                                kids[0].uri, bs)));
+                                first->uri, bs)));
                 break;
             }
             blocks = std::min(blocks, k.dev->block_count());
@@ -191,7 +203,10 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         c = std::move(kids[i]);
         n->_used[i] = true;
         c.generation = 1;
-        if (record) {
+        if (!c.dev) {
+            c.state = child_state::faulted;
+            c.reason = fault_reason::cannot_open;
+        } else if (record) {
             const std::string uid = c.id.to_string();
             auto it = std::find_if(record->children.begin(), record->children.end(),
                                    [&](const auto& e) { return e.first == uid; });
@@ -224,9 +239,12 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
                           fmt::format("cannot write health record {}", n->_opts.health_key));
     }
     log::info("nexus {}: {} ({} x {} B, {} children)", name, to_string(n->_state), blocks, bs, kids.size());
-    // Children out of sync get rebuilt (full: their dirty logs are gone).
+    // Children out of sync get rebuilt (full: their dirty logs are gone);
+    // those that could not be opened wait for child online.
     for (unsigned i = 0; i < max_children; ++i) {
-        if (n->_used[i] && n->_children[i].state == child_state::faulted) co_await n->start_rebuild(i, false);
+        if (n->_used[i] && n->_children[i].dev && n->_children[i].state == child_state::faulted) {
+            co_await n->start_rebuild(i, false);
+        }
     }
     co_return n;
 }
@@ -303,7 +321,7 @@ nexus_health_record nexus::health_record(bool clean) const {
     nexus_health_record r;
     r.clean_shutdown = clean;
     for (unsigned s = 0; s < max_children; ++s) {
-        if (!_used[s]) continue;
+        if (!_used[s] || _children[s].id.is_nil()) continue;  // never opened: not known, so not healthy
         r.children.emplace_back(_children[s].id.to_string(), _children[s].state == child_state::online);
     }
     return r;
@@ -485,10 +503,60 @@ future<> nexus::offline_child(std::string uri) {
     co_await fault(slot_of(c), fault_reason::by_client, true);
 }
 
+future<> nexus::fault_child(std::string uri) {
+    child* c = find_child(uri);
+    if (!c) throw nexus_error(storage_errc::not_found, name(), fmt::format("no child {}", uri));
+    if (c->state == child_state::faulted) {
+        c->dirty_complete = false;  // a later online copies everything
+        co_await publish();
+        co_return;
+    }
+    unsigned online_others = 0;
+    for (unsigned s = 0; s < max_children; ++s)
+        if (_used[s] && &_children[s] != c && _children[s].state == child_state::online) ++online_others;
+    if (c->state == child_state::online && online_others == 0) {
+        throw nexus_error(storage_errc::busy, name(), fmt::format("child {} is the last one in sync", uri));
+    }
+    co_await fault(slot_of(c), fault_reason::by_client, false);
+}
+
 future<> nexus::online_child(std::string uri) {
     child* c = find_child(uri);
     if (!c) throw nexus_error(storage_errc::not_found, name(), fmt::format("no child {}", uri));
     if (c->state != child_state::faulted) co_return;  // online or already rebuilding
+    if (_state == nexus_state::shutting_down || _state == nexus_state::shutdown) {
+        throw nexus_error(storage_errc::unavailable, name(), "it is shut down");
+    }
+    if (!c->dev) {
+        // Never opened (its node was down at creation): open it now.
+        child fresh;
+        fresh.uri = uri;
+        try {
+            co_await open_child(fresh, _opts.registry);
+        } catch (const std::exception& e) {
+            throw nexus_error(storage_errc::unavailable, name(), fmt::format("child {}: {}", uri, e.what()));
+        }
+        std::string why;
+        if (fresh.dev->block_size() != block_size()) {
+            why = fmt::format("{}-byte blocks, the nexus has {}", fresh.dev->block_size(), block_size());
+        } else if (fresh.dev->block_count() < block_count()) {
+            why = fmt::format("{} blocks, smaller than the nexus ({})", fresh.dev->block_count(), block_count());
+        }
+        if (!why.empty()) {
+            if (fresh.owned) co_await fresh.owned->close();
+            throw nexus_error(storage_errc::invalid_argument, name(), fmt::format("child {}: {}", uri, why));
+        }
+        c = find_child(uri);  // the table may have changed while it opened
+        if (!c || c->dev || c->state != child_state::faulted) {
+            if (fresh.owned) co_await fresh.owned->close();
+            throw nexus_error(storage_errc::busy, name(), fmt::format("child {} changed meanwhile; try again", uri));
+        }
+        c->owned = std::move(fresh.owned);
+        c->dev = fresh.dev;
+        c->id = c->dev->id();
+        c->dirty_complete = false;
+        ++c->generation;
+    }
     co_await start_rebuild(slot_of(c), c->dirty_complete);
 }
 

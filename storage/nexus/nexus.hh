@@ -88,8 +88,12 @@ public:
     // Faults a child by request (reason by-client); its writes are logged so
     // that online_child() can rebuild only what changed.
     future<> offline_child(std::string uri);
+    // Faults a child by request (reason by-client) without logging its
+    // writes: online_child() then rebuilds it in full.
+    future<> fault_child(std::string uri);
     // Brings a faulted child back: a partial rebuild when its dirty log is
-    // complete, else a full one.
+    // complete, else a full one. A child that could not be opened at
+    // creation (cannot-open) is opened first.
     future<> online_child(std::string uri);
 
     // Pauses I/O on every shard (new I/O waits; returns once in-flight I/O

@@ -275,6 +275,10 @@ future<> nexus::rebuild_start(std::string uri) {
     if (c->state == child_state::online) {
         throw rebuild_error(storage_errc::invalid_argument, name(), fmt::format("{} is in sync", uri));
     }
+    if (!c->dev) {
+        co_await online_child(uri);  // never opened: open it first
+        co_return;
+    }
     co_await start_rebuild(slot_of(c), c->dirty_complete);
 }
 

@@ -1,7 +1,8 @@
 // ioengine-ctl: the command line over the engine's RPC (rpc/ioengine.capnp).
 // Subcommands mirror the RPC interfaces (node, device, pool, replica, nvmf,
-// stats); tables by default, --json for programs; on an error it prints the
-// server's code and message and exits 1 (2 for a usage error).
+// stats; nexus and rebuild are in nexus_commands.cc); tables by default,
+// --json for programs; on an error it prints the server's code and message
+// and exits 1 (2 for a usage error).
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -9,48 +10,13 @@
 
 #include "rpc/client.hh"
 #include "rpc/server.hh"
+#include "tools/ioengine-ctl/commands.hh"
 #include "tools/ioengine-ctl/render.hh"
 
 namespace {
 
 using namespace ioe;
 using namespace ioe::ctl;
-
-struct globals {
-    std::string rpc = rpc::default_rpc_tcp;
-    bool json = false;
-};
-
-template <typename T>
-void show(const globals& g, const T& value, table (*as_table)(const T&)) {
-    if (g.json) {
-        std::cout << to_json(value).dump() << "\n";
-    } else {
-        as_table(value).print(std::cout);
-    }
-}
-
-void ok(const globals& g, const std::string& what) {
-    if (g.json) {
-        std::cout << json::object().set("ok", json::boolean(true)).set("message", json::str(what)).dump() << "\n";
-    } else {
-        std::cout << what << "\n";
-    }
-}
-
-// The options every level accepts.
-void add_globals(CLI::App* app, globals& g) {
-    app->add_option("--rpc", g.rpc, "engine RPC address: HOST:PORT or unix:PATH")
-        ->capture_default_str()
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    app->add_flag("--json", g.json, "print JSON instead of a table");
-}
-
-CLI::App* sub(CLI::App* parent, const char* name, const char* help, globals& g) {
-    auto* s = parent->add_subcommand(name, help);
-    add_globals(s, g);
-    return s;
-}
 
 table single_share(const rpc::share_info& s) { return share_table(s); }
 
@@ -61,10 +27,8 @@ int main(int argc, char** argv) {
     CLI::App app{"ioengine-ctl: drive an ioengine over its RPC (default 127.0.0.1:10124)"};
     add_globals(&app, g);
     app.require_subcommand(1);
-    std::function<void(rpc::rpc_client&)> action;
-    auto bind = [&](CLI::App* s, std::function<void(rpc::rpc_client&)> fn) {
-        s->callback([&action, fn] { action = fn; });
-    };
+    action_fn action;
+    auto bind = [&](CLI::App* s, action_fn fn) { bind_action(s, action, std::move(fn)); };
 
     // node
     auto* node = sub(&app, "node", "the engine itself", g);
@@ -198,14 +162,24 @@ int main(int argc, char** argv) {
     auto* sr = sub(stats, "replica", "per replica (every replica when no name)", g);
     sr->add_option("name", name, "replica name");
     bind(sr, [&](rpc::rpc_client& c) { show(g, c.stats(rpc::stats_kind::replica, name), stats_table); });
+    auto* sn = sub(stats, "nexus", "per nexus (every nexus when no name)", g);
+    sn->add_option("name", name, "nexus name");
+    bind(sn, [&](rpc::rpc_client& c) { show(g, c.stats(rpc::stats_kind::nexus, name), stats_table); });
     std::string reset_kind;
-    auto* sx = sub(stats, "reset", "start the counters again from zero: reset device|replica [NAME]", g);
-    sx->add_option("kind", reset_kind, "device or replica")->required()->check(CLI::IsMember({"device", "replica"}));
-    sx->add_option("name", name, "one device or replica (default: all of that kind)");
+    auto* sx = sub(stats, "reset", "start the counters again from zero: reset device|replica|nexus [NAME]", g);
+    sx->add_option("kind", reset_kind, "device, replica or nexus")
+        ->required()
+        ->check(CLI::IsMember({"device", "replica", "nexus"}));
+    sx->add_option("name", name, "one device, replica or nexus (default: all of that kind)");
     bind(sx, [&](rpc::rpc_client& c) {
-        c.reset_stats(reset_kind == "replica" ? rpc::stats_kind::replica : rpc::stats_kind::device, name);
+        c.reset_stats(reset_kind == "replica" ? rpc::stats_kind::replica
+                      : reset_kind == "nexus" ? rpc::stats_kind::nexus
+                                              : rpc::stats_kind::device,
+                      name);
         ok(g, "counters reset");
     });
+
+    add_nexus_commands(app, g, action);
 
     try {
         app.parse(argc, argv);

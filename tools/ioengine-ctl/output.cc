@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <ostream>
 
@@ -19,6 +20,12 @@ json json::num(std::uint64_t n) {
     json j;
     j._k = kind::number;
     j._n = n;
+    return j;
+}
+json json::real(double d) {
+    json j;
+    j._k = kind::real;
+    j._s = std::isfinite(d) ? fmt::format("{:.3f}", d) : "0";
     return j;
 }
 json json::boolean(bool b) {
@@ -73,6 +80,7 @@ std::string json::dump() const {
     case kind::null: return "null";
     case kind::string: return quote(_s);
     case kind::number: return std::to_string(_n);
+    case kind::real: return _s;
     case kind::boolean: return _b ? "true" : "false";
     case kind::array: {
         std::string out = "[";

@@ -18,6 +18,7 @@ public:
     json() = default;  // null
     static json str(std::string s);
     static json num(std::uint64_t n);
+    static json real(double d);  // three decimals
     static json boolean(bool b);
     static json array();
     static json object();
@@ -32,7 +33,7 @@ public:
     std::string dump() const;
 
 private:
-    enum class kind { null, string, number, boolean, array, object } _k = kind::null;
+    enum class kind { null, string, number, real, boolean, array, object } _k = kind::null;
     std::string _s;
     std::uint64_t _n = 0;
     bool _b = false;

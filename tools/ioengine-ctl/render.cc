@@ -180,7 +180,9 @@ json to_json(const rpc::io_stats& v) {
     const auto& c = v.counters;
     return json::object()
         .set("name", json::str(v.name))
-        .set("kind", json::str(v.kind == rpc::stats_kind::replica ? "replica" : "device"))
+        .set("kind", json::str(v.kind == rpc::stats_kind::replica ? "replica"
+                               : v.kind == rpc::stats_kind::nexus ? "nexus"
+                                                                  : "device"))
         .set("read_ops", json::num(c.read_ops))
         .set("write_ops", json::num(c.write_ops))
         .set("unmap_ops", json::num(c.unmap_ops))

@@ -17,6 +17,8 @@ json to_json(const rpc::nvmf_listener_info& v);
 json to_json(const rpc::nvmf_subsystem_info& v);
 json to_json(const rpc::nvmf_host_info& v);
 json to_json(const rpc::io_stats& v);
+json to_json(const rpc::nexus_entry& v);  // render_nexus.cc
+json to_json(const rebuild_progress& v);
 
 template <typename T>
 json to_json(const std::vector<T>& v) {
@@ -34,5 +36,7 @@ table listener_table(const std::vector<rpc::nvmf_listener_info>& v);
 table subsystem_table(const std::vector<rpc::nvmf_subsystem_info>& v);
 table host_table(const std::vector<rpc::nvmf_host_info>& v);
 table stats_table(const std::vector<rpc::io_stats>& v);
+table nexus_table(const std::vector<rpc::nexus_entry>& v);
+table rebuild_table(const std::vector<rebuild_progress>& v);
 
 }  // namespace ioe::ctl

@@ -17,6 +17,7 @@
 #include "nvme/pcie/pcie_backend.hh"
 #include "nvme/target/target.hh"
 #include "rpc/control_calls.hh"
+#include "rpc/health_backend.hh"
 #include "rpc/metrics.hh"
 #include "rpc/node_service.hh"
 #include "rpc/node_state.hh"
@@ -89,7 +90,17 @@ ioe::future<int> serve(daemon_context ctx) {
         return ioe::rpc::run_on_control<void>(*e, *control,
                                               [state_path, s] { ioe::rpc::save_state_file(state_path, s); });
     };
+    // The health store outlives svc: its nexuses write their records at stop.
+    ioe::rpc::health_backend health;
+    try {
+        health = ioe::rpc::health_backend::make(*e, *ctx.control, opts->etcd);
+    } catch (const std::exception& ex) {
+        ioe::log::error("ioengine cannot start: --etcd {}: {}", opts->etcd, ex.what());
+        e->stop(2);
+        co_return 2;
+    }
     ioe::rpc::node_service svc(*e, {opts->node_name, ctx.dir->path()}, target.get(), writer);
+    svc.set_health_store(health.store.get(), health.description);
     ioe::rpc::rpc_server rpc(*e, svc, opts->rpc);
     std::unique_ptr<ioe::rpc::metrics_server> metrics;
 

@@ -81,6 +81,9 @@ int parse_options(int argc, char** argv, options& out) {
     app.add_option("--nqn", out.nqn, "NQN of the subsystem that holds the --namespace devices")->capture_default_str();
     app.add_option("--allow-host", out.allowed_hosts,
                    "host NQN allowed to connect to --nqn (repeatable; none: any host)");
+    app.add_option("--etcd", out.etcd,
+                   "etcd endpoints for the nexus child-health records, HOST:PORT[,HOST:PORT...] (without it: kept "
+                   "in memory, not crash-safe)");
     app.add_option("--log-level", out.log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();

@@ -38,6 +38,7 @@ struct options {
     std::string nqn = "nqn.2026-11.io.ioengine:default";
     std::vector<std::string> namespaces;
     std::vector<std::string> allowed_hosts;
+    std::string etcd;                        // nexus child health: etcd endpoints; empty: in memory
     std::string config_file;                 // what was read, for the log
     bool rpc_is_default = false;             // set by main() when --rpc was not given
 };
