@@ -5,12 +5,13 @@
 //   pcie_bench [--json] [--ios N] [--qd N]                 (model)
 //   pcie_bench --device 0000:00:04.0 [--seconds N] [--qd N] [--json] [--huge-mb N]
 //
-// Model keys: pcie_submit_ns (driver-side cost per command: wall time per
-// 4 KiB write at queue depth 1 through the channel, minus the time the model
-// spends processing its doorbells, i.e. what a real device would do in
-// hardware), pcie_allocs_per_io (global operator new calls per I/O after
-// warm-up: must be 0), pcie_model_iops_qd (the loop's IOPS at --qd, an upper
-// bound set by the model). Device keys: iops_per_core and read_4k_us_avg for
+// Model keys: pcie_submit_ns (driver-side cost per command with PRPs: wall
+// time per 4 KiB write at queue depth 1 through the channel, minus the time
+// the model spends processing its doorbells, i.e. what a real device would
+// do in hardware), pcie_sgl_submit_ns (the same with an SGL: one Data Block
+// descriptor), pcie_allocs_per_io (global operator new calls per I/O after
+// warm-up, the worse of the two: must be 0), pcie_model_iops_qd (the
+// loop's IOPS at --qd with PRPs, an upper bound set by the model). Device keys: iops_per_core and read_4k_us_avg for
 // 4 KiB random reads at --qd on one shard.
 //
 // Heap allocations are counted by replacing the global operator new.
@@ -81,7 +82,7 @@ struct params {
 };
 
 struct results {
-    double submit_ns = 0, allocs_per_io = 0, model_iops = 0, qd1_ns = 0, model_ns = 0;
+    double submit_ns = 0, sgl_submit_ns = 0, allocs_per_io = 0, model_iops = 0, qd1_ns = 0, model_ns = 0;
     double device_iops = 0, device_lat_us = 0;
     std::string error;
 };
@@ -119,14 +120,21 @@ future<std::uint64_t> run_depth(engine* e, io_channel* ch, unsigned qd, std::uin
     co_return errors;
 }
 
-future<int> model_run(engine* e, const params& p, results& out) {
+struct model_figures {
+    double submit_ns = 0, allocs_per_io = 0, model_iops = 0, qd1_ns = 0, model_ns = 0;
+};
+
+// One device over a fresh model, with PRPs (sgl=off) or SGLs (sgl=on).
+future<std::uint64_t> model_pass(engine* e, const params& p, nvme::sgl_mode sgl, bool with_qd, model_figures& out) {
     nvme::model_config cfg;
     cfg.block_size = 512;
     cfg.block_count = (64ull << 20) / 512;
     void* base = e->dma().regions().front().iov_base;
     nvme::controller_model model(cfg, base, e->dma().size_bytes());
-    auto dev = co_await nvme::pcie_device::open("bench", "pcie:///model",
-                                                std::make_unique<nvme::model_bus>(model, base, e->dma().size_bytes()));
+    nvme::pcie_options opts;
+    opts.sgl = sgl;
+    auto dev = co_await nvme::pcie_device::open(
+        "bench", "pcie:///model", std::make_unique<nvme::model_bus>(model, base, e->dma().size_bytes()), opts);
     io_channel* ch = dev->channel();
     std::vector<dma_buffer> bufs;
     for (unsigned i = 0; i < std::max(p.qd, 1u); ++i) bufs.push_back(std::move(e->dma().allocate(4096).value()));
@@ -147,15 +155,33 @@ future<int> model_run(engine* e, const params& p, results& out) {
     out.model_ns = model_ns / p.ios;
     out.submit_ns = (wall - model_ns) / p.ios;
     out.allocs_per_io = static_cast<double>(allocs) / p.ios;
+    // Every measured command really used the data pointer asked for.
+    const auto st = model.stats();
+    if ((sgl == nvme::sgl_mode::on ? st.prp_commands : st.sgl_commands) != 0) ++errors;
 
-    // Throughput at depth.
-    const std::uint64_t per = std::max<std::uint64_t>(p.ios / p.qd, 1);
-    t0 = clk::now();
-    errors += co_await run_depth(e, ch, p.qd, per, true, bufs);
-    out.model_iops = static_cast<double>(per * p.qd) * 1e9 / static_cast<double>(ns_since(t0));
-    if (errors) out.error = fmt::format("{} I/O errors", errors);
+    if (with_qd) {
+        // Throughput at depth.
+        const std::uint64_t per = std::max<std::uint64_t>(p.ios / p.qd, 1);
+        t0 = clk::now();
+        errors += co_await run_depth(e, ch, p.qd, per, true, bufs);
+        out.model_iops = static_cast<double>(per * p.qd) * 1e9 / static_cast<double>(ns_since(t0));
+    }
     bufs.clear();
     co_await dev->close();
+    co_return errors;
+}
+
+future<int> model_run(engine* e, const params& p, results& out) {
+    model_figures prp, sgl;
+    std::uint64_t errors = co_await model_pass(e, p, nvme::sgl_mode::off, true, prp);
+    errors += co_await model_pass(e, p, nvme::sgl_mode::on, false, sgl);
+    out.submit_ns = prp.submit_ns;
+    out.qd1_ns = prp.qd1_ns;
+    out.model_ns = prp.model_ns;
+    out.model_iops = prp.model_iops;
+    out.sgl_submit_ns = sgl.submit_ns;
+    out.allocs_per_io = std::max(prp.allocs_per_io, sgl.allocs_per_io);
+    if (errors) out.error = fmt::format("{} I/O errors", errors);
     co_return errors ? 1 : 0;
 }
 
@@ -235,10 +261,10 @@ int main(int argc, char** argv) {
     }
     if (p.json) {
         if (p.device.empty()) {
-            std::printf("{\"pcie_submit_ns\": %.1f, \"pcie_allocs_per_io\": %.4f, \"pcie_qd1_ns\": %.1f, "
-                        "\"pcie_model_ns\": %.1f, \"pcie_model_iops_qd\": %.0f, \"qd\": %u, \"ios\": %llu, "
-                        "\"error\": \"%s\"}\n",
-                        r.submit_ns, r.allocs_per_io, r.qd1_ns, r.model_ns, r.model_iops, p.qd,
+            std::printf("{\"pcie_submit_ns\": %.1f, \"pcie_sgl_submit_ns\": %.1f, \"pcie_allocs_per_io\": %.4f, "
+                        "\"pcie_qd1_ns\": %.1f, \"pcie_model_ns\": %.1f, \"pcie_model_iops_qd\": %.0f, \"qd\": %u, "
+                        "\"ios\": %llu, \"error\": \"%s\"}\n",
+                        r.submit_ns, r.sgl_submit_ns, r.allocs_per_io, r.qd1_ns, r.model_ns, r.model_iops, p.qd,
                         static_cast<unsigned long long>(p.ios), r.error.c_str());
         } else {
             std::printf("{\"device\": \"%s\", \"iops_per_core\": %.0f, \"read_4k_us_avg\": %.1f, \"qd\": %u, "
@@ -246,7 +272,7 @@ int main(int argc, char** argv) {
                         p.device.c_str(), r.device_iops, r.device_lat_us, p.qd, r.error.c_str());
         }
     } else if (p.device.empty()) {
-        std::printf("driver submit cost per command   %8.1f ns\n", r.submit_ns);
+        std::printf("driver submit cost per command   %8.1f ns (PRP), %.1f ns (SGL)\n", r.submit_ns, r.sgl_submit_ns);
         std::printf("allocations per I/O              %8.4f\n", r.allocs_per_io);
         std::printf("QD1 4 KiB write, wall            %8.1f ns (model %.1f ns)\n", r.qd1_ns, r.model_ns);
         std::printf("model-bound IOPS at QD %-3u       %8.0f\n", p.qd, r.model_iops);
