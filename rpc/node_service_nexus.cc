@@ -218,7 +218,7 @@ future<nexus_entry> node_service::nexus_child(std::string name, std::string uri,
     switch (action) {
         case child_action::add:
         case child_action::add_in_sync: {
-            if (auto other = nexus_using(bdev_name(uri)); !bdev_name(uri).empty() && !other.empty()) {
+            if (auto other = nexus_using(bdev_name(uri)); !bdev_name(uri).empty() && !other.empty() && other != name) {
                 throw storage_error(storage_errc::busy,
                                     fmt::format("child {} belongs to nexus \"{}\" already", uri, other));
             }

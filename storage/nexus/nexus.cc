@@ -523,10 +523,10 @@ future<> nexus::fault_child(std::string uri) {
 future<> nexus::online_child(std::string uri) {
     child* c = find_child(uri);
     if (!c) throw nexus_error(storage_errc::not_found, name(), fmt::format("no child {}", uri));
-    if (c->state != child_state::faulted) co_return;  // online or already rebuilding
     if (_state == nexus_state::shutting_down || _state == nexus_state::shutdown) {
         throw nexus_error(storage_errc::unavailable, name(), "it is shut down");
     }
+    if (c->state != child_state::faulted) co_return;  // online or already rebuilding
     if (!c->dev) {
         // Never opened (its node was down at creation): open it now.
         child fresh;

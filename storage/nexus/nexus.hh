@@ -141,6 +141,9 @@ private:
         std::uint32_t generation = 0;  // bumped whenever the slot gets a new child
         bool dirty_complete = false;   // its dirty log covers every write since it was faulted
         std::shared_ptr<rebuild_job> rebuild;
+        // A rebuild whose copy is over but whose outcome is still being
+        // recorded: status() still shows it until it is in the history.
+        std::shared_ptr<rebuild_job> finishing;
         bool recording = false;                  // its fault is being written to the store
         std::vector<promise<>> recorded_waiters;  // I/O waiting for that
     };

@@ -41,8 +41,10 @@ storage_error rebuild_error(storage_errc c, const std::string& nexus_name, const
 
 std::optional<rebuild_progress> nexus::rebuild_status(const std::string& uri) const {
     for (unsigned s = 0; s < max_children; ++s) {
-        if (!_used[s] || _children[s].uri != uri || !_children[s].rebuild) continue;
-        const auto& job = *_children[s].rebuild;
+        if (!_used[s] || _children[s].uri != uri) continue;
+        const auto& ptr = _children[s].rebuild ? _children[s].rebuild : _children[s].finishing;
+        if (!ptr) continue;
+        const auto& job = *ptr;
         rebuild_progress p = job.progress;
         const double secs =
             std::chrono::duration<double>(std::chrono::system_clock::now() - p.started).count();
@@ -218,7 +220,7 @@ future<> nexus::run_rebuild(std::shared_ptr<rebuild_job> job) {
     job->progress.ended = std::chrono::system_clock::now();
     const double secs = std::chrono::duration<double>(job->progress.ended - job->progress.started).count();
     job->progress.blocks_per_second = secs > 0 ? static_cast<double>(job->progress.blocks_done) / secs : 0;
-    c.rebuild.reset();
+    c.finishing = std::move(c.rebuild);
     if (!job->error.empty()) {
         job->progress.state = rebuild_state::failed;
         job->progress.error = job->error;
@@ -258,6 +260,7 @@ future<> nexus::run_rebuild(std::shared_ptr<rebuild_job> job) {
     }
     _history.push_back(job->progress);
     while (_history.size() > history_kept) _history.pop_front();
+    if (_children[job->slot].finishing == job) _children[job->slot].finishing.reset();
     job->finished = true;
     for (auto& p : job->finished_waiters) p.set_value();
     job->finished_waiters.clear();

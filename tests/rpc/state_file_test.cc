@@ -17,6 +17,23 @@ node_state sample() {
     s.pools = {{"default", "uring:///var/ioengine/default.img"}, {"p 2%", "malloc:///m?size_mb=64&blk_size=512"}};
     s.shares = {{"r1", {"nqn.2014-08.org.nvmexpress:uuid:1", "nqn.x:y"}}, {"r2", {}}, {"", {}}};
     s.shares.pop_back();
+    nexus_record n;
+    n.name = "v1";
+    n.uuid = "2412dcd9-8af1-480e-a539-dddb8403eefc";
+    n.health_key = "/ioengine/nexus/v 1";
+    n.segment_bytes = 262144;
+    n.rebuild_parallel = 16;
+    n.verify = true;
+    n.published = true;
+    n.children = {"bdev:///r1", "nvmf://10.0.0.2:4420/nqn.2019-05.io.ioengine:r2?io_timeout_ms=500&hdgst=1"};
+    n.allowed_hosts = {"nqn.2014-08.org.nvmexpress:uuid:9"};
+    s.nexuses.push_back(n);
+    n.name = "v2";
+    n.published = false;
+    n.verify = false;
+    n.allowed_hosts.clear();
+    n.children = {"bdev:///r3"};
+    s.nexuses.push_back(n);
     return s;
 }
 
@@ -44,7 +61,13 @@ TEST(state_file, refuses_truncated_and_damaged_text) {
     }
     for (const char* bad : {"ioengine-state 2\nend\n", "ioengine-state 1\npool a\nend\n", "ioengine-state 1\nend\nend\n",
                             "ioengine-state 1\nshare\nend\n", "ioengine-state 1\npool a b%zz\nend\n",
-                            "ioengine-state 1\nreplica r\nend\n", "ioengine-state 1\npool a b%2\nend\n"}) {
+                            "ioengine-state 1\nreplica r\nend\n", "ioengine-state 1\npool a b%2\nend\n",
+                            "ioengine-state 1\nnexus v u k 0 0 0 0 0\nend\n",          // no children
+                            "ioengine-state 1\nnexus v u k 0 0 0 0 2 bdev:///a\nend\n",  // one short
+                            "ioengine-state 1\nnexus v u k 0 0 2 0 1 bdev:///a\nend\n",  // verify not 0/1
+                            "ioengine-state 1\nnexus v u k x 0 0 0 1 bdev:///a\nend\n",  // segment not a number
+                            "ioengine-state 1\nnexus v u k 0 0 0 0 9 a b c d e f g h i\nend\n",
+                            "ioengine-state 1\nnexus v u k 99999999999 0 0 0 1 bdev:///a\nend\n"}) {
         EXPECT_FALSE(decode_state(bad, err)) << bad;
         EXPECT_FALSE(err.empty());
     }

@@ -1,0 +1,289 @@
+// The nexus and rebuild operations of the control plane, through both faces
+// (RPC client and embedded handle): create, publish, child add / offline /
+// online / fault / remove with the rebuilds they start, rebuild control and
+// history, nexus stats, shutdown and destroy, each error code; children that
+// cannot be opened at creation; and a restart that creates the nexus again
+// from the state file.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "storage/block_device.hh"
+#include "tests/rpc/rpc_fixture.hh"
+
+namespace {
+
+using namespace ioe;
+using namespace ioe::rpc;
+using namespace ioe::test;
+
+// Writes `blocks` blocks of `fill` at `lba` through device `name` (any device
+// in the registry: a nexus or a replica).
+void write_blocks(embedded& eng, const std::string& name, std::uint64_t lba, std::uint32_t blocks, std::uint8_t fill) {
+    eng.run([&](node_service& svc) -> future<> {
+        block_device* dev = co_await svc.devices().find(name);
+        auto buf = engine::current()->dma().allocate(std::size_t{blocks} * dev->block_size());
+        EXPECT_TRUE(buf.ok());
+        std::memset(buf.value().data(), fill, buf.value().size());
+        io_vec v = to_io_vec(buf.value());
+        EXPECT_EQ(co_await dev->channel()->write(lba, blocks, {&v, 1}), io_status::success);
+    });
+}
+
+// The bytes of [lba, lba + blocks) of device `name`.
+std::string read_blocks(embedded& eng, const std::string& name, std::uint64_t lba, std::uint32_t blocks) {
+    std::string out;
+    eng.run([&](node_service& svc) -> future<> {
+        block_device* dev = co_await svc.devices().find(name);
+        auto buf = engine::current()->dma().allocate(std::size_t{blocks} * dev->block_size());
+        EXPECT_TRUE(buf.ok());
+        io_vec v = to_io_vec(buf.value());
+        EXPECT_EQ(co_await dev->channel()->read(lba, blocks, {&v, 1}), io_status::success);
+        out.assign(reinterpret_cast<const char*>(buf.value().data()), buf.value().size());
+    });
+    return out;
+}
+
+// Waits (bounded) until no rebuild of nexus `name` runs.
+void wait_rebuilds(node_api& api, const std::string& name) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!api.rebuild_stats(name).empty()) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "rebuild of " << name << " did not finish";
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+nexus_spec spec(std::string name, std::vector<std::string> children, std::string uuid = "",
+                std::string health_key = "", std::uint32_t segment_bytes = 0, bool verify = false) {
+    nexus_spec s;
+    s.name = std::move(name);
+    s.children = std::move(children);
+    s.uuid = std::move(uuid);
+    s.health_key = std::move(health_key);
+    s.segment_bytes = segment_bytes;
+    s.verify = verify;
+    return s;
+}
+
+const child_info& child_of(const nexus_entry& e, const std::string& uri) {
+    for (const auto& c : e.nexus.children)
+        if (c.uri == uri) return c;
+    throw std::runtime_error("no child " + uri);
+}
+
+TEST_P(control, nexus_lifecycle_children_and_rebuilds) {
+    api->create_pool("p1", "malloc:///pm?size_mb=96");
+    for (const char* r : {"r1", "r2", "r3", "r4"}) api->create_replica("p1", r, 8 << 20, false);
+
+    auto v = api->create_nexus(spec("v1", {"bdev:///r1", "bdev:///r2"}, "", "", 64 * 1024, true));
+    EXPECT_EQ(v.nexus.name, "v1");
+    EXPECT_EQ(v.nexus.state, nexus_state::online);
+    ASSERT_EQ(v.nexus.children.size(), 2u);
+    EXPECT_EQ(v.nexus.block_size * v.nexus.block_count, 8u << 20);
+    EXPECT_EQ(v.health_key, "/ioengine/nexus/" + v.nexus.id.to_string());
+    EXPECT_EQ(child_of(v, "bdev:///r1").device, "r1");
+    EXPECT_FALSE(child_of(v, "bdev:///r1").id.is_nil());
+
+    EXPECT_CODE(api->create_nexus(spec("v1", {"bdev:///r3"})), storage_errc::already_exists);
+    EXPECT_CODE(api->create_nexus(spec("bad name", {"bdev:///r3"})), storage_errc::invalid_argument);
+    EXPECT_CODE(api->create_nexus(spec("v2", {})), storage_errc::invalid_argument);
+    EXPECT_CODE(api->create_nexus(spec("v2", {"bdev:///r3"}, "not-a-uuid")), storage_errc::invalid_argument);
+    EXPECT_CODE(api->create_nexus(spec("v2", {"bdev:///r1"})), storage_errc::busy);  // v1's child
+    EXPECT_CODE(api->create_nexus(spec("v2", {"bdev:///nope"})), storage_errc::unavailable);
+    EXPECT_CODE(api->create_nexus(spec("v2", {"bdev:///r3", "bdev:///r3"})), storage_errc::invalid_argument);
+    EXPECT_CODE(api->create_nexus(spec("v2", {"bdev:///r3"}, "", "", 1000)), storage_errc::invalid_argument);
+    EXPECT_CODE(api->create_nexus(spec("pm", {"bdev:///r3"})), storage_errc::already_exists);  // a device's name
+    EXPECT_EQ(api->list_nexuses().size(), 1u);
+    EXPECT_CODE(api->list_nexuses("nope"), storage_errc::not_found);
+
+    // Its children and the nexus itself are protected.
+    EXPECT_CODE(api->destroy_replica("r1"), storage_errc::busy);
+    EXPECT_CODE(api->destroy_pool("p1"), storage_errc::busy);
+    EXPECT_CODE(api->export_pool("p1"), storage_errc::busy);
+    EXPECT_CODE(api->share_device("v1", {}), storage_errc::invalid_argument);
+    EXPECT_CODE(api->destroy_device("v1"), storage_errc::invalid_argument);
+
+    // Publish over NVMe/TCP.
+    auto s = api->publish_nexus("v1", {"nqn.2014-08.org.nvmexpress:uuid:3333"});
+    EXPECT_EQ(s.nqn, std::string(share_nqn_prefix) + "v1");
+    EXPECT_EQ(s.port, eng->nvmf_port());
+    auto subs = api->nvmf_subsystems();
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].model, "ioengine nexus");
+    EXPECT_EQ(api->list_nexuses("v1").at(0).share_nqn, s.nqn);
+    EXPECT_CODE(api->publish_nexus("v1", {"bad host"}), storage_errc::invalid_argument);
+    EXPECT_CODE(api->publish_nexus("nope", {}), storage_errc::not_found);
+    api->unpublish_nexus("v1");
+    EXPECT_TRUE(api->nvmf_subsystems().empty());
+    EXPECT_CODE(api->unpublish_nexus("v1"), storage_errc::not_found);
+
+    // Writes reach both children.
+    write_blocks(*eng, "v1", 0, 64, 0xa1);
+    EXPECT_EQ(read_blocks(*eng, "r1", 0, 64), read_blocks(*eng, "r2", 0, 64));
+    EXPECT_EQ(read_blocks(*eng, "r1", 0, 64), std::string(64 * v.nexus.block_size, '\xa1'));
+
+    // A new child is rebuilt in full (verify on) and goes online.
+    auto added = api->nexus_child("v1", "bdev:///r3", child_action::add);
+    EXPECT_EQ(child_of(added, "bdev:///r3").reason, fault_reason::none);  // degraded (rebuilding) or online
+    wait_rebuilds(*api, "v1");
+    EXPECT_EQ(api->rebuild_state("v1", "bdev:///r3"), "completed");
+    auto h = api->rebuild_history("v1");
+    ASSERT_EQ(h.size(), 1u);
+    EXPECT_EQ(h[0].child, "bdev:///r3");
+    EXPECT_FALSE(h[0].partial);
+    EXPECT_EQ(h[0].blocks_done, v.nexus.block_count);
+    EXPECT_EQ(h[0].blocks_total, v.nexus.block_count);
+    EXPECT_EQ(child_of(api->list_nexuses("v1").at(0), "bdev:///r3").state, child_state::online);
+    EXPECT_EQ(read_blocks(*eng, "r3", 0, 64), read_blocks(*eng, "r1", 0, 64));
+    EXPECT_CODE(api->nexus_child("v1", "bdev:///r3", child_action::add), storage_errc::already_exists);
+    EXPECT_CODE(api->nexus_child("v1", "bdev:///nope", child_action::online), storage_errc::not_found);
+
+    // Offline logs the writes: online copies only those (partial).
+    auto off = api->nexus_child("v1", "bdev:///r2", child_action::offline);
+    EXPECT_EQ(off.nexus.state, nexus_state::degraded);
+    EXPECT_EQ(child_of(off, "bdev:///r2").state, child_state::faulted);
+    EXPECT_EQ(child_of(off, "bdev:///r2").reason, fault_reason::by_client);
+    write_blocks(*eng, "v1", 100, 4, 0xb2);
+    EXPECT_NE(read_blocks(*eng, "r2", 100, 4), read_blocks(*eng, "r1", 100, 4));
+    api->nexus_child("v1", "bdev:///r2", child_action::online);
+    wait_rebuilds(*api, "v1");
+    h = api->rebuild_history("v1");
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_TRUE(h[1].partial);
+    EXPECT_EQ(h[1].state, rebuild_state::completed);
+    EXPECT_GT(h[1].blocks_total, 0u);
+    EXPECT_LT(h[1].blocks_total, v.nexus.block_count);
+    EXPECT_EQ(read_blocks(*eng, "r2", 100, 4), read_blocks(*eng, "r1", 100, 4));
+
+    // Fault: no log, so online copies everything.
+    api->nexus_child("v1", "bdev:///r3", child_action::fault);
+    api->nexus_child("v1", "bdev:///r3", child_action::online);
+    wait_rebuilds(*api, "v1");
+    h = api->rebuild_history("v1");
+    ASSERT_EQ(h.size(), 3u);
+    EXPECT_FALSE(h[2].partial);
+    EXPECT_EQ(h[2].blocks_total, v.nexus.block_count);
+
+    // Rebuild control and its errors.
+    EXPECT_TRUE(api->rebuild_stats("v1").empty());
+    EXPECT_CODE(api->rebuild_stats("v1", "bdev:///r3"), storage_errc::not_found);
+    EXPECT_CODE(api->rebuild_state("v1", "bdev:///nope"), storage_errc::not_found);
+    EXPECT_CODE(api->rebuild_control("v1", "bdev:///r3", rebuild_action::start), storage_errc::invalid_argument);
+    EXPECT_CODE(api->rebuild_control("v1", "bdev:///r3", rebuild_action::pause), storage_errc::not_found);
+    EXPECT_CODE(api->rebuild_control("nope", "bdev:///r3", rebuild_action::stop), storage_errc::not_found);
+    EXPECT_CODE(api->rebuild_history("nope"), storage_errc::not_found);
+    EXPECT_EQ(api->rebuild_state("v1", "bdev:///r1"), "none");
+
+    // A paused rebuild shows in stats, resumes and completes.
+    api->nexus_child("v1", "bdev:///r4", child_action::add);
+    try {
+        api->rebuild_control("v1", "bdev:///r4", rebuild_action::pause);
+        auto st = api->rebuild_stats("v1", "bdev:///r4");
+        ASSERT_EQ(st.size(), 1u);
+        EXPECT_EQ(st[0].state, rebuild_state::paused);
+        EXPECT_EQ(api->rebuild_state("v1", "bdev:///r4"), "paused");
+        api->rebuild_control("v1", "bdev:///r4", rebuild_action::resume);
+    } catch (const storage_error& e) {
+        // The copy of 8 MiB may finish before the pause arrives.
+        EXPECT_EQ(e.code, storage_errc::not_found) << e.what();
+    }
+    wait_rebuilds(*api, "v1");
+    EXPECT_EQ(api->rebuild_state("v1", "bdev:///r4"), "completed");
+
+    // Remove: not the last child in sync.
+    api->nexus_child("v1", "bdev:///r4", child_action::remove);
+    EXPECT_EQ(api->list_nexuses("v1").at(0).nexus.children.size(), 3u);
+    EXPECT_CODE(api->nexus_child("v1", "bdev:///r4", child_action::remove), storage_errc::not_found);
+    api->destroy_replica("r4");  // no longer a child
+    api->nexus_child("v1", "bdev:///r2", child_action::offline);
+    api->nexus_child("v1", "bdev:///r3", child_action::offline);
+    EXPECT_CODE(api->nexus_child("v1", "bdev:///r1", child_action::remove), storage_errc::busy);
+    EXPECT_CODE(api->nexus_child("v1", "bdev:///r1", child_action::fault), storage_errc::busy);
+    api->nexus_child("v1", "bdev:///r2", child_action::online);
+    api->nexus_child("v1", "bdev:///r3", child_action::online);
+    wait_rebuilds(*api, "v1");
+    EXPECT_EQ(api->list_nexuses("v1").at(0).nexus.state, nexus_state::online);
+
+    // Nexus I/O statistics.
+    api->reset_stats(stats_kind::nexus, "v1");
+    write_blocks(*eng, "v1", 8, 2, 0xc3);
+    (void)read_blocks(*eng, "v1", 8, 2);
+    auto ns = api->stats(stats_kind::nexus, "v1");
+    ASSERT_EQ(ns.size(), 1u);
+    EXPECT_EQ(ns[0].kind, stats_kind::nexus);
+    EXPECT_EQ(ns[0].counters.write_ops, 1u);
+    EXPECT_EQ(ns[0].counters.read_ops, 1u);
+    EXPECT_EQ(ns[0].counters.write_bytes, 2u * v.nexus.block_size);
+    EXPECT_EQ(api->stats(stats_kind::nexus).size(), 1u);
+    EXPECT_CODE(api->stats(stats_kind::nexus, "r1"), storage_errc::not_found);
+
+    // Shutdown, then destroy.
+    api->shutdown_nexus("v1");
+    EXPECT_EQ(api->list_nexuses("v1").at(0).nexus.state, nexus_state::shutdown);
+    EXPECT_CODE(api->publish_nexus("v1", {}), storage_errc::unavailable);
+    EXPECT_CODE(api->nexus_child("v1", "bdev:///r2", child_action::online), storage_errc::unavailable);
+    api->destroy_nexus("v1");
+    EXPECT_TRUE(api->list_nexuses().empty());
+    EXPECT_CODE(api->destroy_nexus("v1"), storage_errc::not_found);
+    api->destroy_replica("r1");  // free again
+}
+
+TEST_P(control, nexus_child_that_cannot_be_opened_joins_faulted_and_online_opens_it) {
+    api->create_pool("p1", "malloc:///pm?size_mb=64");
+    api->create_replica("p1", "r1", 8 << 20, false);
+    api->create_replica("p1", "r2", 8 << 20, false);
+    // r2 through our own target, not shared yet: the connection is refused.
+    const std::string remote = "nvmf://127.0.0.1:" + std::to_string(eng->nvmf_port()) + "/" + share_nqn_prefix +
+                               "r2?ctrl_loss_timeout_ms=2000&reconnect_delay_ms=100";
+    auto v = api->create_nexus(spec("v1", {"bdev:///r1", remote}));
+    EXPECT_EQ(v.nexus.state, nexus_state::degraded);
+    EXPECT_EQ(child_of(v, remote).state, child_state::faulted);
+    EXPECT_EQ(child_of(v, remote).reason, fault_reason::cannot_open);
+    EXPECT_TRUE(child_of(v, remote).device.empty());
+    write_blocks(*eng, "v1", 0, 16, 0x5e);
+    EXPECT_CODE(api->nexus_child("v1", remote, child_action::online), storage_errc::unavailable);
+
+    api->share_replica("r2", {});
+    api->nexus_child("v1", remote, child_action::online);
+    wait_rebuilds(*api, "v1");
+    auto after = api->list_nexuses("v1").at(0);
+    EXPECT_EQ(after.nexus.state, nexus_state::online);
+    EXPECT_EQ(child_of(after, remote).state, child_state::online);
+    EXPECT_FALSE(api->rebuild_history("v1").at(0).partial);
+    EXPECT_EQ(read_blocks(*eng, "r2", 0, 16), std::string(16 * v.nexus.block_size, '\x5e'));
+    api->destroy_nexus("v1");
+}
+
+TEST(rpc, restart_creates_the_nexus_again_and_publishes_it) {
+    temp_dir dir;
+    std::string img = dir.path + "/p.img";
+    make_file(img, 64 << 20);
+    std::string id;
+    {
+        embedded eng(options_for(dir.path));
+        eng.create_pool("p1", "uring://" + img);
+        eng.create_replica("p1", "r1", 8 << 20, false);
+        eng.create_replica("p1", "r2", 8 << 20, false);
+        eng.create_replica("p1", "r3", 8 << 20, false);
+        id = eng.create_nexus(spec("v1", {"bdev:///r1", "bdev:///r2"}, "", "/test/v1", 128 * 1024)).nexus.id.to_string();
+        eng.publish_nexus("v1", {"nqn.2014-08.org.nvmexpress:uuid:4444"});
+        eng.nexus_child("v1", "bdev:///r3", child_action::add_in_sync);
+        write_blocks(eng, "v1", 0, 8, 0x7d);
+    }
+    embedded eng(options_for(dir.path));
+    auto all = eng.list_nexuses();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].nexus.id.to_string(), id);
+    EXPECT_EQ(all[0].health_key, "/test/v1");
+    EXPECT_EQ(all[0].nexus.children.size(), 3u);
+    EXPECT_EQ(all[0].share_nqn, std::string(share_nqn_prefix) + "v1");
+    EXPECT_EQ(all[0].allowed_hosts, std::vector<std::string>{"nqn.2014-08.org.nvmexpress:uuid:4444"});
+    EXPECT_EQ(read_blocks(eng, "v1", 0, 8), std::string(8 * all[0].nexus.block_size, '\x7d'));
+    eng.destroy_nexus("v1");
+    eng.stop();
+    embedded third(options_for(dir.path));
+    EXPECT_TRUE(third.list_nexuses().empty());
+}
+
+}  // namespace
