@@ -32,6 +32,48 @@ void family(std::string& out, const char* name, const char* type, const char* he
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+// Per nexus: its state, each child's state (with the fault reason), and the
+// progress of running rebuilds. Its I/O counters are among the devices
+// (kind="nexus").
+void nexus_families(std::string& out, const std::vector<nexus_entry>& nexuses) {
+    family(out, "ioengine_nexus_state", "gauge", "1 for the state a nexus is in (online, degraded, faulted, ...)");
+    for (const auto& e : nexuses) {
+        for (auto st : {nexus_state::online, nexus_state::degraded, nexus_state::faulted, nexus_state::shutting_down,
+                        nexus_state::shutdown}) {
+            out += fmt::format("ioengine_nexus_state{{nexus=\"{}\",state=\"{}\"}} {}\n", label(e.nexus.name),
+                               to_string(st), e.nexus.state == st ? 1 : 0);
+        }
+    }
+    family(out, "ioengine_nexus_child_state", "gauge", "1 for the state each nexus child is in, with its fault reason");
+    for (const auto& e : nexuses) {
+        for (const auto& c : e.nexus.children) {
+            for (auto st : {child_state::online, child_state::degraded, child_state::faulted}) {
+                out += fmt::format(
+                    "ioengine_nexus_child_state{{nexus=\"{}\",child=\"{}\",state=\"{}\",reason=\"{}\"}} {}\n",
+                    label(e.nexus.name), label(c.uri), to_string(st), to_string(c.reason), c.state == st ? 1 : 0);
+            }
+        }
+    }
+    family(out, "ioengine_nexus_children", "gauge", "children of a nexus, and how many are online");
+    for (const auto& e : nexuses) {
+        unsigned online = 0;
+        for (const auto& c : e.nexus.children) online += c.state == child_state::online;
+        out += fmt::format("ioengine_nexus_children{{nexus=\"{}\",which=\"all\"}} {}\n", label(e.nexus.name),
+                           e.nexus.children.size());
+        out += fmt::format("ioengine_nexus_children{{nexus=\"{}\",which=\"online\"}} {}\n", label(e.nexus.name),
+                           online);
+    }
+    family(out, "ioengine_nexus_rebuild_blocks", "gauge", "blocks a running rebuild has to copy, and has copied");
+    for (const auto& e : nexuses) {
+        for (const auto& r : e.nexus.rebuilds) {
+            out += fmt::format("ioengine_nexus_rebuild_blocks{{nexus=\"{}\",child=\"{}\",which=\"total\"}} {}\n",
+                               label(e.nexus.name), label(r.child), r.blocks_total);
+            out += fmt::format("ioengine_nexus_rebuild_blocks{{nexus=\"{}\",child=\"{}\",which=\"done\"}} {}\n",
+                               label(e.nexus.name), label(r.child), r.blocks_done);
+        }
+    }
+}
+
 }  // namespace
 
 future<std::string> collect_metrics(node_service& svc) {
@@ -70,7 +112,9 @@ future<std::string> collect_metrics(node_service& svc) {
         out += fmt::format("ioengine_reactor_pollers{{shard=\"{}\"}} {}\n", s, shards[s].pollers);
 
     auto devices = co_await svc.snapshot_devices();
-    auto kind_of = [](const node_service::device_snapshot& d) { return d.product == "replica" ? "replica" : "device"; };
+    auto kind_of = [](const node_service::device_snapshot& d) {
+        return d.product == "replica" ? "replica" : d.product == "nexus" ? "nexus" : "device";
+    };
     family(out, "ioengine_io_ops_total", "counter", "operations submitted, per device or replica and operation");
     for (const auto& d : devices) {
         const auto& c = d.counters;
@@ -124,6 +168,7 @@ future<std::string> collect_metrics(node_service& svc) {
     for (const auto& p : pools) out += fmt::format("ioengine_pool_capacity_bytes{{pool=\"{}\"}} {}\n", label(p.pool.name), p.pool.capacity_bytes);
     family(out, "ioengine_pool_used_bytes", "gauge", "space of a pool allocated to replicas");
     for (const auto& p : pools) out += fmt::format("ioengine_pool_used_bytes{{pool=\"{}\"}} {}\n", label(p.pool.name), p.pool.used_bytes);
+    nexus_families(out, svc.list_nexuses(""));
     co_return out;
 }
 

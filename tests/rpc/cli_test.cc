@@ -214,6 +214,66 @@ TEST(cli, metrics) {
     EXPECT_NE(http_get(d.metrics_port, "/other").find("404"), std::string::npos);
 }
 
+// The nexus through ioengine-ctl: create, publish, child offline/online,
+// rebuild history and stats, its /metrics, and a kill -9 after which the
+// daemon creates and publishes it again from its state file.
+TEST(cli, nexus_commands_metrics_and_restart) {
+    daemon d;
+    d.start();
+    for (const char* r : {"r1", "r2"}) {
+        ASSERT_EQ(d.ctl({"replica", "create", "--pool", "default", "--size", "8MiB", r}).status, 0);
+    }
+    auto c = d.ctl({"--json", "nexus", "create", "v1", "--child", "bdev:///r1", "--child", "bdev:///r2",
+                    "--segment-size", "65536"});
+    ASSERT_EQ(c.status, 0) << c.out;
+    EXPECT_NE(c.out.find("\"name\":\"v1\",\"uuid\":"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("\"state\":\"online\""), std::string::npos) << c.out;
+    auto p = d.ctl({"nexus", "publish", "v1"});
+    ASSERT_EQ(p.status, 0) << p.out;
+    EXPECT_NE(p.out.find("nvme connect -t tcp"), std::string::npos) << p.out;
+    auto off = d.ctl({"--json", "nexus", "child", "offline", "v1", "bdev:///r2"});
+    ASSERT_EQ(off.status, 0) << off.out;
+    EXPECT_NE(off.out.find("\"uri\":\"bdev:///r2\",\"device\":\"r2\",\"uuid\":"), std::string::npos) << off.out;
+    EXPECT_NE(off.out.find("\"state\":\"faulted\",\"reason\":\"by-client\""), std::string::npos) << off.out;
+    EXPECT_NE(off.out.find("\"state\":\"degraded\""), std::string::npos) << off.out;
+
+    auto body = http_get(d.metrics_port, "/metrics");
+    EXPECT_NE(body.find("ioengine_nexus_state{nexus=\"v1\",state=\"degraded\"} 1"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_nexus_child_state{nexus=\"v1\",child=\"bdev:///r2\",state=\"faulted\","
+                        "reason=\"by-client\"} 1"),
+              std::string::npos)
+        << body;
+    EXPECT_NE(body.find("ioengine_nexus_children{nexus=\"v1\",which=\"online\"} 1"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_io_ops_total{kind=\"nexus\",name=\"v1\",op=\"write\"} 0"), std::string::npos)
+        << body;
+
+    ASSERT_EQ(d.ctl({"nexus", "child", "online", "v1", "bdev:///r2"}).status, 0);
+    std::string state;
+    for (int i = 0; i < 300 && state.find("completed") == std::string::npos; ++i) {
+        state = d.ctl({"rebuild", "state", "v1", "bdev:///r2"}).out;
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(state, "completed\n");
+    auto h = d.ctl({"--json", "rebuild", "history", "v1"});
+    EXPECT_NE(h.out.find("\"child\":\"bdev:///r2\",\"source\":\"bdev:///r1\",\"state\":\"completed\",\"partial\":true"),
+              std::string::npos)
+        << h.out;
+    EXPECT_EQ(d.ctl({"stats", "nexus", "v1"}).status, 0);
+    auto bad = d.ctl({"nexus", "child", "online", "v1", "bdev:///nope"});
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("not_found"), std::string::npos) << bad.out;
+
+    d.kill9();
+    d.start();
+    auto l = d.ctl({"--json", "nexus", "list", "v1"});
+    ASSERT_EQ(l.status, 0) << l.out << d.p.out;
+    EXPECT_NE(l.out.find("\"share_nqn\":\"nqn.2019-05.io.ioengine:v1\""), std::string::npos) << l.out;
+    EXPECT_NE(d.p.out.find("nexus \"v1\" created again"), std::string::npos) << d.p.out;
+    ASSERT_EQ(d.ctl({"nexus", "destroy", "v1"}).status, 0);
+    ASSERT_EQ(d.ctl({"replica", "destroy", "r1"}).status, 0);
+    EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(cli, clean_restart_keeps_pools_and_shares) {
     daemon d;
     d.start();
