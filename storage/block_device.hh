@@ -17,6 +17,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <bit>
 #include <cstdint>
 #include <memory>
@@ -149,6 +150,17 @@ public:
 
     // Re-reads the backend's size (after the device grew); owner shard.
     virtual future<> rescan() { return make_ready_future<>(); }
+
+    // Owner shard: resolves once no write this device gave up on (timed
+    // out here but perhaps still executing at the far end, e.g. a remote
+    // target) can still land; throws storage_error(busy) when that is not
+    // known within `limit`. A nexus awaits it before it rebuilds a child, so
+    // that a late write cannot overwrite a segment already copied. Devices
+    // that never give up on a command resolve at once.
+    virtual future<> drain_abandoned(std::chrono::milliseconds limit) {
+        (void)limit;
+        return make_ready_future<>();
+    }
 
 protected:
     virtual std::unique_ptr<device_channel> open_channel() = 0;

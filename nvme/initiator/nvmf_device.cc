@@ -476,7 +476,26 @@ future<std::unique_ptr<nvmf_qpair>> nvmf_device::open_io_queue(std::uint16_t qid
                             fmt::format("{}: I/O queue {} not granted (the controller gave {})", l.where(), qid,
                                         _io_queues));
     }
-    co_return co_await connect_queue(l, qid, _io_depth, cntlid, nullptr);
+    auto qp = co_await connect_queue(l, qid, _io_depth, cntlid, nullptr);
+    qp->count_abandoned_in(&_abandoned);
+    co_return qp;
+}
+
+future<> nvmf_device::drain_abandoned(std::chrono::milliseconds limit) {
+    const auto deadline = steady_clock::now() + limit;
+    if (abandoned() > 0) {
+        log::info("nvmf device {}: waiting for the target to answer {} command(s) that timed out", name(),
+                  abandoned());
+    }
+    while (abandoned() > 0) {
+        if (steady_clock::now() >= deadline) {
+            throw storage_error(storage_errc::busy,
+                                fmt::format("{}: {} command(s) that timed out are still unanswered after {} ms; "
+                                            "a late write could still land (try again later)",
+                                            where(), abandoned(), limit.count()));
+        }
+        co_await sleep(std::chrono::milliseconds(5));
+    }
 }
 
 std::unique_ptr<device_channel> nvmf_device::open_channel() {

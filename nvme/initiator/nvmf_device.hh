@@ -82,6 +82,12 @@ public:
     std::uint16_t io_queues() const noexcept { return _io_queues; }
     // "host:port/subnqn", the prefix of every error message.
     std::string where() const;
+    // Waits until every command a queue gave up on has been answered by the
+    // target (it has then finished executing there), or its connection
+    // is gone; busy after `limit`.
+    future<> drain_abandoned(std::chrono::milliseconds limit) override;
+    // Commands given up on and not answered yet, over every shard.
+    std::int32_t abandoned() const noexcept { return _abandoned.load(std::memory_order_relaxed); }
 
     // Opens the I/O queue `qid` on the calling shard for controller
     // `cntlid` (used by channels).
@@ -109,6 +115,7 @@ private:
     std::atomic<std::uint32_t> _session{0};
     std::atomic<bool> _lost{false};
     std::atomic<std::uint32_t> _reconnects{0};
+    mutable std::atomic<std::int32_t> _abandoned{0};  // see abandoned()
     std::uint32_t _in_capsule = 0;
     std::uint32_t _max_transfer = 0;
     std::uint16_t _io_queues = 0;

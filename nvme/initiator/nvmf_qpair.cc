@@ -232,6 +232,7 @@ nvmf_qpair::slot* nvmf_qpair::find(std::uint16_t cid) noexcept {
 }
 
 void nvmf_qpair::release(slot& s) noexcept {
+    if (s.abandoned && _abandoned_count) _abandoned_count->fetch_sub(1, std::memory_order_relaxed);
     s.busy = false;
     s.abandoned = false;
     s.in = {};
@@ -281,6 +282,7 @@ void nvmf_qpair::sweep() noexcept {
         }
         log::warn("nvmf qpair {}: command {} timed out after {} ms", _qid, s.cid, _timeout.count());
         s.abandoned = true;  // the slot stays taken until the target answers
+        if (_abandoned_count) _abandoned_count->fetch_add(1, std::memory_order_relaxed);
         s.in = {};
         s.out = {};
         promise<host_completion> p = std::move(*s.done);

@@ -22,6 +22,7 @@
 // receive (a mismatch ends the connection).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -98,6 +99,10 @@ public:
     bool data_digest() const noexcept { return _ddgst; }
     std::uint16_t qid() const noexcept { return _qid; }
     std::uint32_t maxh2cdata() const noexcept { return _maxh2cdata; }
+    // Counts, in `counter` (shared by a device's queues on every shard),
+    // the commands this queue gave up on (timed out) and the target has
+    // not answered yet.
+    void count_abandoned_in(std::atomic<std::int32_t>* counter) noexcept { _abandoned_count = counter; }
 
 private:
     struct slot {
@@ -143,6 +148,7 @@ private:
     const std::chrono::milliseconds _timeout;
     std::uint32_t _maxh2cdata = tcp::min_maxh2cdata;
     bool _dead = false;
+    std::atomic<std::int32_t>* _abandoned_count = nullptr;
     bool _hdgst = false;
     bool _ddgst = false;
     std::function<void()> _on_lost;

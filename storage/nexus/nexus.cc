@@ -243,7 +243,11 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
     // those that could not be opened wait for child online.
     for (unsigned i = 0; i < max_children; ++i) {
         if (n->_used[i] && n->_children[i].dev && n->_children[i].state == child_state::faulted) {
-            co_await n->start_rebuild(i, false);
+            try {
+                co_await n->start_rebuild(i, false);
+            } catch (const std::exception& e) {
+                log::warn("nexus {}: child {} not rebuilt now: {}", name, n->_children[i].uri, e.what());
+            }
         }
     }
     co_return n;

@@ -642,12 +642,12 @@ TEST(nexus_scenarios, a_child_out_of_space_is_retired_with_reason_no_space) {
 // initiator abandoned the command, the target did not): if the child is
 // brought back and rebuilt before that, the late write must not leave it
 // holding older data than the other child.
-// DISABLED: it fails today (a stale read): nvmf_qpair::sweep() completes a
+// Before the fix this was a stale read: nvmf_qpair::sweep() completes a
 // timed-out command as aborted while the target still runs it, and
-// online_child() starts the partial rebuild at once; the abandoned write lands
-// after the segment was copied. Enable it with the fix (the nexus must not
-// rebuild a child while its device still has abandoned commands outstanding).
-TEST(nexus_scenarios, DISABLED_late_write_of_a_timed_out_child_does_not_undo_its_rebuild) {
+// online_child() started the rebuild at once, so the abandoned write landed
+// after its segment was copied. Now the rebuild first waits until the
+// device has no abandoned command left (block_device::drain_abandoned).
+TEST(nexus_scenarios, late_write_of_a_timed_out_child_does_not_undo_its_rebuild) {
     with_fault_rig(300, [](fault_rig& rig, nexus& n, etcd_health_store&, const std::string&) -> future<> {
         auto old_bytes = pattern(4096, 9);
         auto new_bytes = pattern(4096, 10);
