@@ -1,7 +1,7 @@
 // nexus_bench: what mirroring costs, against baselines measured in the same
 // run and process (see bench/README.md, "nexus_bench").
 //   nexus_bench [--json] [--quick] [--reps N] [--seconds S] [--warmup S] [--size-mb N]
-//               [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive]
+//               [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD]
 // One engine. On shard 0: four malloc:/// devices, each with a pool holding
 // one thick replica (r0..r3, `--size-mb` each, written whole first); a
 // nexus over bdev:///r0..r2 (device registry, memory health store).
@@ -16,6 +16,8 @@
 // The I/O generator runs on the reactor: QD coroutines with one DMA buffer
 // each, latency sampled (1 I/O in 16) into a preallocated array; the heap is
 // not touched inside a window, and global operator new is counted to show it.
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -105,21 +107,25 @@ struct params {
     double seconds = 2, warmup = 0.3;
     std::uint64_t size_mb = 1024;
     ioe::poll_mode poll = ioe::poll_mode::adaptive;
+    std::string only;  // run only the windows (or copy/rebuild) whose key contains this (profiling)
 };
 
 // ---- results ----------------------------------------------------------------
 
 struct window {
     double iops = 0, p50_us = 0;
+    double iops_cpu = 0;  // per second of the reactor thread's CPU time: what preemption does not change
     double allocs_per_io = 0;
     double cpu_wait_pct = 0;  // of the window, the reactor was runnable but off its core
 };
 
 // Paths measured in windows.
-enum path { replica_write, nexus_write, mirror_write, replica_read, nexus_read, path_count };
+// mirror3: the generator writes r0, r1 and r2 itself. roundrobin3: it reads
+// them in turn (the nexus's memory footprint without the nexus).
+enum path { replica_write, nexus_write, mirror_write, replica_read, nexus_read, rr_read, path_count };
 constexpr const char* path_key[path_count] = {"replica_randwrite4k_qd32", "nexus3_randwrite4k_qd32",
                                               "mirror3_randwrite4k_qd32", "replica_randread4k_qd32",
-                                              "nexus3_randread4k_qd32"};
+                                              "nexus3_randread4k_qd32",   "roundrobin3_randread4k_qd32"};
 
 struct results {
     std::vector<window> runs[path_count];
@@ -154,12 +160,14 @@ future<> io_worker(load* s, ioe::io_vec v, std::uint64_t x) {
     unsigned count = 0, ready_in_a_row = 0;
     while (!s->stop) {
         const std::uint64_t lba = (xorshift(x) % s->slots) * blocks;
-        const bool timed = s->sampling && ++count % sample_every == 0 && s->n < s->cap;
+        const unsigned turn = count++;  // picks the child (roundrobin3) and the sampled I/Os
+        const bool timed = s->sampling && turn % sample_every == 0 && s->n < s->cap;
         const clk::time_point t0 = timed ? clk::now() : clk::time_point{};
         ioe::io_status st = ioe::io_status::success;
         bool was_ready = true;
-        if (s->targets == 1) {
-            future<ioe::io_status> f = s->write ? s->ch[0]->write(lba, blocks, iov) : s->ch[0]->read(lba, blocks, iov);
+        if (s->targets == 1 || !s->write) {
+            ioe::io_channel* ch = s->ch[s->targets == 1 ? 0 : turn % s->targets];
+            future<ioe::io_status> f = s->write ? ch->write(lba, blocks, iov) : ch->read(lba, blocks, iov);
             was_ready = f.available();
             st = co_await std::move(f);
         } else {
@@ -195,6 +203,11 @@ double proc_number(const char* path, int field) {
     return v;
 }
 double cpu_wait_ns() { return proc_number("/proc/thread-self/schedstat", 1); }
+double thread_cpu_s() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
 
 // Everything a window needs, allocated once before the first.
 struct generator {
@@ -224,13 +237,13 @@ future<window> run_window(generator* g, const params* p, std::vector<ioe::block_
     }
     co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->warmup)));
     const std::uint64_t ops0 = s.ops, allocs0 = g_allocs.load();
-    const double wait0 = cpu_wait_ns();
+    const double wait0 = cpu_wait_ns(), cpu0 = thread_cpu_s();
     const clk::time_point t0 = clk::now();
     s.sampling = true;
     co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->seconds)));
     const std::uint64_t ops1 = s.ops, allocs1 = g_allocs.load();
     const clk::time_point t1 = clk::now();
-    const double wait1 = cpu_wait_ns();
+    const double wait1 = cpu_wait_ns(), cpu1 = thread_cpu_s();
     s.sampling = false;
     s.stop = true;
     for (auto& r : g->running) co_await std::move(r);
@@ -243,6 +256,7 @@ future<window> run_window(generator* g, const params* p, std::vector<ioe::block_
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     window w;
     w.iops = double(ops1 - ops0) / secs;
+    w.iops_cpu = cpu1 > cpu0 ? double(ops1 - ops0) / (cpu1 - cpu0) : 0;
     w.allocs_per_io = ops1 > ops0 ? double(allocs1 - allocs0) / double(ops1 - ops0) : 0;
     w.cpu_wait_pct = wait0 < 0 || wait1 < 0 ? -1 : (wait1 - wait0) / (secs * 1e9) * 100;
     std::sort(s.samples, s.samples + s.n);
@@ -351,6 +365,8 @@ std::vector<ioe::dma_buffer> dma_buffers(unsigned n, std::size_t bytes) {
     return v;
 }
 
+bool wanted(const params* p, std::string_view key) { return key.find(p->only) != std::string_view::npos; }
+
 // ---- the run --------------------------------------------------------------------
 
 future<> measure(const params* p, results* res, ioe::device_registry* reg) {
@@ -383,11 +399,16 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
                 std::vector<ioe::block_device*> devs = k == replica_write ? std::vector<ioe::block_device*>{base}
                                                        : k == nexus_write ? std::vector<ioe::block_device*>{nx.get()}
                                                                           : std::vector<ioe::block_device*>{r[0], r[1], r[2]};
+                if (!wanted(p, path_key[k])) continue;
                 res->runs[k].push_back(co_await run_window(&g, p, devs, true, label(k).c_str(), res));
             }
-            for (int k : base_first ? std::array{replica_read, nexus_read} : std::array{nexus_read, replica_read}) {
-                ioe::block_device* d = k == replica_read ? base : nx.get();
-                res->runs[k].push_back(co_await run_window(&g, p, {d}, false, label(k).c_str(), res));
+            for (int k : base_first ? std::array{replica_read, nexus_read, rr_read}
+                                    : std::array{rr_read, nexus_read, replica_read}) {
+                if (!wanted(p, path_key[k])) continue;
+                std::vector<ioe::block_device*> devs = k == replica_read ? std::vector<ioe::block_device*>{base}
+                                                       : k == nexus_read ? std::vector<ioe::block_device*>{nx.get()}
+                                                                         : std::vector<ioe::block_device*>{r[0], r[1], r[2]};
+                res->runs[k].push_back(co_await run_window(&g, p, devs, false, label(k).c_str(), res));
             }
         }
         // Rebuild vs copy, alternately. r3 has been written whole, so neither
@@ -396,6 +417,7 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
         const std::uint64_t blocks = nx->block_count();
         for (unsigned rep = 0; rep < p->rebuild_reps; ++rep) {
             for (int k = 0; k < 2; ++k) {
+                if (!wanted(p, k == 0 ? "copy" : "rebuild")) continue;
                 if ((k == 0) == (rep % 2 == 0)) {
                     std::fprintf(stderr, "nexus_bench: rep %u copy\n", rep);
                     res->copy_mib_s.push_back(co_await copy_once(r[0], r[3], blocks, &o, &copy_bufs));
@@ -443,10 +465,11 @@ future<int> engine_main(const params* p, results* res) {
 void usage() {
     std::fputs(
         "usage: nexus_bench [--json] [--quick] [--reps N] [--seconds S] [--warmup S] [--size-mb N]\n"
-        "                   [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive]\n"
+        "                   [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD]\n"
         "  --reps: repetitions of every IOPS window (5); --seconds/--warmup: measured and unmeasured\n"
         "  seconds per window (2, 0.3); --size-mb: each replica (1024; the rebuilt child's size);\n"
-        "  --rebuild-reps: rebuild/copy pairs (3); --quick: 1 rep of 0.5 s windows, 256 MiB replicas\n",
+        "  --rebuild-reps: rebuild/copy pairs (3); --quick: 1 rep of 0.5 s windows, 256 MiB replicas;\n"
+        "  --only WORD: only the windows whose key contains WORD, or copy/rebuild (for perf record)\n",
         stderr);
 }
 
@@ -476,6 +499,8 @@ bool parse_args(int argc, char** argv, params& p) {
             p.size_mb = static_cast<std::uint64_t>(d);
         } else if (a == "--shards" && number(1, 2, d)) {
             p.shards = static_cast<unsigned>(d);
+        } else if (a == "--only" && v) {
+            p.only = argv[++i];
         } else if (a == "--poll" && v && (std::string_view(v) == "busy" || std::string_view(v) == "adaptive")) {
             p.poll = std::string_view(argv[++i]) == "busy" ? ioe::poll_mode::busy : ioe::poll_mode::adaptive;
         } else {
@@ -548,11 +573,13 @@ int main(int argc, char** argv) {
     // ---- report: medians over the repetitions ----
     std::vector<std::pair<std::string, std::string>> kv;
     auto num = [&kv](const std::string& k, double v, int digits) { kv.emplace_back(k, fmt::format("{:.{}f}", v, digits)); };
-    double iops[path_count] = {};
+    double iops[path_count] = {}, iops_cpu[path_count] = {};
     double max_allocs = 0, max_wait = 0;
     for (int k = 0; k < path_count; ++k) {
         iops[k] = median(each(res.runs[k], [](const window& w) { return w.iops; }));
+        iops_cpu[k] = median(each(res.runs[k], [](const window& w) { return w.iops_cpu; }));
         num(fmt::format("{}_iops", path_key[k]), iops[k], 0);
+        num(fmt::format("{}_iops_per_cpu_s", path_key[k]), iops_cpu[k], 0);
         num(fmt::format("{}_p50_us", path_key[k]), median(each(res.runs[k], [](const window& w) { return w.p50_us; })), 3);
         for (const auto& w : res.runs[k]) max_allocs = std::max(max_allocs, w.allocs_per_io), max_wait = std::max(max_wait, w.cpu_wait_pct);
     }
@@ -572,8 +599,14 @@ int main(int argc, char** argv) {
     num("nexus_read_ratio", read_ratio, 3);
     num("nexus_write_ratio_paired_median", paired(nexus_write, replica_write), 3);
     num("nexus_read_ratio_paired_median", paired(nexus_read, replica_read), 3);
+    num("nexus_write_ratio_cpu", ratio(iops_cpu[nexus_write], iops_cpu[replica_write]), 3);
+    num("nexus_read_ratio_cpu", ratio(iops_cpu[nexus_read], iops_cpu[replica_read]), 3);
     num("mirror3_write_ratio", ratio(iops[mirror_write], iops[replica_write]), 3);
     num("nexus_vs_mirror3_write_ratio", ratio(iops[nexus_write], iops[mirror_write]), 3);
+    num("roundrobin3_read_ratio", ratio(iops[rr_read], iops[replica_read]), 3);
+    num("nexus_vs_roundrobin3_read_ratio", ratio(iops[nexus_read], iops[rr_read]), 3);
+    num("nexus_vs_mirror3_write_ratio_cpu", ratio(iops_cpu[nexus_write], iops_cpu[mirror_write]), 3);
+    num("nexus_vs_roundrobin3_read_ratio_cpu", ratio(iops_cpu[nexus_read], iops_cpu[rr_read]), 3);
     num("rebuild_mib_per_s", rebuild, 1);
     num("rebuild_job_mib_per_s", median(res.rebuild_job_mib_s), 1);
     num("copy_mib_per_s", copy, 1);
@@ -595,6 +628,10 @@ int main(int argc, char** argv) {
         out += "\"runs_detail\": {";
         for (int k = 0; k < path_count; ++k) {
             out += fmt::format("\"{}_iops\": {}, ", path_key[k], list(each(res.runs[k], [](const window& w) { return w.iops; })));
+            out += fmt::format("\"{}_iops_per_cpu_s\": {}, ", path_key[k],
+                               list(each(res.runs[k], [](const window& w) { return w.iops_cpu; })));
+            out += fmt::format("\"{}_cpu_wait_pct\": {}, ", path_key[k],
+                               list(each(res.runs[k], [](const window& w) { return w.cpu_wait_pct; })));
         }
         out += fmt::format("\"copy_mib_per_s\": {}, \"rebuild_mib_per_s\": {}}}, ", list(res.copy_mib_s), list(res.rebuild_mib_s));
         out += fmt::format(
