@@ -14,8 +14,8 @@
 //   as the caller sees it through a published nexus; a slow remote child
 //   times out (io_timeout_ms) and is retired (reason timeout) while the I/O
 //   succeeds on the other, and its late completion changes nothing; a child
-//   out of space is retired with reason no-space. A disabled test shows a
-//   stale read after a timed-out write lands late on a rebuilt child.
+//   out of space is retired with reason no-space; a write that timed out and
+//   lands late at the target does not undo the child's rebuild.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
