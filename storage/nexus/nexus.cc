@@ -326,7 +326,8 @@ nexus_health_record nexus::health_record(bool clean) const {
     r.clean_shutdown = clean;
     for (unsigned s = 0; s < max_children; ++s) {
         if (!_used[s] || _children[s].id.is_nil()) continue;  // never opened: not known, so not healthy
-        r.children.emplace_back(_children[s].id.to_string(), _children[s].state == child_state::online);
+        r.children.emplace_back(_children[s].id.to_string(),
+                                _children[s].state == child_state::online || _children[s].last_in_sync);
     }
     return r;
 }
@@ -360,6 +361,13 @@ future<> nexus::fault(unsigned slot, fault_reason reason, bool log_dirty) {
     }
     log::warn("nexus {}: child {} faulted ({})", name(), c.uri, to_string(reason));
     if (c.rebuild) co_await rebuild_stop(c.uri);
+    // The last child in sync stays recorded healthy: the nexus faults with
+    // it and acknowledges nothing more, so it still holds every write that
+    // was acknowledged, and a nexus created again over the record opens it.
+    unsigned online_others = 0;
+    for (unsigned s = 0; s < max_children; ++s)
+        if (_used[s] && s != slot && _children[s].state == child_state::online) ++online_others;
+    c.last_in_sync = c.state == child_state::online && online_others == 0;
     c.state = child_state::faulted;
     c.reason = reason;
     c.dirty_complete = log_dirty;

@@ -144,6 +144,7 @@ private:
         fault_reason reason = fault_reason::none;
         std::uint32_t generation = 0;  // bumped whenever the slot gets a new child
         bool dirty_complete = false;   // its dirty log covers every write since it was faulted
+        bool last_in_sync = false;     // faulted as the last online child: still recorded healthy
         std::shared_ptr<rebuild_job> rebuild;
         // A rebuild whose copy is over but whose outcome is still being
         // recorded: status() still shows it until it is in the history.

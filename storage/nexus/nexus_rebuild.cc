@@ -92,6 +92,7 @@ future<> nexus::start_rebuild(unsigned slot, bool partial) {
     // it was faulted is in the shards' dirty logs, collected after that.
     c.state = child_state::degraded;
     c.reason = fault_reason::none;
+    c.last_in_sync = false;  // another child is the source: this one is behind
     update_state();
     co_await publish();
     const std::uint64_t segs = segments();

@@ -209,6 +209,11 @@ future<int> mirror_and_fault() {
     EXPECT_EQ(n->state(), nexus_state::faulted);
     std::vector<std::byte> rd(4096);
     EXPECT_EQ(co_await io_on(1, n.get(), op::read, 2000, rd), io_status::namespace_not_ready);
+    // Child 0 was the last in sync: it holds every acknowledged write and
+    // stays recorded healthy, so a nexus created again opens it; child 1,
+    // faulted while child 0 went on, does not.
+    EXPECT_TRUE(r.store.healthy(k_key, r.inner[0]->id()));
+    EXPECT_FALSE(r.store.healthy(k_key, r.inner[1]->id()));
 
     co_await n->close();
     n.reset();
