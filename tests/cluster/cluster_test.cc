@@ -6,8 +6,9 @@
 //      only what changed; the replicas end up byte-identical;
 //   3. the nexus node SIGKILLed mid-write: the daemon re-creates the nexus
 //      from its state file over the etcd record: a child recorded unhealthy
-//      does not come online, and every block reads its last acknowledged
-//      generation or later, from every healthy replica;
+//      does not come online (neither while its node is down nor when it is
+//      up: then it is rebuilt in full first), and every block reads its last
+//      acknowledged generation or later, from every healthy replica;
 //   4. etcd frozen while a child fails: writes wait (acknowledgements stop)
 //      and resume when etcd does; nothing acknowledged is lost.
 // Scenario 6 (network namespaces) is in cluster_netns_test.cc, scenario 1
@@ -31,27 +32,25 @@ std::string rebuild_state(const node& n, const std::string& nexus, const std::st
     return str(parse_json_output(r.out).find("state"));
 }
 
-// Brings `child` online and waits for its rebuild to complete; retries the
-// online while the initiator has not reconnected yet (the rebuild fails).
-::testing::AssertionResult online_and_rebuild(const node& n, const std::string& nexus, const std::string& child,
-                                              std::chrono::seconds limit) {
+// Brings `child` online once its initiator on `n` has reconnected (its
+// log says so: an online before that would fail the rebuild's first I/O,
+// fault the child rebuild-failed and lose its dirty log), and waits for the
+// rebuild to complete.
+::testing::AssertionResult online_and_rebuild(node& n, const std::string& nexus, const std::string& child,
+                                              const std::string& replica, std::chrono::seconds limit) {
+    if (!n.wait_log("ioengine:" + replica + ": reconnected", limit))
+        return ::testing::AssertionFailure() << "the nexus's initiator did not reconnect to " << replica;
+    auto r = n.ctl({"nexus", "child", "online", nexus, child});
+    if (r.status != 0) return ::testing::AssertionFailure() << "child online: " << r.out;
     const auto until = steady::now() + limit;
-    std::string last;
+    std::string st;
     while (steady::now() < until) {
-        auto r = n.ctl({"nexus", "child", "online", nexus, child});
-        last = r.out;
-        for (;;) {
-            const std::string st = rebuild_state(n, nexus, child);
-            if (st == "completed") return ::testing::AssertionSuccess();
-            if (st == "failed" || st == "stopped" || st == "none" || steady::now() > until) break;
-            std::this_thread::sleep_for(100ms);
-        }
-        auto v = query_nexus(n, nexus);
-        const auto* c = v.child(child.substr(0, child.find('?')));
-        if (c && c->state == "online") return ::testing::AssertionSuccess();
-        std::this_thread::sleep_for(300ms);
+        st = rebuild_state(n, nexus, child);
+        if (st == "completed") return ::testing::AssertionSuccess();
+        if (st == "failed" || st == "stopped") break;
+        std::this_thread::sleep_for(100ms);
     }
-    return ::testing::AssertionFailure() << "rebuild of " << child << " did not complete; last online: " << last;
+    return ::testing::AssertionFailure() << "rebuild of " << child << ": " << st;
 }
 
 // The last rebuild of `child` in `rebuild history --json`.
@@ -113,7 +112,7 @@ TEST(cluster, replica_node_killed_mid_write_partial_rebuild) {
 
     // B comes back with its share (from its state file); a partial rebuild.
     ASSERT_TRUE(c.at(1).start());
-    ASSERT_TRUE(online_and_rebuild(c.at(0), c.nexus, c.child_uris[1], 60s)) << c.diagnose();
+    ASSERT_TRUE(online_and_rebuild(c.at(0), c.nexus, c.child_uris[1], "rB", 60s)) << c.diagnose();
     v = wait_nexus(c.at(0), c.nexus, [](const nexus_view& x) { return x.state == "online"; }, 20s);
     EXPECT_EQ(v.state, "online") << c.diagnose();
     auto rb = last_rebuild(c.at(0), c.nexus, c.child_uris[1]);
@@ -205,17 +204,34 @@ TEST(cluster, nexus_node_killed_recreated_from_etcd) {
     ver = blockstamp(c.work.path, "verify", c.replica_uri(1), log);
     EXPECT_EQ(ver.status, 0) << "replica B: " << ver.out;
 
-    // C comes back: it has no dirty log in the new nexus, so a full rebuild.
+    std::fprintf(stderr, "after the restart with C down: C %s (%s)\n", cc->state.c_str(), cc->reason.c_str());
+
+    // Now with C reachable: the nexus node dies again and comes back while C
+    // runs. C opens, but the record does not call it healthy, so it must be
+    // rebuilt in full before it serves a read.
+    c.at(0).kill9();
     ASSERT_TRUE(c.at(2).start());
-    ASSERT_TRUE(online_and_rebuild(c.at(0), c.nexus, c.child_uris[2], 60s)) << c.diagnose();
+    ASSERT_TRUE(c.at(0).start());
+    v = wait_nexus(c.at(0), c.nexus, [](const nexus_view& x) { return x.state == "online"; }, 30s);
+    EXPECT_EQ(v.state, "online") << c.diagnose();
+    const std::string restart_log = c.at(0).output();
+    EXPECT_NE(restart_log.find("full rebuild of " + c.child_uris[2]), std::string::npos)
+        << "C was not rebuilt in full after the restart:\n" << tail(restart_log);
+    EXPECT_EQ(restart_log.find("partial rebuild of"), std::string::npos) << tail(restart_log);
     auto rb = last_rebuild(c.at(0), c.nexus, c.child_uris[2]);
-    ASSERT_TRUE(rb.is_object());
+    ASSERT_TRUE(rb.is_object()) << "no rebuild of C in the history";
+    EXPECT_EQ(str(rb.find("state")), "completed");
     EXPECT_FALSE(rb.find("partial") && rb.find("partial")->as_bool()) << "C was rebuilt partially";
     EXPECT_EQ(num(rb.find("blocks_total")), static_cast<std::int64_t>(v.block_count));
-    v = wait_nexus(c.at(0), c.nexus, [](const nexus_view& x) { return x.state == "online"; }, 20s);
-    EXPECT_EQ(v.state, "online") << describe(v);
+    EXPECT_EQ(str(rb.find("source")), c.child_uris[0]) << "not rebuilt from the local replica";
+    rec = health_record(c.etcd.client_port(), c.health_key);
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(recorded_healthy(*rec, uuid_c), std::optional<bool>(true)) << "C rebuilt but not recorded healthy";
     ver = blockstamp(c.work.path, "verify", c.replica_uri(2), log);
     EXPECT_EQ(ver.status, 0) << "replica C after its rebuild: " << ver.out;
+    // Rebuilt from A's replica: a copy of it.
+    EXPECT_EQ(checksum_of(blockstamp(c.work.path, "checksum", c.replica_uri(0), "")),
+              checksum_of(blockstamp(c.work.path, "checksum", c.replica_uri(2), "")));
     // Writes go on after the recreation.
     auto more = blockstamp(c.work.path, "write", vol, log, {"--resume", "--seconds", "1", "--fail-on-error"});
     EXPECT_EQ(more.status, 0) << more.out;

@@ -77,18 +77,17 @@ TEST(cluster, replica_node_killed_under_kernel_fio) {
     EXPECT_EQ(recorded_healthy(*rec, uuid_b), std::optional<bool>(false));
 
     ASSERT_TRUE(c.at(1).start());
-    // Online B: a partial rebuild (retried while the initiator reconnects).
+    // Online B once the nexus's initiator is back with it: a partial rebuild.
+    ASSERT_TRUE(c.at(0).wait_log("ioengine:rB: reconnected", 60s)) << c.diagnose();
+    auto on = c.at(0).ctl({"nexus", "child", "online", c.nexus, c.child_uris[1]});
+    ASSERT_EQ(on.status, 0) << on.out;
     bool done = false;
-    for (int attempt = 0; attempt < 40 && !done; ++attempt) {
-        c.at(0).ctl({"nexus", "child", "online", c.nexus, c.child_uris[1]});
-        for (int i = 0; i < 100 && !done; ++i) {
-            auto st = str(parse_json_output(c.at(0).ctl({"rebuild", "state", c.nexus, c.child_uris[1], "--json"}).out)
-                              .find("state"));
-            if (st == "completed") done = true;
-            else if (st != "running" && st != "paused") break;
-            std::this_thread::sleep_for(200ms);
-        }
-        if (!done) std::this_thread::sleep_for(500ms);
+    for (int i = 0; i < 600 && !done; ++i) {
+        auto st = str(parse_json_output(c.at(0).ctl({"rebuild", "state", c.nexus, c.child_uris[1], "--json"}).out)
+                          .find("state"));
+        done = st == "completed";
+        if (!done && st != "running" && st != "paused") break;
+        std::this_thread::sleep_for(100ms);
     }
     ASSERT_TRUE(done) << c.diagnose();
     v = wait_nexus(c.at(0), c.nexus, [](const nexus_view& x) { return x.state == "online"; }, 20s);
