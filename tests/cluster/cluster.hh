@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/cores.hh"
 #include "runtime/etcd_protocol.hh"
 #include "runtime/json.hh"
 #include "storage/nexus/etcd_health_store.hh"
@@ -43,6 +44,13 @@ namespace ioe::cluster_test {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
+
+// The i-th of the first two cores this process may use (one core: that one).
+inline unsigned test_core(std::size_t i) {
+    static const std::vector<unsigned> cores = allowed_cores();
+    if (cores.empty()) return 0;
+    return cores[i % std::min<std::size_t>(2, cores.size())];
+}
 
 inline std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -451,7 +459,7 @@ struct stamp_run {
 
 inline std::vector<std::string> blockstamp_args(const std::string& mode, const std::string& uri,
                                                 const std::string& log, std::vector<std::string> more = {}) {
-    std::vector<std::string> a = {BLOCKSTAMP_BIN, mode, "--uri", uri, "--cores", "1"};
+    std::vector<std::string> a = {BLOCKSTAMP_BIN, mode, "--uri", uri, "--cores", std::to_string(test_core(1))};
     if (!log.empty()) {
         a.push_back("--log");
         a.push_back(log);

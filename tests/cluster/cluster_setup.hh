@@ -31,10 +31,10 @@ struct cluster {
 
     node& at(std::size_t i) { return *nodes[i]; }
 
-    // Adds a node (not started). Cores alternate so that two nodes share
-    // the machine's two cores.
+    // Adds a node (not started). Nodes take turns on the first two cores
+    // the process may use.
     node& add(const std::string& name) {
-        const std::string core = std::to_string(nodes.size() % 2);
+        const std::string core = std::to_string(test_core(nodes.size()));
         nodes.push_back(std::make_unique<node>(name, work.path, etcd.endpoint(), core));
         return *nodes.back();
     }

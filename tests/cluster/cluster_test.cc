@@ -242,12 +242,12 @@ TEST(cluster, nexus_node_killed_recreated_from_etcd) {
 
 // ---- scenario 4 ----
 
-// The freeze: 3 s. The nexus retries its record write health_retries (5)
-// more times, health_retry_delay (200 ms) apart, and each attempt against a
-// frozen etcd lasts the etcd client's request timeout (5 s: the connection
-// is accepted by the kernel, the answer never comes), so the nexus would
-// fault only after about 5 x 5.2 s. 3 s stays well inside that, so the
-// writes must wait and then succeed, none fail.
+// The freeze: 3 s. The nexus tries its record write 1 + health_retries (5)
+// times, health_retry_delay (200 ms) apart, and each attempt against a
+// frozen etcd lasts the etcd client's request_timeout (5 s: the kernel
+// accepts the connection, the answer never comes), so the nexus would fault
+// only after about 6 x 5 s + 5 x 0.2 s = 31 s. 3 s is well inside the first
+// attempt: the writes must wait and then succeed, none fail.
 constexpr auto etcd_freeze = 3s;
 
 // Two writers on the two halves of the volume (each with its own log): the
