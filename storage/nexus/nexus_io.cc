@@ -173,86 +173,29 @@ private:
         return make_ready_future<io_status>(io_status::internal_error);
     }
 
-    struct span {
-        bool ranged;                 // has an LBA range (not flush, not empty)
-        std::uint64_t first, last;   // segments, inclusive
-    };
-    span span_of(op o, std::uint64_t lba, std::uint64_t blocks) const noexcept {
-        const std::uint64_t per = _n.blocks_per_segment();
-        if (o == op::flush || blocks == 0) return {false, 0, 0};
-        return {true, lba / per, (lba + blocks - 1) / per};
-    }
-
-    using pending_array = std::array<std::optional<future<io_status>>, nexus::max_children>;
-    using generation_array = std::array<std::uint32_t, nexus::max_children>;
-
     // Every online and rebuilding child gets the operation; faulted children
-    // that keep a dirty log get the range marked. The fast path (gate open,
-    // no rebuild lock over the range, every child completing in place with
-    // success) takes no coroutine frame.
+    // that keep a dirty log get the range marked.
     future<io_status> mirrored(op o, std::uint64_t lba, std::uint64_t blocks, io_vecs iov) {
-        nexus::shard_state& st = _n.local();
-        const span sp = span_of(o, lba, blocks);
-        bool blocked = st.paused || st.faulted;
-        if (sp.ranged) {
-            for (const auto& r : st.locked) blocked = blocked || overlaps(r, sp.first, sp.last);
-        }
-        if (blocked) return mirrored_gated(o, lba, blocks, iov);
-        ++st.in_flight;
-        if (sp.ranged) st.writing.push_back({sp.first, sp.last});
-        return fan_out(o, lba, blocks, iov);
-    }
-
-    future<io_status> mirrored_gated(op o, std::uint64_t lba, std::uint64_t blocks, io_vecs iov) {
         if (!co_await enter()) co_return io_status::namespace_not_ready;
-        const span sp = span_of(o, lba, blocks);
-        if (sp.ranged) co_await begin_range(sp.first, sp.last);
-        co_return co_await fan_out(o, lba, blocks, iov);
-    }
-
-    // Past the gate, the range registered: issues to the children.
-    future<io_status> fan_out(op o, std::uint64_t lba, std::uint64_t blocks, io_vecs iov) {
         nexus::shard_state& st = _n.local();
-        const span sp = span_of(o, lba, blocks);
-        pending_array pending;
-        generation_array generation{};
-        bool all_ok = true;  // every child answered in place, with success
-        unsigned issued = 0;
+        const bool ranged = o != op::flush && blocks > 0;
+        const std::uint64_t per = _n.blocks_per_segment();
+        const std::uint64_t first = ranged ? lba / per : 0, last = ranged ? (lba + blocks - 1) / per : 0;
+        if (ranged) co_await begin_range(first, last);
+        std::array<std::optional<future<io_status>>, nexus::max_children> pending;
+        std::array<std::uint32_t, nexus::max_children> generation{};
         for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
             auto& v = st.children[slot];
             if (!v.dev) continue;
             if (v.state == child_state::faulted) {
-                if (sp.ranged && v.log_dirty && !v.dirty.empty()) {
-                    for (std::uint64_t seg = sp.first; seg <= sp.last; ++seg)
-                        v.dirty[seg / 64] |= std::uint64_t{1} << (seg % 64);
+                if (ranged && v.log_dirty && !v.dirty.empty()) {
+                    for (std::uint64_t seg = first; seg <= last; ++seg) v.dirty[seg / 64] |= std::uint64_t{1} << (seg % 64);
                 }
                 continue;
             }
             generation[slot] = v.generation;
-            future<io_status> f = issue(v.dev->channel(), o, lba, blocks, iov);
-            if (f.available() && !f.failed()) {
-                const io_status s = f.get();
-                all_ok = all_ok && ok(s);
-                f = make_ready_future<io_status>(s);
-            } else {
-                all_ok = false;
-            }
-            pending[slot].emplace(std::move(f));
-            ++issued;
+            pending[slot].emplace(issue(v.dev->channel(), o, lba, blocks, iov));
         }
-        if (all_ok && issued > 0) {
-            if (sp.ranged) end_range(sp.first, sp.last);
-            leave();
-            return make_ready_future<io_status>(io_status::success);
-        }
-        return fan_in(std::move(pending), generation, sp, lba, blocks);
-    }
-
-    // Waits for every child, faults those that failed (recorded before the
-    // I/O completes) and gives the result.
-    future<io_status> fan_in(pending_array pending, generation_array generation, span sp, std::uint64_t lba,
-                             std::uint64_t blocks) {
-        nexus::shard_state& st = _n.local();
         bool any_ok = false;
         io_status first_error = io_status::namespace_not_ready;
         std::array<io_status, nexus::max_children> result{};
@@ -265,12 +208,12 @@ private:
                 first_error = result[slot];
             }
         }
-        if (sp.ranged) end_range(sp.first, sp.last);
+        if (ranged) end_range(first, last);
         // Failed children are recorded before this I/O completes.
         for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
             if (pending[slot] && !ok(result[slot])) {
-                co_await _n.child_failed(slot, generation[slot], reason_of(result[slot]), sp.ranged ? lba : 0,
-                                         sp.ranged ? blocks : 0);
+                co_await _n.child_failed(slot, generation[slot], reason_of(result[slot]), ranged ? lba : 0,
+                                         ranged ? blocks : 0);
             }
         }
         const bool nexus_faulted = st.faulted;
