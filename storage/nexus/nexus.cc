@@ -294,12 +294,14 @@ future<> nexus::publish() {
         child_state state;
         std::uint32_t generation;
         bool log_dirty;
+        bool unrecorded;
     };
     std::array<entry, max_children> view{};
     for (unsigned s = 0; s < max_children; ++s) {
         const child& c = _children[s];
-        view[s] = _used[s] ? entry{c.dev, c.state, c.generation, c.state == child_state::faulted && c.dirty_complete}
-                           : entry{nullptr, child_state::faulted, 0, false};
+        view[s] = _used[s] ? entry{c.dev, c.state, c.generation, c.state == child_state::faulted && c.dirty_complete,
+                                   c.state == child_state::faulted && c.recording}
+                           : entry{nullptr, child_state::faulted, 0, false, false};
     }
     const bool faulted = _state == nexus_state::faulted || _state == nexus_state::shutdown;
     const std::uint64_t words = (segments() + 63) / 64;
@@ -314,6 +316,7 @@ future<> nexus::publish() {
                 v.state = view[s].state;
                 v.generation = view[s].generation;
                 v.log_dirty = view[s].log_dirty;
+                v.unrecorded = view[s].unrecorded;
                 if (v.log_dirty && v.dirty.size() != words) v.dirty.assign(words, 0);
                 if (v.state == child_state::online) v.dirty.clear();  // in sync: nothing to remember
             }
@@ -386,6 +389,8 @@ future<> nexus::fault(unsigned slot, fault_reason reason, bool log_dirty) {
     c.recording = false;
     for (auto& p : c.recorded_waiters) p.set_value();
     c.recorded_waiters.clear();
+    // Writes that skip it no longer need to wait for the record.
+    co_await publish();
 }
 
 future<> nexus::child_failed(unsigned slot, std::uint32_t generation, fault_reason reason, std::uint64_t lba,

@@ -160,6 +160,7 @@ private:
             child_state state = child_state::faulted;
             std::uint32_t generation = 0;
             bool log_dirty = false;                // faulted: log writes for a later partial rebuild
+            bool unrecorded = false;               // faulted, the health record does not say so yet
             std::vector<std::uint64_t> dirty;      // one bit per segment
         };
         std::array<child_view, max_children> children{};

@@ -184,12 +184,19 @@ private:
         if (ranged) co_await begin_range(first, last);
         std::array<std::optional<future<io_status>>, nexus::max_children> pending;
         std::array<std::uint32_t, nexus::max_children> generation{};
+        std::array<bool, nexus::max_children> skipped_unrecorded{};
         for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
             auto& v = st.children[slot];
             if (!v.dev) continue;
             if (v.state == child_state::faulted) {
                 if (ranged && v.log_dirty && !v.dirty.empty()) {
                     for (std::uint64_t seg = first; seg <= last; ++seg) v.dirty[seg / 64] |= std::uint64_t{1} << (seg % 64);
+                }
+                // Faulted but not yet recorded so: this write misses it, so
+                // it may not be acknowledged before the record says so.
+                if (v.unrecorded) {
+                    skipped_unrecorded[slot] = true;
+                    generation[slot] = v.generation;
                 }
                 continue;
             }
@@ -209,11 +216,14 @@ private:
             }
         }
         if (ranged) end_range(first, last);
-        // Failed children are recorded before this I/O completes.
+        // Failed children are recorded before this I/O completes, and so
+        // are children it skipped whose fault is still being recorded.
         for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
             if (pending[slot] && !ok(result[slot])) {
                 co_await _n.child_failed(slot, generation[slot], reason_of(result[slot]), ranged ? lba : 0,
                                          ranged ? blocks : 0);
+            } else if (skipped_unrecorded[slot]) {
+                co_await _n.child_failed(slot, generation[slot], fault_reason::io_error, 0, 0);
             }
         }
         const bool nexus_faulted = st.faulted;
