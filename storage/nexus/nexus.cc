@@ -99,6 +99,13 @@ nexus::child* nexus::find_child(const std::string& uri) {
 
 unsigned nexus::slot_of(const child* c) const noexcept { return static_cast<unsigned>(c - _children.data()); }
 
+unsigned nexus::online_besides(unsigned slot) const noexcept {
+    unsigned n = 0;
+    for (unsigned s = 0; s < max_children; ++s)
+        if (_used[s] && s != slot && _children[s].state == child_state::online) ++n;
+    return n;
+}
+
 // Opens c.uri on this (the owner) shard: bdev:/// through the registry (not
 // owned), anything else through its backend (owned by the nexus).
 future<> nexus::open_child(child& c, device_registry* registry) {
@@ -367,9 +374,7 @@ future<> nexus::fault(unsigned slot, fault_reason reason, bool log_dirty) {
     // The last child in sync stays recorded healthy: the nexus faults with
     // it and acknowledges nothing more, so it still holds every write that
     // was acknowledged, and a nexus created again over the record opens it.
-    unsigned online_others = 0;
-    for (unsigned s = 0; s < max_children; ++s)
-        if (_used[s] && s != slot && _children[s].state == child_state::online) ++online_others;
+    const unsigned online_others = online_besides(slot);
     c.last_in_sync = c.state == child_state::online && online_others == 0;
     c.state = child_state::faulted;
     c.reason = reason;
@@ -486,9 +491,7 @@ future<> nexus::remove_child(std::string uri) {
     child* c = find_child(uri);
     if (!c) throw nexus_error(storage_errc::not_found, name(), fmt::format("no child {}", uri));
     const unsigned slot = slot_of(c);
-    unsigned online_others = 0;
-    for (unsigned s = 0; s < max_children; ++s)
-        if (_used[s] && s != slot && _children[s].state == child_state::online) ++online_others;
+    const unsigned online_others = online_besides(slot);
     if (c->state == child_state::online && online_others == 0 && _state != nexus_state::shutdown) {
         throw nexus_error(storage_errc::busy, name(), fmt::format("child {} is the last one in sync", uri));
     }
@@ -511,9 +514,7 @@ future<> nexus::offline_child(std::string uri) {
     child* c = find_child(uri);
     if (!c) throw nexus_error(storage_errc::not_found, name(), fmt::format("no child {}", uri));
     if (c->state == child_state::faulted) co_return;
-    unsigned online_others = 0;
-    for (unsigned s = 0; s < max_children; ++s)
-        if (_used[s] && &_children[s] != c && _children[s].state == child_state::online) ++online_others;
+    const unsigned online_others = online_besides(slot_of(c));
     if (c->state == child_state::online && online_others == 0) {
         throw nexus_error(storage_errc::busy, name(), fmt::format("child {} is the last one in sync", uri));
     }
@@ -528,9 +529,7 @@ future<> nexus::fault_child(std::string uri) {
         co_await publish();
         co_return;
     }
-    unsigned online_others = 0;
-    for (unsigned s = 0; s < max_children; ++s)
-        if (_used[s] && &_children[s] != c && _children[s].state == child_state::online) ++online_others;
+    const unsigned online_others = online_besides(slot_of(c));
     if (c->state == child_state::online && online_others == 0) {
         throw nexus_error(storage_errc::busy, name(), fmt::format("child {} is the last one in sync", uri));
     }

@@ -189,6 +189,8 @@ private:
 
     child* find_child(const std::string& uri);
     unsigned slot_of(const child* c) const noexcept;
+    // Online children other than the one in `slot`.
+    unsigned online_besides(unsigned slot) const noexcept;
     // Opens c.uri on the calling (owner) shard: bdev:/// through `registry`
     // (not owned), anything else through its backend (owned by the nexus).
     static future<> open_child(child& c, device_registry* registry);
