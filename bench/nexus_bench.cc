@@ -7,7 +7,9 @@
 // nexus over bdev:///r0..r2 (device registry, memory health store).
 // * 4 KiB random writes and reads at QD 32 on r0 directly (the baseline) and
 //   on the nexus; writes also on a hand-written three-way mirror (the
-//   generator itself writes r0, r1 and r2: what any mirror must spend).
+//   generator itself writes r0, r1 and r2: what any mirror must spend),
+//   reads also round robin over r0..r2 (the nexus's memory footprint).
+//   IOPS per wall second and per CPU second of the reactor thread.
 //   Each repetition runs every path once, in alternating order (ABBA), so
 //   baseline and nexus windows are seconds apart; medians are reported.
 // * A full rebuild of r3 (add_child with rebuild, until rebuilds_idle, then
@@ -73,7 +75,9 @@ void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return cou
 void* operator new(std::size_t n, std::align_val_t a) { return or_throw(counted_aligned(n, a)); }
 void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(counted_aligned(n, a)); }
 void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return counted_aligned(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return counted_aligned(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return counted_aligned(n, a);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -326,7 +330,9 @@ future<> fill(ioe::block_device* dev, std::vector<ioe::dma_buffer>* bufs) {
     std::vector<future<>> running;
     std::uint64_t next = 0;
     ioe::io_status err = ioe::io_status::success;
-    for (auto& b : *bufs) running.push_back(fill_worker(dev->channel(), &next, dev->block_count(), ioe::to_io_vec(b), &err));
+    for (auto& b : *bufs) {
+        running.push_back(fill_worker(dev->channel(), &next, dev->block_count(), ioe::to_io_vec(b), &err));
+    }
     for (auto& r : running) co_await std::move(r);
     if (!ioe::ok(err)) throw std::runtime_error(fmt::format("writing {}: {}", dev->name(), ioe::to_string(err)));
 }
@@ -346,7 +352,8 @@ future<ioe::replica*> make_replica(ioe::device_registry* reg, unsigned i, std::u
         throw std::runtime_error(fmt::format("pool nb_p{}: {} MiB of capacity, {} MiB needed", i,
                                              pools->back()->info().capacity_bytes >> 20, size_mb));
     }
-    ioe::replica* r = co_await pools->back()->create_replica(fmt::format("nb_r{}", i), ioe::uuid::random(), bytes, false);
+    ioe::replica* r =
+        co_await pools->back()->create_replica(fmt::format("nb_r{}", i), ioe::uuid::random(), bytes, false);
     const auto t0 = clk::now();
     co_await fill(r, bufs);
     std::fprintf(stderr, "nexus_bench: replica nb_r%u (%llu MiB) written in %.2f s\n", i,
@@ -374,7 +381,9 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
     std::vector<ioe::replica*> r;
     {
         std::vector<ioe::dma_buffer> fill_bufs = dma_buffers(4, 1 << 20);
-        for (unsigned i = 0; i <= children; ++i) r.push_back(co_await make_replica(reg, i, p->size_mb, &pools, &fill_bufs));
+        for (unsigned i = 0; i <= children; ++i) {
+            r.push_back(co_await make_replica(reg, i, p->size_mb, &pools, &fill_bufs));
+        }
     }
     ioe::memory_health_store store;
     ioe::nexus_options o;
@@ -394,21 +403,21 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
             // ABBA: even repetitions baseline first, odd ones nexus first.
             const bool base_first = rep % 2 == 0;
             auto label = [rep](int k) { return fmt::format("rep {} {}", rep, path_key[k]); };
+            // The baseline: r0 (also the nexus's child 0); the hand-written paths: r0..r2.
+            auto devs_of = [&](int k) {
+                if (k == replica_write || k == replica_read) return std::vector<ioe::block_device*>{base};
+                if (k == nexus_write || k == nexus_read) return std::vector<ioe::block_device*>{nx.get()};
+                return std::vector<ioe::block_device*>{r[0], r[1], r[2]};
+            };
             for (int k : base_first ? std::array{replica_write, nexus_write, mirror_write}
                                     : std::array{mirror_write, nexus_write, replica_write}) {
-                std::vector<ioe::block_device*> devs = k == replica_write ? std::vector<ioe::block_device*>{base}
-                                                       : k == nexus_write ? std::vector<ioe::block_device*>{nx.get()}
-                                                                          : std::vector<ioe::block_device*>{r[0], r[1], r[2]};
                 if (!wanted(p, path_key[k])) continue;
-                res->runs[k].push_back(co_await run_window(&g, p, devs, true, label(k).c_str(), res));
+                res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), true, label(k).c_str(), res));
             }
             for (int k : base_first ? std::array{replica_read, nexus_read, rr_read}
                                     : std::array{rr_read, nexus_read, replica_read}) {
                 if (!wanted(p, path_key[k])) continue;
-                std::vector<ioe::block_device*> devs = k == replica_read ? std::vector<ioe::block_device*>{base}
-                                                       : k == nexus_read ? std::vector<ioe::block_device*>{nx.get()}
-                                                                         : std::vector<ioe::block_device*>{r[0], r[1], r[2]};
-                res->runs[k].push_back(co_await run_window(&g, p, devs, false, label(k).c_str(), res));
+                res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), false, label(k).c_str(), res));
             }
         }
         // Rebuild vs copy, alternately. r3 has been written whole, so neither
@@ -527,7 +536,8 @@ std::vector<double> each(const std::vector<window>& w, F f) {
 void start_watchdog(std::chrono::seconds limit) {
     std::thread([limit] {
         std::this_thread::sleep_for(limit);
-        std::fprintf(stderr, "nexus_bench: still running after %lld s: giving up\n", static_cast<long long>(limit.count()));
+        std::fprintf(stderr, "nexus_bench: still running after %lld s: giving up\n",
+                     static_cast<long long>(limit.count()));
         std::_Exit(3);
     }).detach();
 }
@@ -572,7 +582,9 @@ int main(int argc, char** argv) {
 
     // ---- report: medians over the repetitions ----
     std::vector<std::pair<std::string, std::string>> kv;
-    auto num = [&kv](const std::string& k, double v, int digits) { kv.emplace_back(k, fmt::format("{:.{}f}", v, digits)); };
+    auto num = [&kv](const std::string& k, double v, int digits) {
+        kv.emplace_back(k, fmt::format("{:.{}f}", v, digits));
+    };
     double iops[path_count] = {}, iops_cpu[path_count] = {};
     double max_allocs = 0, max_wait = 0;
     for (int k = 0; k < path_count; ++k) {
@@ -580,8 +592,12 @@ int main(int argc, char** argv) {
         iops_cpu[k] = median(each(res.runs[k], [](const window& w) { return w.iops_cpu; }));
         num(fmt::format("{}_iops", path_key[k]), iops[k], 0);
         num(fmt::format("{}_iops_per_cpu_s", path_key[k]), iops_cpu[k], 0);
-        num(fmt::format("{}_p50_us", path_key[k]), median(each(res.runs[k], [](const window& w) { return w.p50_us; })), 3);
-        for (const auto& w : res.runs[k]) max_allocs = std::max(max_allocs, w.allocs_per_io), max_wait = std::max(max_wait, w.cpu_wait_pct);
+        num(fmt::format("{}_p50_us", path_key[k]), median(each(res.runs[k], [](const window& w) { return w.p50_us; })),
+            3);
+        for (const auto& w : res.runs[k]) {
+            max_allocs = std::max(max_allocs, w.allocs_per_io);
+            max_wait = std::max(max_wait, w.cpu_wait_pct);
+        }
     }
     auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
     // Per repetition, the ratio of two windows seconds apart.
@@ -615,7 +631,8 @@ int main(int argc, char** argv) {
     num("engine_cpu_wait_pct_max", max_wait, 1);
     num("io_errors", double(res.io_errors), 0);
     const bool ran = res.error.empty();
-    const bool w_met = ran && write_ratio >= 0.8, r_met = ran && read_ratio >= 0.95, b_met = ran && rebuild_ratio >= 0.8;
+    const bool w_met = ran && write_ratio >= 0.8, r_met = ran && read_ratio >= 0.95;
+    const bool b_met = ran && rebuild_ratio >= 0.8;
 
     if (p.json) {
         std::string out = "{";
@@ -627,13 +644,15 @@ int main(int argc, char** argv) {
         };
         out += "\"runs_detail\": {";
         for (int k = 0; k < path_count; ++k) {
-            out += fmt::format("\"{}_iops\": {}, ", path_key[k], list(each(res.runs[k], [](const window& w) { return w.iops; })));
+            out += fmt::format("\"{}_iops\": {}, ", path_key[k],
+                               list(each(res.runs[k], [](const window& w) { return w.iops; })));
             out += fmt::format("\"{}_iops_per_cpu_s\": {}, ", path_key[k],
                                list(each(res.runs[k], [](const window& w) { return w.iops_cpu; })));
             out += fmt::format("\"{}_cpu_wait_pct\": {}, ", path_key[k],
                                list(each(res.runs[k], [](const window& w) { return w.cpu_wait_pct; })));
         }
-        out += fmt::format("\"copy_mib_per_s\": {}, \"rebuild_mib_per_s\": {}}}, ", list(res.copy_mib_s), list(res.rebuild_mib_s));
+        out += fmt::format("\"copy_mib_per_s\": {}, \"rebuild_mib_per_s\": {}}}, ", list(res.copy_mib_s),
+                           list(res.rebuild_mib_s));
         out += fmt::format(
             "\"targets\": {{\"nexus_write_ratio_min\": 0.8, \"nexus_write_ratio_met\": {}, \"nexus_read_ratio_min\": "
             "0.95, \"nexus_read_ratio_met\": {}, \"rebuild_ratio_min\": 0.8, \"rebuild_ratio_met\": {}}}, ",
