@@ -203,8 +203,9 @@ private:
     future<> fault(unsigned slot, fault_reason reason, bool log_dirty);
     future<> start_rebuild(unsigned slot, bool partial);
     future<> run_rebuild(std::shared_ptr<rebuild_job> job);
-    future<> lock_segment(std::uint64_t seg);
-    future<> unlock_segment(std::uint64_t seg);
+    // Range locks over segments [first, last] on every shard (rebuild).
+    future<> lock_segments(std::uint64_t first, std::uint64_t last);
+    future<> unlock_segments(std::uint64_t first);
     // Merges every shard's dirty log of `slot` (partial rebuild).
     future<std::vector<std::uint64_t>> collect_dirty(unsigned slot);
 

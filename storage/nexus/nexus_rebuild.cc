@@ -32,6 +32,7 @@ struct nexus::rebuild_job {
 namespace {
 
 constexpr std::size_t history_kept = 16;
+constexpr std::uint64_t segments_per_lock = 4;
 
 storage_error rebuild_error(storage_errc c, const std::string& nexus_name, const std::string& what) {
     return storage_error(c, fmt::format("nexus '{}': {}", nexus_name, what));
@@ -128,28 +129,28 @@ future<std::vector<std::uint64_t>> nexus::collect_dirty(unsigned slot) {
     co_return merged;
 }
 
-future<> nexus::lock_segment(std::uint64_t seg) {
+future<> nexus::lock_segments(std::uint64_t first, std::uint64_t last) {
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
-        co_await submit_to(shard, [this, seg]() -> future<> {
+        co_await submit_to(shard, [this, first, last]() -> future<> {
             shard_state& st = local();
-            st.locked.push_back({seg, seg});
+            st.locked.push_back({first, last});
             for (;;) {
                 bool busy = false;
-                for (const auto& w : st.writing) busy = busy || (w.first <= seg && seg <= w.last);
+                for (const auto& w : st.writing) busy = busy || (w.first <= last && first <= w.last);
                 if (!busy) break;
-                st.write_drain_waiters.emplace_back(shard_state::range{seg, seg}, promise<>());
+                st.write_drain_waiters.emplace_back(shard_state::range{first, last}, promise<>());
                 co_await st.write_drain_waiters.back().second.get_future();
             }
         });
     }
 }
 
-future<> nexus::unlock_segment(std::uint64_t seg) {
+future<> nexus::unlock_segments(std::uint64_t first) {
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
-        co_await submit_to(shard, [this, seg] {
+        co_await submit_to(shard, [this, first] {
             shard_state& st = local();
             for (std::size_t i = 0; i < st.locked.size(); ++i) {
-                if (st.locked[i].first == seg) {
+                if (st.locked[i].first == first) {
                     st.locked[i] = st.locked.back();
                     st.locked.pop_back();
                     break;
@@ -180,42 +181,81 @@ future<> nexus::run_rebuild(std::shared_ptr<rebuild_job> job) {
             if (j->error.empty()) j->error = "no DMA memory for the copy buffers";
             co_return;
         }
-        while (j->error.empty() && !j->stop && j->cursor < j->todo.size()) {
-            while (j->paused && !j->stop) {
-                j->resume_waiters.emplace_back();
-                co_await j->resume_waiters.back().get_future();
+        // Runs of up to segments_per_lock consecutive segments, each under one
+        // range lock: one round trip to every shard per run, not per segment.
+        // The next run's lock is asked for before the current run is copied,
+        // and a run's unlock is not waited for before the next lock, so the
+        // round trips to the other shards overlap the copying.
+        auto take = [j](std::uint64_t& first, std::uint64_t& last) {
+            if (!j->error.empty() || j->stop || j->paused || j->cursor >= j->todo.size()) return false;
+            first = last = j->todo[j->cursor++];
+            while (last - first + 1 < segments_per_lock && j->cursor < j->todo.size() && j->todo[j->cursor] == last + 1) {
+                ++last;
+                ++j->cursor;
             }
-            if (j->stop || j->cursor >= j->todo.size()) break;
-            const std::uint64_t seg = j->todo[j->cursor++];
-            const std::uint64_t lba = seg * per_seg;
-            const auto blocks = static_cast<std::uint32_t>(std::min(per_seg, self->block_count() - lba));
-            io_vec v = to_io_vec(*buf, 0, std::size_t{blocks} * block);
-            co_await self->lock_segment(seg);
-            io_status st = io_status::namespace_not_ready;
-            io_channel* in = from->channel();
-            io_channel* out = to->channel();
-            if (in && out) {
-                st = co_await in->read(lba, blocks, io_vecs(&v, 1));
-                if (!ok(st)) {
-                    j->error = fmt::format("reading segment {} from {}: {}", seg, j->progress.source, to_string(st));
-                } else {
-                    st = co_await out->write(lba, blocks, io_vecs(&v, 1));
+            return true;
+        };
+        std::optional<future<>> locking;    // the lock of [first, last], asked for ahead
+        std::optional<future<>> unlocking;  // the previous run's unlock
+        std::uint64_t first = 0, last = 0;
+        bool have = false;  // [first, last] is taken and its lock asked for
+        for (;;) {
+            if (!have) {
+                while (j->paused && !j->stop) {
+                    j->resume_waiters.emplace_back();
+                    co_await j->resume_waiters.back().get_future();
+                }
+                if (!take(first, last)) break;
+                locking.emplace(self->lock_segments(first, last));
+                have = true;
+            }
+            co_await std::move(*locking);
+            locking.reset();
+            std::uint64_t next_first = 0, next_last = 0;
+            const bool next = take(next_first, next_last);
+            if (next) locking.emplace(self->lock_segments(next_first, next_last));
+            for (std::uint64_t seg = first; seg <= last && j->error.empty(); ++seg) {
+                const std::uint64_t lba = seg * per_seg;
+                const auto blocks = static_cast<std::uint32_t>(std::min(per_seg, self->block_count() - lba));
+                io_vec v = to_io_vec(*buf, 0, std::size_t{blocks} * block);
+                io_status st = io_status::namespace_not_ready;
+                io_channel* in = from->channel();
+                io_channel* out = to->channel();
+                if (in && out) {
+                    st = co_await in->read(lba, blocks, io_vecs(&v, 1));
                     if (!ok(st)) {
-                        j->error = fmt::format("writing segment {}: {}", seg, to_string(st));
-                    } else if (check) {
-                        io_vec c = to_io_vec(*check, 0, std::size_t{blocks} * block);
-                        st = co_await out->read(lba, blocks, io_vecs(&c, 1));
-                        if (!ok(st) || std::memcmp(buf->data(), check->data(), std::size_t{blocks} * block) != 0) {
-                            j->error = fmt::format("segment {} differs after the copy", seg);
+                        j->error = fmt::format("reading segment {} from {}: {}", seg, j->progress.source, to_string(st));
+                    } else {
+                        st = co_await out->write(lba, blocks, io_vecs(&v, 1));
+                        if (!ok(st)) {
+                            j->error = fmt::format("writing segment {}: {}", seg, to_string(st));
+                        } else if (check) {
+                            io_vec c = to_io_vec(*check, 0, std::size_t{blocks} * block);
+                            st = co_await out->read(lba, blocks, io_vecs(&c, 1));
+                            if (!ok(st) || std::memcmp(buf->data(), check->data(), std::size_t{blocks} * block) != 0) {
+                                j->error = fmt::format("segment {} differs after the copy", seg);
+                            }
                         }
                     }
+                } else {
+                    j->error = "a child has no channel (closing)";
                 }
-            } else {
-                j->error = "a child has no channel (closing)";
+                if (j->error.empty()) j->progress.blocks_done += blocks;
             }
-            co_await self->unlock_segment(seg);
-            if (j->error.empty()) j->progress.blocks_done += blocks;
+            if (unlocking) co_await std::move(*unlocking);
+            unlocking.emplace(self->unlock_segments(first));
+            have = next;
+            first = next_first;
+            last = next_last;
+            if (!j->error.empty() || j->stop) break;
         }
+        // A run locked ahead but not copied (stopped, failed) is released.
+        if (have) {
+            co_await std::move(*locking);
+            if (unlocking) co_await std::move(*unlocking);
+            unlocking.emplace(self->unlock_segments(first));
+        }
+        if (unlocking) co_await std::move(*unlocking);
     };
     std::vector<future<>> workers;
     const std::size_t n = std::min<std::size_t>(_opts.rebuild_parallel, std::max<std::size_t>(job->todo.size(), 1));
