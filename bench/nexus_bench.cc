@@ -4,7 +4,9 @@
 //               [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD]
 // One engine. On shard 0: four malloc:/// devices, each with a pool holding
 // one thick replica (r0..r3, `--size-mb` each, written whole first); a
-// nexus over bdev:///r0..r2 (device registry, memory health store).
+// nexus over bdev:///r0..r2 (device registry, memory health store); and a
+// second nexus over three bare malloc:/// devices (b0..b2, no pool), the
+// issue's "nexus3 with malloc children" read literally.
 // * 4 KiB random writes and reads at QD 32 on r0 directly (the baseline) and
 //   on the nexus; writes also on a hand-written three-way mirror (the
 //   generator itself writes r0, r1 and r2: what any mirror must spend),
@@ -126,10 +128,22 @@ struct window {
 // Paths measured in windows.
 // mirror3: the generator writes r0, r1 and r2 itself. roundrobin3: it reads
 // them in turn (the nexus's memory footprint without the nexus).
-enum path { replica_write, nexus_write, mirror_write, replica_read, nexus_read, rr_read, path_count };
-constexpr const char* path_key[path_count] = {"replica_randwrite4k_qd32", "nexus3_randwrite4k_qd32",
-                                              "mirror3_randwrite4k_qd32", "replica_randread4k_qd32",
-                                              "nexus3_randread4k_qd32",   "roundrobin3_randread4k_qd32"};
+// nexus3malloc: the nexus over bare malloc devices (no pool, no replica).
+enum path {
+    replica_write,
+    nexus_write,
+    mirror_write,
+    replica_read,
+    nexus_read,
+    rr_read,
+    nexus_m_write,
+    nexus_m_read,
+    path_count
+};
+constexpr const char* path_key[path_count] = {"replica_randwrite4k_qd32",     "nexus3_randwrite4k_qd32",
+                                              "mirror3_randwrite4k_qd32",     "replica_randread4k_qd32",
+                                              "nexus3_randread4k_qd32",       "roundrobin3_randread4k_qd32",
+                                              "nexus3malloc_randwrite4k_qd32", "nexus3malloc_randread4k_qd32"};
 
 struct results {
     std::vector<window> runs[path_count];
@@ -392,6 +406,18 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
     o.registry = reg;
     std::unique_ptr<ioe::nexus> nx = co_await ioe::nexus::create(
         "nexus_bench", ioe::uuid::random(), {"bdev:///nb_r0", "bdev:///nb_r1", "bdev:///nb_r2"}, o);
+    {
+        std::vector<ioe::dma_buffer> fill_bufs = dma_buffers(4, 1 << 20);
+        for (unsigned i = 0; i < children; ++i) {
+            ioe::block_device* b = co_await reg->create(
+                fmt::format("malloc:///nb_b{}?size_mb={}&blk_size={}", i, p->size_mb, block_bytes));
+            co_await fill(b, &fill_bufs);
+        }
+    }
+    ioe::nexus_options om = o;
+    om.health_key = "/ioengine/nexus/nexus_bench_malloc";
+    std::unique_ptr<ioe::nexus> nm = co_await ioe::nexus::create(
+        "nexus_bench_malloc", ioe::uuid::random(), {"bdev:///nb_b0", "bdev:///nb_b1", "bdev:///nb_b2"}, om);
     std::exception_ptr failed;
     try {
         generator g;
@@ -407,15 +433,16 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
             auto devs_of = [&](int k) {
                 if (k == replica_write || k == replica_read) return std::vector<ioe::block_device*>{base};
                 if (k == nexus_write || k == nexus_read) return std::vector<ioe::block_device*>{nx.get()};
+                if (k == nexus_m_write || k == nexus_m_read) return std::vector<ioe::block_device*>{nm.get()};
                 return std::vector<ioe::block_device*>{r[0], r[1], r[2]};
             };
-            for (int k : base_first ? std::array{replica_write, nexus_write, mirror_write}
-                                    : std::array{mirror_write, nexus_write, replica_write}) {
+            for (int k : base_first ? std::array{replica_write, nexus_write, mirror_write, nexus_m_write}
+                                    : std::array{nexus_m_write, mirror_write, nexus_write, replica_write}) {
                 if (!wanted(p, path_key[k])) continue;
                 res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), true, label(k).c_str(), res));
             }
-            for (int k : base_first ? std::array{replica_read, nexus_read, rr_read}
-                                    : std::array{rr_read, nexus_read, replica_read}) {
+            for (int k : base_first ? std::array{replica_read, nexus_read, rr_read, nexus_m_read}
+                                    : std::array{nexus_m_read, rr_read, nexus_read, replica_read}) {
                 if (!wanted(p, path_key[k])) continue;
                 res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), false, label(k).c_str(), res));
             }
@@ -454,6 +481,8 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
     }
     co_await nx->close();
     nx.reset();
+    co_await nm->close();
+    nm.reset();
     for (auto& pl : pools) co_await pl->destroy();
     if (failed) std::rethrow_exception(failed);
 }
@@ -617,6 +646,10 @@ int main(int argc, char** argv) {
     num("nexus_read_ratio_paired_median", paired(nexus_read, replica_read), 3);
     num("nexus_write_ratio_cpu", ratio(iops_cpu[nexus_write], iops_cpu[replica_write]), 3);
     num("nexus_read_ratio_cpu", ratio(iops_cpu[nexus_read], iops_cpu[replica_read]), 3);
+    num("nexus_malloc_children_write_ratio", ratio(iops[nexus_m_write], iops[replica_write]), 3);
+    num("nexus_malloc_children_read_ratio", ratio(iops[nexus_m_read], iops[replica_read]), 3);
+    num("nexus_malloc_children_write_ratio_cpu", ratio(iops_cpu[nexus_m_write], iops_cpu[replica_write]), 3);
+    num("nexus_malloc_children_read_ratio_cpu", ratio(iops_cpu[nexus_m_read], iops_cpu[replica_read]), 3);
     num("mirror3_write_ratio", ratio(iops[mirror_write], iops[replica_write]), 3);
     num("nexus_vs_mirror3_write_ratio", ratio(iops[nexus_write], iops[mirror_write]), 3);
     num("roundrobin3_read_ratio", ratio(iops[rr_read], iops[replica_read]), 3);
