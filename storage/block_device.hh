@@ -151,13 +151,15 @@ public:
     // Re-reads the backend's size (after the device grew); owner shard.
     virtual future<> rescan() { return make_ready_future<>(); }
 
-    // Owner shard: resolves once no write this device gave up on (timed
-    // out here but perhaps still executing at the far end, e.g. a remote
-    // target) can still land; throws storage_error(busy) when that is not
-    // known within `limit`. A nexus awaits it before it rebuilds a child, so
-    // that a late write cannot overwrite a segment already copied. Devices
-    // that never give up on a command resolve at once.
-    virtual future<> drain_abandoned(std::chrono::milliseconds limit) {
+    // Owner shard: resolves once the device can take I/O (a remote one is
+    // connected) and no write it gave up on (timed out here but perhaps
+    // still executing at the far end) can still land; throws storage_error
+    // (busy, or unavailable when it will not connect again) when that is
+    // not so within `limit`. A nexus awaits it before it rebuilds a child:
+    // a late write could overwrite a segment already copied, and a rebuild
+    // that starts before the child is reachable fails and loses its partial
+    // log. Local devices resolve at once.
+    virtual future<> settle(std::chrono::milliseconds limit) {
         (void)limit;
         return make_ready_future<>();
     }

@@ -481,8 +481,23 @@ future<std::unique_ptr<nvmf_qpair>> nvmf_device::open_io_queue(std::uint16_t qid
     co_return qp;
 }
 
-future<> nvmf_device::drain_abandoned(std::chrono::milliseconds limit) {
+future<> nvmf_device::settle(std::chrono::milliseconds limit) {
     const auto deadline = steady_clock::now() + limit;
+    if (!connected()) log::info("nvmf device {}: waiting to be connected again", name());
+    while (!connected()) {
+        if (lost()) {
+            throw storage_error(storage_errc::unavailable,
+                                fmt::format("{}: reconnecting was given up (ctrl_loss_timeout); remove the child and "
+                                            "add it again",
+                                            where()));
+        }
+        if (steady_clock::now() >= deadline) {
+            throw storage_error(storage_errc::busy,
+                                fmt::format("{}: not connected after {} ms (is its node up and sharing it?)", where(),
+                                            limit.count()));
+        }
+        co_await sleep(std::chrono::milliseconds(5));
+    }
     if (abandoned() > 0) {
         log::info("nvmf device {}: waiting for the target to answer {} command(s) that timed out", name(),
                   abandoned());

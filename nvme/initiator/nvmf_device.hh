@@ -82,10 +82,11 @@ public:
     std::uint16_t io_queues() const noexcept { return _io_queues; }
     // "host:port/subnqn", the prefix of every error message.
     std::string where() const;
-    // Waits until every command a queue gave up on has been answered by the
-    // target (it has then finished executing there), or its connection
-    // is gone; busy after `limit`.
-    future<> drain_abandoned(std::chrono::milliseconds limit) override;
+    // Waits until the controller is connected and every command a queue
+    // gave up on has been answered by the target (it has then finished
+    // executing there) or its connection is gone; busy after `limit`,
+    // unavailable at once when reconnecting was given up (lost()).
+    future<> settle(std::chrono::milliseconds limit) override;
     // Commands given up on and not answered yet, over every shard.
     std::int32_t abandoned() const noexcept { return _abandoned.load(std::memory_order_relaxed); }
 

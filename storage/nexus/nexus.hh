@@ -61,10 +61,10 @@ struct nexus_options {
     bool rebuild_verify = false;              // re-read and compare each copied segment
     unsigned health_retries = 5;              // store writes before the nexus faults
     std::chrono::milliseconds health_retry_delay{200};
-    // Before a child is rebuilt: how long to wait for writes it gave up on
-    // (remote children: timed out, maybe still executing at the target) to
-    // be answered; the rebuild is refused (busy) after that.
-    std::chrono::milliseconds abandoned_drain_limit{30000};
+    // Before a child is rebuilt: how long to wait for its device to settle
+    // (connected again, writes it gave up on answered; block_device::settle);
+    // the rebuild is refused (busy) after that.
+    std::chrono::milliseconds settle_limit{30000};
 };
 
 class nexus final : public block_device {

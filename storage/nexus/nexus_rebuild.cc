@@ -73,11 +73,12 @@ future<> nexus::start_rebuild(unsigned slot, bool partial) {
         throw rebuild_error(storage_errc::unavailable, name(),
                             fmt::format("no child in sync to rebuild {} from", c.uri));
     }
-    // A write the child's device gave up on (timed out) may still be
+    // A remote child may not be connected again yet (its node just came
+    // back), and a write its device gave up on (timed out) may still be
     // executing at the far end: copying a segment before it lands would let
-    // it overwrite the copy with older data. Wait until it is answered.
+    // it overwrite the copy with older data. Wait until neither is so.
     const std::uint32_t generation = c.generation;
-    co_await c.dev->drain_abandoned(_opts.abandoned_drain_limit);
+    co_await c.dev->settle(_opts.settle_limit);
     if (c.rebuild || c.generation != generation || c.state != child_state::faulted) co_return;  // changed meanwhile
     auto job = std::make_shared<rebuild_job>();
     job->slot = slot;

@@ -648,7 +648,7 @@ TEST(nexus_scenarios, a_child_out_of_space_is_retired_with_reason_no_space) {
 // timed-out command as aborted while the target still runs it, and
 // online_child() started the rebuild at once, so the abandoned write landed
 // after its segment was copied. Now the rebuild first waits until the
-// device has no abandoned command left (block_device::drain_abandoned).
+// device has no abandoned command left (block_device::settle).
 TEST(nexus_scenarios, late_write_of_a_timed_out_child_does_not_undo_its_rebuild) {
     with_fault_rig(300, [](fault_rig& rig, nexus& n, etcd_health_store&, const std::string&) -> future<> {
         auto old_bytes = pattern(4096, 9);
