@@ -204,14 +204,14 @@ private:
             pending[slot].emplace(issue(v.dev->channel(), o, lba, blocks, iov));
         }
         bool any_ok = false;
-        io_status first_error = io_status::namespace_not_ready;
+        std::optional<io_status> first_error;  // the first failing child's status
         std::array<io_status, nexus::max_children> result{};
         for (unsigned slot = 0; slot < nexus::max_children; ++slot) {
             if (!pending[slot]) continue;
             result[slot] = co_await std::move(*pending[slot]);
             if (ok(result[slot])) {
                 any_ok = true;
-            } else if (first_error == io_status::namespace_not_ready) {
+            } else if (!first_error) {
                 first_error = result[slot];
             }
         }
@@ -228,7 +228,7 @@ private:
         }
         const bool nexus_faulted = st.faulted;
         leave();
-        if (!any_ok) co_return first_error;  // no child took it: the child's status
+        if (!any_ok) co_return first_error.value_or(io_status::namespace_not_ready);  // the child's status
         // Faulted meanwhile (the record could not be written, or no child in
         // sync is left): not acknowledged.
         co_return nexus_faulted ? io_status::namespace_not_ready : io_status::success;
