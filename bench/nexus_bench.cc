@@ -41,6 +41,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hh"
+#include "bench/heap_count.hh"
 #include "runtime/cores.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
@@ -50,48 +52,6 @@
 #include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
 
-// ---- allocation counting (every global operator new of this binary) ---------
-
-namespace {
-std::atomic<std::uint64_t> g_allocs{0};
-
-void* counted(std::size_t n) noexcept {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n ? n : 1);
-}
-void* counted_aligned(std::size_t n, std::align_val_t al) noexcept {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    void* p = nullptr;
-    return posix_memalign(&p, std::max(static_cast<std::size_t>(al), sizeof(void*)), n ? n : 1) == 0 ? p : nullptr;
-}
-void* or_throw(void* p) {
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return or_throw(counted(n)); }
-void* operator new[](std::size_t n) { return or_throw(counted(n)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return or_throw(counted_aligned(n, a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(counted_aligned(n, a)); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return counted_aligned(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return counted_aligned(n, a);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
@@ -254,12 +214,12 @@ future<window> run_window(generator* g, const params* p, std::vector<ioe::block_
         g->running.push_back(io_worker(&s, ioe::to_io_vec(g->bufs[i]), 0x9e3779b97f4a7c15ull * (i + 1)));
     }
     co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->warmup)));
-    const std::uint64_t ops0 = s.ops, allocs0 = g_allocs.load();
+    const std::uint64_t ops0 = s.ops, allocs0 = ioe::bench::heap_allocations();
     const double wait0 = cpu_wait_ns(), cpu0 = thread_cpu_s();
     const clk::time_point t0 = clk::now();
     s.sampling = true;
     co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->seconds)));
-    const std::uint64_t ops1 = s.ops, allocs1 = g_allocs.load();
+    const std::uint64_t ops1 = s.ops, allocs1 = ioe::bench::heap_allocations();
     const clk::time_point t1 = clk::now();
     const double wait1 = cpu_wait_ns(), cpu1 = thread_cpu_s();
     s.sampling = false;
@@ -562,20 +522,6 @@ std::vector<double> each(const std::vector<window>& w, F f) {
 }
 
 // Ends the process if the run hangs (everything here is bounded in time).
-void start_watchdog(std::chrono::seconds limit) {
-    std::thread([limit] {
-        std::this_thread::sleep_for(limit);
-        std::fprintf(stderr, "nexus_bench: still running after %lld s: giving up\n",
-                     static_cast<long long>(limit.count()));
-        std::_Exit(3);
-    }).detach();
-}
-
-std::string json_escape(const std::string& s) {
-    std::string e;
-    for (char c : s) e += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, std::iscntrl(c) ? ' ' : c);
-    return e;
-}
 
 }  // namespace
 
@@ -590,7 +536,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     const double load_start = proc_number("/proc/loadavg", 0);
-    start_watchdog(std::chrono::seconds(
+    ioe::bench::start_watchdog("nexus_bench", std::chrono::seconds(
         static_cast<long>(p.reps * path_count * (p.seconds + p.warmup) + p.rebuild_reps * 30 + 300)));
 
     results res;
@@ -697,7 +643,7 @@ int main(int argc, char** argv) {
             p.reps, p.seconds, p.warmup, p.size_mb, p.rebuild_reps, p.shards,
             p.poll == ioe::poll_mode::busy ? "busy" : "adaptive", queue_depth, ioe::nexus_options{}.segment_bytes,
             ioe::nexus_options{}.rebuild_parallel, load_start, load_end);
-        if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", json_escape(res.error));
+        if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", ioe::bench::json_escape(res.error));
         std::fputs((out + "}\n").c_str(), stdout);
     } else {
         for (const auto& [k, v] : kv) std::printf("%-40s %14s\n", k.c_str(), v.c_str());

@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hh"
 #include "bench/tcp_limit_server.hh"
 
 namespace {
@@ -401,14 +402,6 @@ void start_watchdog(std::chrono::seconds limit, const pid_t* target) {
     }).detach();
 }
 
-std::string json_escape(const std::string& s) {
-    std::string e;
-    for (char c : s) {
-        if (c == '"' || c == '\\') e += '\\';
-        e += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
-    }
-    return e;
-}
 
 }  // namespace
 
@@ -598,11 +591,11 @@ int main(int argc, char** argv) {
         "  \"config\": {{\"runs\": {}, \"seconds\": {}, \"warmup_seconds\": {}, \"target_core\": {}, "
         "\"perf_core\": {}, \"namespace\": \"{}\", \"target\": \"{}\", \"perf\": \"{}\", "
         "\"perf_poll\": \"{}\", \"idle_seconds\": {}, \"load_average_start\": {:.2f}, \"load_average_end\": {:.2f}}},\n",
-        p.runs, p.seconds, p.warmup, p.target_core, p.perf_core, ns_uri, json_escape(joined(target_args)),
-        json_escape(joined(perf_args(p, port, workloads[limit_workload]))), p.perf_poll, k_idle_seconds, load_start,
+        p.runs, p.seconds, p.warmup, p.target_core, p.perf_core, ns_uri, ioe::bench::json_escape(joined(target_args)),
+        ioe::bench::json_escape(joined(perf_args(p, port, workloads[limit_workload]))), p.perf_poll, k_idle_seconds, load_start,
         load_average());
-    j += fmt::format("  \"limit_server_problem\": \"{}\",\n", json_escape(limit_problem));
-    j += fmt::format("  \"error\": \"{}\"\n}}\n", json_escape(error));
+    j += fmt::format("  \"limit_server_problem\": \"{}\",\n", ioe::bench::json_escape(limit_problem));
+    j += fmt::format("  \"error\": \"{}\"\n}}\n", ioe::bench::json_escape(error));
     if (p.json) {
         std::fputs(j.c_str(), stdout);
     } else {

@@ -14,7 +14,7 @@
 // loop's IOPS at --qd with PRPs, an upper bound set by the model). Device keys: iops_per_core and read_4k_us_avg for
 // 4 KiB random reads at --qd on one shard.
 //
-// Heap allocations are counted by replacing the global operator new.
+// Heap allocations are counted by the global operator new of heap_count.cc.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/heap_count.hh"
 #include "nvme/pcie/controller_model.hh"
 #include "nvme/pcie/pcie_backend.hh"
 #include "nvme/pcie/pcie_device.hh"
@@ -33,39 +34,6 @@
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
 #include "storage/backend_schemes.hh"
-
-namespace {
-std::atomic<std::uint64_t> g_allocs{0};
-void* counted(std::size_t n) {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void* counted_aligned(std::size_t n, std::align_val_t a) {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    const auto al = static_cast<std::size_t>(a);
-    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-    throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n); }
-void* operator new[](std::size_t n) { return counted(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n ? n : 1);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_aligned(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_aligned(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -145,11 +113,11 @@ future<std::uint64_t> model_pass(engine* e, const params& p, nvme::sgl_mode sgl,
 
     // Allocations per I/O and the driver-side cost at depth 1.
     const std::uint64_t model_before = model.stats().busy_ns;
-    const std::uint64_t a0 = g_allocs.load();
+    const std::uint64_t a0 = ioe::bench::heap_allocations();
     auto t0 = clk::now();
     errors += co_await run_depth(e, ch, 1, p.ios, false, bufs);
     const double wall = static_cast<double>(ns_since(t0));
-    const std::uint64_t allocs = g_allocs.load() - a0;
+    const std::uint64_t allocs = ioe::bench::heap_allocations() - a0;
     const double model_ns = static_cast<double>(model.stats().busy_ns - model_before);
     out.qd1_ns = wall / p.ios;
     out.model_ns = model_ns / p.ios;

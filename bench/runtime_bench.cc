@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/heap_count.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
 #include "runtime/timer.hh"
@@ -42,53 +43,6 @@
 // Written once per measurement so that the optimizer keeps the loops.
 volatile std::int64_t g_sink;
 
-// ---- allocation counting ----------------------------------------------------
-
-namespace {
-std::atomic<std::uint64_t> g_allocs{0};
-
-void* counted_alloc(std::size_t n) noexcept {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n ? n : 1);
-}
-void* counted_alloc_aligned(std::size_t n, std::align_val_t al) noexcept {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    std::size_t a = static_cast<std::size_t>(al);
-    if (a < sizeof(void*)) a = sizeof(void*);
-    void* p = nullptr;
-    if (posix_memalign(&p, a, n ? n : 1) != 0) return nullptr;
-    return p;
-}
-void* must(void* p) {
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return must(counted_alloc(n)); }
-void* operator new[](std::size_t n) { return must(counted_alloc(n)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return must(counted_alloc_aligned(n, a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return must(counted_alloc_aligned(n, a)); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return counted_alloc_aligned(n, a);
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return counted_alloc_aligned(n, a);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
@@ -232,9 +186,9 @@ future<double> coroutine_ready(std::uint64_t iters) {
 future<double> allocs_per_call(std::size_t warmup, std::size_t calls) {
     std::int64_t sum = 0;
     for (std::size_t i = 0; i < warmup; ++i) sum += co_await ioe::submit_to(1, [] { return 1; });
-    std::uint64_t a0 = g_allocs.load(std::memory_order_relaxed);
+    std::uint64_t a0 = ioe::bench::heap_allocations();
     for (std::size_t i = 0; i < calls; ++i) sum += co_await ioe::submit_to(1, [] { return 1; });
-    std::uint64_t a1 = g_allocs.load(std::memory_order_relaxed);
+    std::uint64_t a1 = ioe::bench::heap_allocations();
     keep(sum);
     co_return double(a1 - a0) / double(calls);
 }
@@ -270,7 +224,7 @@ future<read_figures> reads(ioe::engine* e, int fd, std::size_t file_bytes, std::
             co_return out;
         }
     }
-    std::uint64_t a0 = g_allocs.load(std::memory_order_relaxed);
+    std::uint64_t a0 = ioe::bench::heap_allocations();
     for (std::size_t i = 0; i < calls; ++i) {
         std::int64_t t0 = now_ns();
         auto res = co_await io.read(fd, buf.data(), 4096, next_off(), buf.buf_index());
@@ -280,7 +234,7 @@ future<read_figures> reads(ioe::engine* e, int fd, std::size_t file_bytes, std::
             co_return out;
         }
     }
-    std::uint64_t a1 = g_allocs.load(std::memory_order_relaxed);
+    std::uint64_t a1 = ioe::bench::heap_allocations();
     out.allocs_per_read = double(a1 - a0) / double(calls);
     out.p50_ns = percentile(*lat, 50);
     co_return out;

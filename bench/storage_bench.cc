@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hh"
 #include "runtime/cores.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
@@ -480,20 +481,6 @@ future<int> engine_main(engine_args a) {
 }
 
 // Ends the process if the run hangs (everything here is bounded in time).
-void start_watchdog(std::chrono::seconds limit) {
-    std::thread([limit] {
-        std::this_thread::sleep_for(limit);
-        std::fprintf(stderr, "storage_bench: still running after %lld s: giving up\n", (long long)limit.count());
-        std::_Exit(3);
-    }).detach();
-}
-
-
-std::string json_escape(const std::string& s) {
-    std::string e;
-    for (char c : s) e += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, std::iscntrl(c) ? ' ' : c);
-    return e;
-}
 
 }  // namespace
 
@@ -510,7 +497,7 @@ int main(int argc, char** argv) {
     }
     const unsigned core = ioe::allowed_cores().at(0);  // the engine's core, and fio's
     const double load_start = proc_number("/proc/loadavg", 0);
-    start_watchdog(std::chrono::seconds(static_cast<long>((nworkloads * 3 + 3) * (p.seconds + p.warmup)) + 600));
+    ioe::bench::start_watchdog("storage_bench", std::chrono::seconds(static_cast<long>((nworkloads * 3 + 3) * (p.seconds + p.warmup)) + 600));
 
     results res;
     if (std::string err; !prepare_file(p, err)) return std::fprintf(stderr, "storage_bench: %s\n", err.c_str()), 1;
@@ -603,9 +590,9 @@ int main(int argc, char** argv) {
             "\"config\": {{\"file\": \"{}\", \"file_mb\": {}, \"core\": {}, \"poll\": \"busy\", \"fio\": \"{}\", "
             "\"fio_pinned\": {}, \"fio_latency\": \"clat\", \"hardware_threads\": {}, \"loadavg_start\": {:.2f}, "
             "\"loadavg_end\": {:.2f}}}",
-            json_escape(path), p.file_mb, core, json_escape(fio_version), res.fio_pinned,
+            ioe::bench::json_escape(path), p.file_mb, core, ioe::bench::json_escape(fio_version), res.fio_pinned,
             std::thread::hardware_concurrency(), load_start, load_end);
-        if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", json_escape(res.error));
+        if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", ioe::bench::json_escape(res.error));
         std::fputs((out + "}\n").c_str(), stdout);
     } else {
         for (const auto& [k, v] : kv) std::printf("%-45s %14s\n", k.c_str(), v.c_str());

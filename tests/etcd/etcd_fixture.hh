@@ -55,11 +55,14 @@ inline unsigned free_loopback_port() {
     return ntohs(a.sin_port);
 }
 
-// One blocking HTTP GET on loopback with a short timeout; the whole answer or "".
-inline std::string http_get_loopback(unsigned port, const std::string& path) {
+// One blocking HTTP exchange on loopback: sends `request` (a whole HTTP/1.1
+// request with Connection: close) and returns the whole answer, or "" when
+// nothing could be sent; each send and receive waits `timeout` at most.
+inline std::string http_exchange_loopback(unsigned port, const std::string& request,
+                                          std::chrono::milliseconds timeout) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return {};
-    timeval tv{0, 300000};
+    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     sockaddr_in a{};
@@ -67,16 +70,20 @@ inline std::string http_get_loopback(unsigned port, const std::string& path) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<std::uint16_t>(port));
     std::string out;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-        std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-            char buf[4096];
-            ssize_t n;
-            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
-        }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
     }
     ::close(fd);
     return out;
+}
+
+// One blocking HTTP GET on loopback with a short timeout; the whole answer or "".
+inline std::string http_get_loopback(unsigned port, const std::string& path) {
+    return http_exchange_loopback(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                                  std::chrono::milliseconds(300));
 }
 
 class etcd_server {
