@@ -53,6 +53,8 @@ reactor::reactor(unsigned id, const reactor_config& cfg, smp* s)
                                  ": eventfd failed: " + std::strerror(errno));
     }
     _timers.reserve(1024);
+    _end_of_loop.reserve(256);
+    _end_of_loop_running.reserve(256);
     _last_work = steady_clock::now();
 }
 
@@ -107,6 +109,39 @@ void reactor::unregister_poller(poller* p) noexcept {
             return;
         }
     }
+}
+
+void reactor::at_end_of_loop(end_of_loop_work* w) {
+    if (w->_end_of_loop_queued) return;
+    w->_end_of_loop_queued = true;
+    _end_of_loop.push_back(w);
+}
+
+void reactor::cancel_end_of_loop(end_of_loop_work* w) noexcept {
+    if (!w->_end_of_loop_queued) return;
+    w->_end_of_loop_queued = false;
+    for (auto& e : _end_of_loop) {
+        if (e == w) e = nullptr;
+    }
+    for (auto& e : _end_of_loop_running) {
+        if (e == w) e = nullptr;
+    }
+}
+
+bool reactor::run_end_of_loop_work() {
+    if (_end_of_loop.empty()) return false;
+    // Work queued while these run (a flush that queues another) runs in the
+    // next iteration.
+    _end_of_loop_running.swap(_end_of_loop);
+    for (std::size_t i = 0; i < _end_of_loop_running.size(); ++i) {
+        end_of_loop_work* w = _end_of_loop_running[i];
+        if (!w) continue;
+        _end_of_loop_running[i] = nullptr;
+        w->_end_of_loop_queued = false;
+        w->run_end_of_loop();
+    }
+    _end_of_loop_running.clear();
+    return true;
 }
 
 // ---- timer heap -----------------------------------------------------------
@@ -173,7 +208,7 @@ bool reactor::fire_timers(steady_clock::time_point now) {
 // ---- loop -----------------------------------------------------------------
 
 bool reactor::has_pending_input() const noexcept {
-    return !local_tasks().empty() || _smp->has_input(_id) ||
+    return !local_tasks().empty() || !_end_of_loop.empty() || _smp->has_input(_id) ||
            _foreign_pending.load(std::memory_order_acquire) ||
            _stop_requested.load(std::memory_order_acquire);
 }
@@ -193,6 +228,7 @@ bool reactor::run_once() {
     for (poller* p : _pollers) {
         work |= p->poll();
     }
+    work |= run_end_of_loop_work();
     work |= _smp->flush(_id);
     _uring.submit();
     return work;

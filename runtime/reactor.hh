@@ -52,6 +52,20 @@ public:
     virtual bool poll() noexcept = 0;
 };
 
+// Work that runs once at the end of the current loop iteration: after the
+// ready tasks, completions, timers and pollers of that iteration, just before
+// its SQEs are submitted. A connection queues its answers during the
+// iteration and flushes them all with one send from here.
+class end_of_loop_work {
+public:
+    virtual ~end_of_loop_work() = default;
+    virtual void run_end_of_loop() noexcept = 0;
+
+private:
+    friend class reactor;
+    bool _end_of_loop_queued = false;
+};
+
 class smp;
 
 struct reactor_stats {
@@ -103,6 +117,12 @@ public:
     void register_poller(poller* p);
     void unregister_poller(poller* p) noexcept;
 
+    // Runs w->run_end_of_loop() once at the end of this loop iteration
+    // (queued once however often it is asked). Owner thread only; an object
+    // that dies before then calls cancel_end_of_loop() first.
+    void at_end_of_loop(end_of_loop_work* w);
+    void cancel_end_of_loop(end_of_loop_work* w) noexcept;
+
     // Timer heap (owner thread only).
     void add_timer(timer_entry* t);
     void del_timer(timer_entry* t) noexcept;
@@ -125,6 +145,9 @@ private:
     reactor_stats _stats;
     std::vector<timer_entry*> _timers;  // min-heap on _expiry
     std::vector<poller*> _pollers;
+    std::vector<end_of_loop_work*> _end_of_loop;  // null: cancelled
+    std::vector<end_of_loop_work*> _end_of_loop_running;
+    bool run_end_of_loop_work();
     steady_clock::time_point _last_work;
     // Busy/idle accounting: the state of the loop and since when.
     bool _busy_state = true;

@@ -198,6 +198,18 @@ future<io_result> uring::send(int fd, const void* buf, std::size_t len, int flag
     return start(sqe);
 }
 
+future<io_result> uring::sendmsg(int fd, const msghdr* msg, int flags) {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_sendmsg(sqe, fd, msg, static_cast<unsigned>(flags));
+    return start(sqe);
+}
+
+future<io_result> uring::recvmsg(int fd, msghdr* msg, int flags) {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_recvmsg(sqe, fd, msg, static_cast<unsigned>(flags));
+    return start(sqe);
+}
+
 future<io_result> uring::timeout(std::chrono::nanoseconds after) {
     // The SQE points at the timespec and the kernel copies it when the SQE
     // is submitted: submit now, while `ts` is alive.

@@ -63,6 +63,10 @@ public:
     future<io_result> connect(int fd, const sockaddr* addr, socklen_t len);
     future<io_result> recv(int fd, void* buf, std::size_t len, int flags = 0);
     future<io_result> send(int fd, const void* buf, std::size_t len, int flags = MSG_NOSIGNAL);
+    // Vectored socket I/O. `msg` and the iovecs it points to must stay
+    // valid until the operation completes.
+    future<io_result> sendmsg(int fd, const msghdr* msg, int flags = MSG_NOSIGNAL);
+    future<io_result> recvmsg(int fd, msghdr* msg, int flags = 0);
 
     // A timeout operation (completes with ETIME when it expires).
     future<io_result> timeout(std::chrono::nanoseconds after);

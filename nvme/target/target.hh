@@ -87,6 +87,9 @@ struct controller {
     std::uint32_t csts = 0;
     std::uint32_t kato_ms = 0;
     std::uint16_t io_queues = 0;  // granted by Set Features Number of Queues (0's based)
+    std::uint32_t arbitration = 0x7;  // feature 01h: AB 7 (no burst limit), weights 0
+    std::uint16_t temperature_over = 0x0157;  // feature 04h, kelvin: 343 K (70 C), Identify WCTEMP
+    std::uint16_t temperature_under = 0;
     steady_clock::time_point last_keep_alive = steady_clock::now();
     // Asynchronous events (admin shard).
     tcp_qpair* admin = nullptr;  // its admin queue pair while connected
@@ -115,7 +118,7 @@ private:
 
 struct target_limits {
     std::uint32_t in_capsule_bytes = 8192;  // in-capsule data per command
-    std::uint8_t mdts = 5;                  // 2^5 * 4 KiB = 128 KiB per command
+    std::uint8_t mdts = 8;                  // 2^8 * 4 KiB = 1 MiB per command (the DMA pool's largest buffer)
     std::uint16_t max_queue_entries = 128;  // sqsize + 1 at most
     std::uint32_t maxh2cdata = 131072;      // data per H2CData PDU we accept
     std::uint16_t max_io_queues = 64;

@@ -80,20 +80,19 @@ void tcp_qpair::report_async_events() {
     _ctrl->ns_event_masked = true;  // until the host reads the Changed Namespace List
     completion r = ok_status();
     r.dw0 = aen_namespace_attribute_changed;
-    ++_running;
-    complete_held(c, r).ignore();
+    complete_held(c, r);
 }
 
-future<> tcp_qpair::complete_held(command* c, completion r) {
-    co_await finish_command(c, r);
-    if (--_running == 0 && _drained) _drained->set_value();
-}
+void tcp_qpair::complete_held(command* c, completion r) { finish_command(c, r); }
 
-future<> tcp_qpair::finish_command(command* c, completion r) {
+void tcp_qpair::finish_command(command* c, completion r) {
     c->responding = true;  // the host may reuse the CID once it has the answer
     _slot_cid[static_cast<std::size_t>(c - _commands.data())] = 0;
-    if (_state != state::closing) co_await send_response(c, r);
-    c->data.reset();
+    if (_state != state::closing && !_tx.failed()) {
+        if (queue_response(c, r)) return;  // the slot is freed once it is sent
+        log::error("NVMe/TCP connection fd {}: send queue full: closing", _fd);
+        shut_down_connection();
+    }
     release_slot(c);
 }
 
@@ -114,13 +113,15 @@ future<> tcp_qpair::execute(command* c) {
         r = status(sct::generic, sc::internal_error);
     }
     if (!r.hold) {
-        co_await finish_command(c, r);
+        finish_command(c, r);
     } else {
         report_async_events();  // an event may be waiting for this request
     }
-    if (r.close_after) {
+    if (r.close_after && _state != state::closing) {
+        // Answered (queued) first; the receive loop ends and the queue pair
+        // closes once the answer has gone.
         _state = state::closing;
-        ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends and the queue pair closes
+        ::shutdown(_fd, SHUT_RD);
     }
     if (--_running == 0 && _drained) _drained->set_value();
 }
@@ -225,6 +226,7 @@ future<completion> tcp_qpair::connect(command* c) {
     }
     _qid = cmd.qid;
     _sqsize = cmd.sqsize;
+    _sq_flow_disabled = (cmd.cattr & cattr_disable_sq_flow_control) != 0;
     _state = state::ready;
     r.dw0 = _ctrl->cntlid;
     co_return r;
@@ -401,6 +403,26 @@ completion tcp_qpair::features(command* c, bool set) {
         case feature::volatile_write_cache:
             r.dw0 = 1;  // enabled: the target honours Flush
             return r;
+        case feature::arbitration:
+            if (set) _ctrl->arbitration = c->cmd.cdw11;
+            r.dw0 = _ctrl->arbitration;
+            return r;
+        case feature::power_management:
+            // One power state (NPSS 0): PS 0 is the only one there is.
+            if (set && (c->cmd.cdw11 & 0x1f) != 0) return invalid_field();
+            r.dw0 = 0;
+            return r;
+        case feature::temperature_threshold: {
+            // TMPSEL (bits 19:16) 0 is the composite temperature, the only
+            // sensor; THSEL (bits 21:20) 0 over, 1 under.
+            const std::uint32_t tmpsel = (c->cmd.cdw11 >> 16) & 0xf;
+            const std::uint32_t thsel = (c->cmd.cdw11 >> 20) & 0x3;
+            if (thsel > 1 || (tmpsel != 0 && tmpsel != 0xf)) return invalid_field();
+            std::uint16_t& threshold = thsel == 0 ? _ctrl->temperature_over : _ctrl->temperature_under;
+            if (set) threshold = static_cast<std::uint16_t>(c->cmd.cdw11 & 0xffff);
+            r.dw0 = threshold;
+            return r;
+        }
         default: return invalid_field();
     }
 }

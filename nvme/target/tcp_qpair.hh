@@ -5,14 +5,27 @@
 //   -> (Fabrics Connect accepted) -> ready -> (peer closes, fatal error,
 //   controller torn down) -> closing -> (commands drained) -> closed
 //
-// The receive loop reads one PDU at a time (common header, rest of header
-// and its digest, then data straight into the command's DMA buffer, then
-// the data digest) and never blocks on a command: commands run as their own
-// coroutines and answer through the send path, which a mutex keeps in order
-// on the socket. Writes larger than their in-capsule data get one R2T for
-// the whole transfer; the H2CData PDUs it brings land in the command's
-// buffer and wake the command. A malformed or out-of-order PDU ends the
-// connection with a C2HTermReq and one log line.
+// Receiving: each socket receive takes whatever the socket holds into the
+// connection's buffer (nvme/transport/pdu_receiver.hh) and every complete
+// PDU in it is handled before the next receive; in-capsule and H2CData data
+// land in the command's DMA buffer (copied from the buffer when they came
+// with their header, received straight into it when large and still to
+// come). Commands run as their own coroutines and never block the receive
+// loop.
+// Sending: answers (C2HData, CapsuleResp, R2T) go into the connection's send
+// queue (nvme/transport/pdu_sender.hh), which one vectored send flushes at
+// the end of the reactor loop iteration; a command's slot (and its buffer)
+// is freed once its answer has gone to the socket. A read whose host
+// disabled SQ flow control at Connect completes with a C2HData PDU carrying
+// SUCCESS, without a CapsuleResp.
+// CIDs: a host may reuse the CID of a command it gave up on. A held
+// Asynchronous Event Request whose CID comes again is dropped (the host
+// forgot it); a command whose CID is still executing is answered at once
+// with Command ID Conflict, and the connection stays up.
+// Writes larger than their in-capsule data get one R2T for the whole
+// transfer; the H2CData PDUs it brings land in the command's buffer and wake
+// the command. A malformed or out-of-order PDU ends the connection with a
+// C2HTermReq and one log line.
 #pragma once
 
 #include <array>
@@ -21,18 +34,20 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nvme/spec/nvme_spec.hh"
 #include "nvme/spec/nvme_tcp_spec.hh"
 #include "nvme/target/target.hh"
-#include "runtime/async_mutex.hh"
+#include "nvme/transport/pdu_receiver.hh"
+#include "nvme/transport/pdu_sender.hh"
 #include "runtime/dma.hh"
 #include "runtime/uring.hh"
 
 namespace ioe::nvme {
 
-class tcp_qpair {
+class tcp_qpair final : private tcp::pdu_sender::listener {
 public:
     // On the shard that will own the connection: runs it until it closes,
     // then frees itself and closes fd.
@@ -71,21 +86,29 @@ public:
 private:
     static constexpr std::size_t max_held_aers = 4;  // Identify Controller AERL + 1
 
+    // What the PDU being received carries data for.
+    enum class rx_data { none, capsule, h2c };
+
     tcp_qpair(nvmf_target& target, int fd);
+    ~tcp_qpair() override = default;
     future<> run();
-    future<bool> recv_exact(void* buf, std::size_t len);
-    future<bool> skip_bytes(std::size_t n);
-    future<bool> recv_pdu();
-    future<bool> on_icreq(const tcp::ic_req& req);
-    future<bool> on_capsule(const tcp::capsule_cmd& cap);
-    future<bool> on_h2c_data(const tcp::h2c_data& h);
-    future<bool> fatal(std::uint16_t fes, std::uint32_t fei, const char* what);
+    future<> close_connection();
+    // Receive handlers: false ends the connection.
+    bool on_header();
+    bool on_data();
+    bool on_icreq(const tcp::ic_req& req);
+    bool on_capsule(const tcp::capsule_cmd& cap);
+    bool on_h2c_data(const tcp::h2c_data& h);
+    bool fatal(std::uint16_t fes, std::uint32_t fei, std::string_view what);
 
     // Command execution (target_commands.cc).
     future<> execute(command* c);
-    // Sends a command's answer and frees its slot (also for a held command).
-    future<> finish_command(command* c, completion r);
-    future<> complete_held(command* c, completion r);
+    // Queues a command's answer; its slot is freed once the answer is sent
+    // (also for a held command).
+    void finish_command(command* c, completion r);
+    void complete_held(command* c, completion r);
+    // A command that gets no slot (CID conflict): answered from its SQE.
+    void answer_now(const sqe& cmd, std::uint16_t status);
     future<completion> admin_command(command* c);
     future<completion> fabrics_command(command* c);
     future<completion> io_command(command* c);
@@ -97,11 +120,10 @@ private:
     // Admin queue: tears the controller down when no Keep Alive came for KATO.
     future<> keep_alive_watch();
 
-    // Sending (serialized).
-    future<bool> send_all(std::span<const std::byte> bytes);
-    future<bool> send_pdu(std::span<const std::byte> header, std::span<const std::byte> data, bool data_pdu);
-    future<bool> send_response(command* c, const completion& r);
-    future<bool> send_r2t(command* c, std::uint16_t ttag);
+    // Sending: queued, flushed at the end of the loop iteration.
+    bool queue_response(command* c, const completion& r);
+    bool queue_r2t(command* c, std::uint16_t ttag);
+    void pdu_sent(std::uint32_t token, bool sent) noexcept override;
 
     std::uint16_t next_sqhd() noexcept;
     void release_slot(command* c) noexcept;
@@ -113,6 +135,7 @@ private:
     state _state = state::awaiting_icreq;
     bool _hdgst = false;
     bool _ddgst = false;
+    bool _sq_flow_disabled = false;  // Connect CATTR: C2HData may carry SUCCESS
     std::uint8_t _hpda = 0;
     std::uint16_t _qid = 0;
     std::uint16_t _sqsize = 0;  // 0's based
@@ -128,10 +151,12 @@ private:
     std::vector<std::uint32_t> _slot_cid;
     unsigned _running = 0;  // commands executing
     std::optional<promise<>> _drained;
-    async_mutex _send_lock;
-    std::array<std::byte, 256> _rx_header{};
-    std::array<std::byte, 256> _tx_header{};
-    std::array<std::byte, 64> _scratch{};
+    tcp::pdu_receiver _rx;
+    tcp::pdu_sender _tx;
+    rx_data _rx_data = rx_data::none;
+    command* _rx_cmd = nullptr;
+    bool _close_after_send = false;  // Disconnect answered: close once it is sent
+    std::uint64_t _cid_conflicts = 0;
 };
 
 }  // namespace ioe::nvme

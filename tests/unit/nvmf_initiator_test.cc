@@ -123,7 +123,7 @@ future<int> run_test() {
     EXPECT_TRUE(dev->id().bytes == ns->id().bytes) << "uuid from the namespace descriptor list";
     EXPECT_GE(dev->in_capsule_bytes(), 4096u);
     EXPECT_LT(dev->in_capsule_bytes(), 65536u);
-    EXPECT_EQ(dev->max_transfer_bytes(), 128u * 1024);
+    EXPECT_EQ(dev->max_transfer_bytes(), 1024u * 1024);  // the target's MDTS
     EXPECT_EQ(dev->io_queues(), 2);
     block_device* d = dev.get();
 

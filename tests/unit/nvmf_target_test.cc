@@ -42,7 +42,7 @@ TEST(nvmf_target, admin_and_io_path) {
         identify_controller ic;
         std::memcpy(&ic, idc.data.data(), sizeof ic);
         EXPECT_EQ(std::string(ic.subnqn, strnlen(ic.subnqn, sizeof ic.subnqn)), k_subnqn);
-        EXPECT_EQ(ic.mdts, 5);
+        EXPECT_EQ(ic.mdts, 8);
         EXPECT_EQ(ic.cntlid, s.cntlid);
         EXPECT_EQ(ic.ioccsz, (64u + 8192u) / 16u);
 
@@ -116,16 +116,16 @@ TEST(nvmf_target, admin_and_io_path) {
         cmd_result oor2 = read_blocks(io, k_blocks - 1, 2);
         EXPECT_EQ(sc_of(oor2.cq), sc::lba_out_of_range);
 
-        // Longer than MDTS (2^5 * 4 KiB = 256 blocks): Invalid Field.
-        cmd_result big = read_blocks(io, 0, 257);
+        // Longer than MDTS (2^8 * 4 KiB = 1 MiB = 2048 blocks): Invalid Field.
+        cmd_result big = read_blocks(io, 0, 2049);
         EXPECT_EQ(sct_of(big.cq), sct::generic);
         EXPECT_EQ(sc_of(big.cq), sc::invalid_field);
         EXPECT_TRUE(big.data.empty());
 
         // Exactly MDTS works.
-        cmd_result mdts = read_blocks(io, 0, 256);
+        cmd_result mdts = read_blocks(io, 0, 2048);
         EXPECT_OK(mdts);
-        EXPECT_EQ(mdts.data.size(), 256u * k_block);
+        EXPECT_EQ(mdts.data.size(), 2048u * k_block);
 
         check_alive(s, 5000, 3);
     });
