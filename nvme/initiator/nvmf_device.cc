@@ -134,6 +134,9 @@ future<std::unique_ptr<nvmf_qpair>> connect_queue(const link& l, std::uint16_t q
     c.recfmt = 0;
     c.qid = qid;
     c.sqsize = static_cast<std::uint16_t>(depth - 1);
+    // I/O queues: no SQ flow control (we never send more than the depth),
+    // so a read may complete with its C2HData (SUCCESS) and no CapsuleResp.
+    c.cattr = qid != 0 ? cattr_disable_sq_flow_control : 0;
     c.kato = qid == 0 ? static_cast<std::uint32_t>(l.opts.kato.count()) : 0;
     connect_data d{};
     std::memcpy(d.hostid, l.hostid.data(), sizeof d.hostid);

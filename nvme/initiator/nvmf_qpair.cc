@@ -1,6 +1,7 @@
 // The host side of an NVMe/TCP queue pair: connecting, ICReq/ICResp, the
-// CID table, sending capsules and H2CData, the receive loop (see
-// nvmf_qpair.hh). Mirrors nvme/target/tcp_qpair.cc.
+// CID table, capsules and H2CData queued on the send queue, the receive loop
+// over the connection's PDU buffer (see nvmf_qpair.hh). Mirrors
+// nvme/target/tcp_qpair.cc.
 #include "nvme/initiator/nvmf_qpair.hh"
 
 #include <netdb.h>
@@ -59,8 +60,9 @@ nvmf_qpair::nvmf_qpair(int fd, std::uint16_t qid, unsigned depth, std::chrono::m
       _depth(std::clamp<unsigned>(depth, 1, max_depth)),
       _timeout(io_timeout),
       _slots(max_depth),
-      _sweeper([this] { sweep(); }),
-      _scratch(256) {
+      _rx(tcp::pdu_receiver::default_buffer_bytes),
+      _tx(_io, fd, this),
+      _sweeper([this] { sweep(); }) {
     for (std::size_t i = 0; i < _slots.size(); ++i) _slots[i].cid = static_cast<std::uint16_t>(i);
 }
 
@@ -126,9 +128,9 @@ future<> nvmf_qpair::handshake(tcp_digests want) {
     req.dgst = static_cast<std::uint8_t>((want.header ? tcp::dgst::header : 0) | (want.data ? tcp::dgst::data : 0));
     req.maxr2t = 0;  // one R2T per command outstanding
     shutdown_guard guard(_fd, std::min<std::chrono::milliseconds>(_timeout, std::chrono::milliseconds(10000)));
-    if (!co_await send_all(&req, sizeof req)) throw std::runtime_error("ICReq: send failed");
+    if (!co_await ioe::send_all(_io, _fd, &req, sizeof req)) throw std::runtime_error("ICReq: send failed");
     std::array<std::byte, sizeof(tcp::ic_resp)> buf{};
-    if (!co_await recv_exact(buf.data(), buf.size())) {
+    if (!co_await ioe::recv_exact(_io, _fd, buf.data(), buf.size())) {
         throw std::runtime_error(guard.fired() ? "ICResp: timed out" : "ICResp: the target closed the connection");
     }
     const auto resp = load<tcp::ic_resp>(buf.data());
@@ -149,79 +151,33 @@ future<> nvmf_qpair::handshake(tcp_digests want) {
     }
     if (resp.cpda != 0) throw std::runtime_error(fmt::format("ICResp: CPDA {} is not supported", resp.cpda));
     _maxh2cdata = resp.maxh2cdata;
+    // From here every PDU is framed with the negotiated digests; we asked
+    // for HPDA 0 and accept CPDA 0 only.
+    _rx.configure(_hdgst, _ddgst, std::numeric_limits<std::uint32_t>::max(), 0);
+    _tx.configure(_hdgst, _ddgst, 0);
 }
 
-// ---- I/O on the socket ---------------------------------------------------------
+// ---- sending -------------------------------------------------------------------
 
-future<bool> nvmf_qpair::recv_exact(void* buf, std::size_t len) { return ioe::recv_exact(_io, _fd, buf, len); }
-
-future<bool> nvmf_qpair::skip(std::size_t n) { return discard(_io, _fd, _scratch, n); }
-
-future<bool> nvmf_qpair::send_all(const void* buf, std::size_t len) { return ioe::send_all(_io, _fd, buf, len); }
-
-// Walks the view's io_vecs: the pieces of [offset, offset + len).
-template <typename F>
-static future<bool> for_each_piece(const data_view& v, std::uint32_t offset, std::uint32_t len, F f) {
-    std::uint64_t skip = v.offset + offset;
-    for (const io_vec& e : v.iov) {
-        if (len == 0) break;
-        if (skip >= e.len) {
-            skip -= e.len;
-            continue;
-        }
-        const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.len - skip, len));
-        if (!co_await f(e.data + skip, n)) co_return false;
-        skip = 0;
-        len -= n;
+future<bool> nvmf_qpair::queue_pdu(std::span<const std::byte> header, const data_view* data, std::uint32_t offset,
+                                   std::uint32_t len, std::uint32_t token) {
+    for (;;) {
+        if (_dead || _tx.failed()) co_return false;
+        const bool queued = data && len > 0 ? _tx.queue(header, data->iov, data->offset + offset, len, token)
+                                            : _tx.queue(header, {}, 0, 0, token);
+        if (queued) co_return true;
+        co_await _tx.space();
     }
-    co_return len == 0;
 }
 
-future<bool> nvmf_qpair::recv_into(const data_view& v, std::uint32_t offset, std::uint32_t len) {
-    return for_each_piece(v, offset, len, [this](std::byte* p, std::uint32_t n) { return recv_exact(p, n); });
-}
+void nvmf_qpair::pdu_sent(std::uint32_t token, bool) noexcept { transfer_done(_slots[token - 1]); }
 
-future<bool> nvmf_qpair::send_view(const data_view& v, std::uint32_t offset, std::uint32_t len) {
-    return for_each_piece(v, offset, len, [this](std::byte* p, std::uint32_t n) { return send_all(p, n); });
-}
-
-std::uint32_t nvmf_qpair::digest_of(const data_view& v, std::uint32_t offset, std::uint32_t len) const {
-    std::uint32_t crc = crc32c(nullptr, 0);
-    bool first = true;
-    std::uint64_t skip_bytes = v.offset + offset;
-    for (const io_vec& e : v.iov) {
-        if (len == 0) break;
-        if (skip_bytes >= e.len) {
-            skip_bytes -= e.len;
-            continue;
-        }
-        const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.len - skip_bytes, len));
-        crc = first ? crc32c(e.data + skip_bytes, n) : crc32c_extend(crc, e.data + skip_bytes, n);
-        first = false;
-        skip_bytes = 0;
-        len -= n;
+void nvmf_qpair::transfer_done(slot& s) noexcept {
+    if (s.transfers > 0) --s.transfers;
+    if (s.transfers == 0 && s.answered) {
+        s.answered = false;
+        finish(s, host_completion{host_completion::kind::done, s.answer});
     }
-    return crc;
-}
-
-future<bool> nvmf_qpair::send_pdu(const void* header, std::size_t hlen, const data_view* data, std::uint32_t offset,
-                                  std::uint32_t len) {
-    if (_hdgst) {
-        std::array<std::byte, tcp::max_header_bytes + tcp::digest_bytes> buf;
-        std::memcpy(buf.data(), header, hlen);
-        const std::uint32_t d = crc32c(header, hlen);
-        std::memcpy(buf.data() + hlen, &d, sizeof d);
-        if (!co_await send_all(buf.data(), hlen + sizeof d)) co_return false;
-    } else if (!co_await send_all(header, hlen)) {
-        co_return false;
-    }
-    if (!data || len == 0) co_return true;
-    if (!co_await send_view(*data, offset, len)) co_return false;
-    if (_ddgst) {
-        const std::uint32_t d = digest_of(*data, offset, len);
-        if (!co_await send_all(&d, sizeof d)) co_return false;
-    }
-    co_return true;
 }
 
 // ---- the CID table ---------------------------------------------------------------
@@ -235,6 +191,8 @@ void nvmf_qpair::release(slot& s) noexcept {
     if (s.abandoned && _abandoned_count) _abandoned_count->fetch_sub(1, std::memory_order_relaxed);
     s.busy = false;
     s.abandoned = false;
+    s.answered = false;
+    s.transfers = 0;
     s.in = {};
     s.out = {};
     --_busy;
@@ -246,6 +204,13 @@ void nvmf_qpair::release(slot& s) noexcept {
 }
 
 void nvmf_qpair::finish(slot& s, host_completion c) {
+    if (s.transfers > 0 && c.how == host_completion::kind::done) {
+        // Its buffers are still being sent or received: it completes once
+        // that is over (transfer_done), so they are never touched after.
+        s.answered = true;
+        s.answer = c.cq;
+        return;
+    }
     if (s.abandoned || !s.done) {  // timed out earlier: its waiter has gone
         release(s);
         return;
@@ -333,31 +298,28 @@ future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in
                                       ? sgl_identifier(sgl_type::data_block, sgl_subtype::offset)
                                       : sgl_identifier(sgl_type::transport_data_block, sgl_subtype::transport_specific);
     }
-    const std::uint32_t hd = _hdgst ? tcp::digest_bytes : 0;
-    const std::uint32_t dd = _ddgst && with_data ? tcp::digest_bytes : 0;
     tcp::capsule_cmd cap{};
     cap.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::capsule_cmd);
-    cap.ch.flags = static_cast<std::uint8_t>((hd ? tcp::pdu_flags::hdgstf : 0) | (dd ? tcp::pdu_flags::ddgstf : 0));
-    cap.ch.hlen = sizeof cap;
-    cap.ch.pdo = with_data ? static_cast<std::uint8_t>(sizeof cap + hd) : 0;  // CPDA 0: no padding
-    cap.ch.plen = static_cast<std::uint32_t>(sizeof cap + hd + (with_data ? out.len + dd : 0));
+    cap.ch.hlen = sizeof cap;  // flags, PDO and PLEN: the send queue frames it
     cap.ccsqe = cmd;
-    bool sent = false;
-    {
-        auto guard = co_await _send_lock.hold();
-        if (!_dead) sent = co_await send_pdu(&cap, sizeof cap, with_data ? &out : nullptr, 0, with_data ? out.len : 0);
-    }
-    --s.transfers;  // (the slot may have been completed and reused meanwhile: the count is per slot)
-    if (!sent && !_dead) {
-        _dead = true;
-        ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends and fails every command
+    const std::uint32_t token = static_cast<std::uint32_t>(idx) + 1;
+    s.transfers = with_data ? 1 : 0;  // until the capsule's data is sent (pdu_sent)
+    const bool queued = co_await queue_pdu(std::as_bytes(std::span(&cap, 1)), with_data ? &out : nullptr, 0,
+                                           with_data ? out.len : 0, with_data ? token : 0);
+    if (!queued) {
+        // (the slot may have been completed and reused meanwhile: the count is per slot)
+        if (with_data && _slots[idx].busy && _slots[idx].cid == cmd.cid) transfer_done(_slots[idx]);
+        if (!_dead) {
+            _dead = true;
+            ::shutdown(_fd, SHUT_RDWR);  // the receive loop ends and fails every command
+        }
     }
     co_return co_await std::move(f);
 }
 
 // ---- receiving -------------------------------------------------------------------
 
-future<bool> nvmf_qpair::on_r2t(const tcp::r2t& r) {
+future<bool> nvmf_qpair::answer_r2t(tcp::r2t r) {
     slot* s = find(r.cccid);
     if (!s || s->abandoned || r.r2tl == 0 || std::uint64_t{r.r2to} + r.r2tl > s->out.len) {
         log::warn("nvmf qpair {}: R2T for command {} ({}+{}) that has no such data: closing", _qid, r.cccid, r.r2to,
@@ -365,118 +327,134 @@ future<bool> nvmf_qpair::on_r2t(const tcp::r2t& r) {
         co_return false;
     }
     const data_view out = s->out;
-    ++s->transfers;
-    struct transfer_end {
-        slot* s;
-        ~transfer_end() { --s->transfers; }
-    } end_guard{s};
-    auto guard = co_await _send_lock.hold();
+    const std::uint32_t token = static_cast<std::uint32_t>(s - _slots.data()) + 1;
     const std::uint32_t end = r.r2to + r.r2tl;
     for (std::uint32_t off = r.r2to; off < end;) {
         const std::uint32_t n = std::min(_maxh2cdata, end - off);
-        const std::uint32_t hd = _hdgst ? tcp::digest_bytes : 0;
-        const std::uint32_t dd = _ddgst ? tcp::digest_bytes : 0;
         tcp::h2c_data h{};
         h.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::h2c_data);
-        h.ch.flags = static_cast<std::uint8_t>((off + n == end ? tcp::pdu_flags::last_pdu : 0) |
-                                               (hd ? tcp::pdu_flags::hdgstf : 0) | (dd ? tcp::pdu_flags::ddgstf : 0));
+        h.ch.flags = off + n == end ? tcp::pdu_flags::last_pdu : 0;
         h.ch.hlen = sizeof h;
-        h.ch.pdo = static_cast<std::uint8_t>(sizeof h + hd);
-        h.ch.plen = sizeof h + hd + n + dd;
         h.cccid = r.cccid;
         h.ttag = r.ttag;
         h.datao = off;
         h.datal = n;
-        if (!co_await send_pdu(&h, sizeof h, &out, off, n)) co_return false;
+        ++s->transfers;  // until this PDU is sent (pdu_sent)
+        if (!co_await queue_pdu(std::as_bytes(std::span(&h, 1)), &out, off, n, token)) {
+            transfer_done(*s);
+            co_return false;
+        }
         off += n;
     }
     co_return true;
 }
 
-future<> nvmf_qpair::receive_loop() {
-    std::array<std::byte, tcp::max_header_bytes> hdr{};
-    for (;;) {
-        if (!co_await recv_exact(hdr.data(), sizeof(tcp::pdu_common_header))) break;
-        const auto ch = load<tcp::pdu_common_header>(hdr.data());
-        // The type's fixed HLEN, its flags and the negotiated digests, PDO
-        // and PLEN consistent (a CapsuleResp or R2T is its header exactly,
-        // so nothing of the stream is left unread); we asked for HPDA 0.
-        if (const auto verdict = tcp::check_header(ch, _hdgst, _ddgst, std::numeric_limits<std::uint32_t>::max());
-            verdict != tcp::pdu_check::ok) {
-            log::warn("nvmf qpair {}: bad PDU header (type {:#x}, hlen {}, plen {}): {}: closing", _qid, ch.pdu_type,
-                      ch.hlen, ch.plen, tcp::to_string(verdict));
-            break;
-        }
-        static_assert(tcp::max_header_bytes == sizeof(tcp::ic_resp), "the longest fixed HLEN fits in hdr");
-        if (!co_await recv_exact(hdr.data() + sizeof ch, ch.hlen - sizeof ch)) break;
-        const std::uint32_t hd = (ch.flags & tcp::pdu_flags::hdgstf) ? tcp::digest_bytes : 0;
-        const std::uint32_t dd = (ch.flags & tcp::pdu_flags::ddgstf) ? tcp::digest_bytes : 0;
-        const auto type = static_cast<tcp::pdu_type>(ch.pdu_type);
-        if (hd) {
-            std::uint32_t want = 0;
-            if (!co_await recv_exact(&want, sizeof want)) break;
-            if (crc32c(hdr.data(), ch.hlen) != want) {
-                log::warn("nvmf qpair {}: header digest mismatch (PDU type {:#x}): closing", _qid, ch.pdu_type);
-                break;
-            }
-        }
-        if (type == tcp::pdu_type::capsule_resp) {
+bool nvmf_qpair::on_header() {
+    const auto& ch = _rx.common();
+    const auto hdr = _rx.header();
+    const auto type = static_cast<tcp::pdu_type>(ch.pdu_type);
+    _rx_slot = nullptr;
+    switch (type) {
+        case tcp::pdu_type::capsule_resp: {
             const auto resp = load<tcp::capsule_resp>(hdr.data());
             if (slot* s = find(resp.rccqe.cid)) {
                 finish(*s, host_completion{host_completion::kind::done, resp.rccqe});
             } else {
                 log::warn("nvmf qpair {}: CapsuleResp for unknown command {}", _qid, resp.rccqe.cid);
             }
-        } else if (type == tcp::pdu_type::c2h_data) {
+            return true;
+        }
+        case tcp::pdu_type::c2h_data: {
             const auto h = load<tcp::c2h_data>(hdr.data());
-            if (ch.pdo < ch.hlen + hd || std::uint64_t{ch.pdo} + h.datal + dd != ch.plen) {
+            if (tcp::check_data_length(ch, h.datal) != tcp::pdu_check::ok) {
                 log::warn("nvmf qpair {}: C2HData with inconsistent PDO/PLEN/DATAL: closing", _qid);
-                break;
+                return false;
             }
-            if (!co_await skip(ch.pdo - ch.hlen - hd)) break;
             slot* s = find(h.cccid);
+            _rx_cid = h.cccid;
+            _rx_success = (ch.flags & tcp::pdu_flags::success) != 0;
             if (s && !s->abandoned && std::uint64_t{h.datao} + h.datal <= s->in.len) {
-                const data_view in = s->in;
-                ++s->transfers;
-                const bool received = co_await recv_into(in, h.datao, h.datal);
-                --s->transfers;
-                if (!received) break;
+                ++s->transfers;  // until the data has landed (on_data)
+                _rx_slot = s;
+                _rx.deliver_to(s->in.iov, s->in.offset + h.datao);
             } else {
                 if (!s || !s->abandoned) log::warn("nvmf qpair {}: C2HData for unknown command {}", _qid, h.cccid);
-                if (!co_await skip(h.datal)) break;
+                _rx.discard_data();
             }
-            if (dd) {
-                std::uint32_t want = 0;
-                if (!co_await recv_exact(&want, sizeof want)) break;
-                s = find(h.cccid);
-                if (s && !s->abandoned && s->in.len >= std::uint64_t{h.datao} + h.datal &&
-                    digest_of(s->in, h.datao, h.datal) != want) {
-                    log::warn("nvmf qpair {}: data digest mismatch (command {}): closing", _qid, h.cccid);
-                    break;  // the command fails with the connection: its data is not trusted
-                }
-            }
-            if ((ch.flags & tcp::pdu_flags::success) && (s = find(h.cccid))) {
-                cqe c{};
-                c.cid = h.cccid;
-                c.sqid = _qid;
-                finish(*s, host_completion{host_completion::kind::done, c});
-            }
-        } else if (type == tcp::pdu_type::r2t) {
-            if (!co_await on_r2t(load<tcp::r2t>(hdr.data()))) break;
-        } else if (type == tcp::pdu_type::c2h_term_req) {
+            return true;
+        }
+        case tcp::pdu_type::c2h_term_req: {
             const auto t = load<tcp::term_req>(hdr.data());
             log::warn("nvmf qpair {}: the target ended the connection (C2HTermReq FES {:#x} FEI {})", _qid, t.fes,
                       tcp::term_req_fei(t));
-            break;
-        } else {
-            log::warn("nvmf qpair {}: unexpected PDU type {:#x}: closing", _qid, ch.pdu_type);
-            break;
+            return false;
         }
+        case tcp::pdu_type::r2t: return true;  // answered by the receive loop (answer_r2t)
+        default:
+            log::warn("nvmf qpair {}: unexpected PDU type {:#x}: closing", _qid, ch.pdu_type);
+            return false;
+    }
+}
+
+void nvmf_qpair::on_data() {
+    slot* s = _rx_slot;
+    _rx_slot = nullptr;
+    if (s) transfer_done(*s);  // an answer that came first completes it now
+    if (_rx_success) {
+        _rx_success = false;
+        if (slot* d = find(_rx_cid)) {
+            cqe c{};
+            c.cid = _rx_cid;
+            c.sqid = _qid;
+            finish(*d, host_completion{host_completion::kind::done, c});
+        }
+    }
+}
+
+future<> nvmf_qpair::receive_loop() {
+    bool ok = true;
+    while (ok) {
+        for (;;) {
+            const auto ev = _rx.next();
+            if (ev == tcp::pdu_receiver::event::need_more) break;
+            if (ev == tcp::pdu_receiver::event::error) {
+                const auto& ch = _rx.common();
+                log::warn("nvmf qpair {}: bad PDU (type {:#x}, hlen {}, plen {}): {}: closing", _qid, ch.pdu_type,
+                          ch.hlen, ch.plen, _rx.error().what);
+                ok = false;
+                break;
+            }
+            if (ev == tcp::pdu_receiver::event::data) {
+                on_data();
+                continue;
+            }
+            ok = on_header();
+            if (ok && _rx.type() == static_cast<std::uint8_t>(tcp::pdu_type::r2t)) {
+                ok = co_await answer_r2t(load<tcp::r2t>(_rx.header().data()));
+            }
+            if (!ok) break;
+        }
+        if (!ok || _dead) break;
+        iovec iov[tcp::pdu_receiver::max_receive_iov];
+        const unsigned n = _rx.receive_iov(iov);
+        msghdr m{};
+        m.msg_iov = iov;
+        m.msg_iovlen = n;
+        io_result r = n == 1 ? co_await _io.recv(_fd, iov[0].iov_base, iov[0].iov_len, 0)
+                             : co_await _io.recvmsg(_fd, &m, 0);
+        if (!r || r.value() == 0) break;
+        _rx.received(r.value());
+    }
+    if (_rx_slot) {  // a C2HData cut short: its buffers are not written any more
+        slot* s = _rx_slot;
+        _rx_slot = nullptr;
+        if (s->transfers > 0) --s->transfers;
     }
     const bool lost = !_closed;
     if (lost) log::warn("nvmf qpair {}: connection lost", _qid);
     _dead = true;
     ::shutdown(_fd, SHUT_RDWR);
+    co_await _tx.drained();  // sends of a shut socket fail at once; then no buffer is in use
     fail_all();
     if (lost && _on_lost) {
         auto fn = std::move(_on_lost);
@@ -499,9 +477,8 @@ future<> nvmf_qpair::close() {
     ::shutdown(_fd, SHUT_RDWR);
     if (_receiver) co_await std::move(*_receiver);
     _receiver.reset();
+    co_await _tx.drained();
     fail_all();
-    // A sender may still hold the lock (its send fails on the shut socket).
-    { auto guard = co_await _send_lock.hold(); }
     ::close(_fd);
     _fd = -1;
 }

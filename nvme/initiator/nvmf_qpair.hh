@@ -4,11 +4,18 @@
 //
 // A command takes a slot of the CID table (CID = generation << 7 | slot, so a
 // CID is not reused the moment its response arrives) and waits for its
-// CapsuleResp (or a C2HData with SUCCESS). The receive loop reads one PDU at
-// a time: CapsuleResp completes its command, C2HData is received straight
-// into the command's io_vecs at DATAO (no copy), R2T is answered inline with
-// H2CData PDUs of at most MAXH2CDATA taken from the command's io_vecs.
-// Sending is serialized by a mutex. Every command has a deadline, counted from
+// CapsuleResp (or a C2HData with SUCCESS). Receiving: each socket receive
+// takes whatever the socket holds into the connection's buffer
+// (nvme/transport/pdu_receiver.hh) and every complete PDU in it is handled
+// before the next receive: CapsuleResp completes its command, C2HData lands
+// in the command's io_vecs at DATAO (copied from the buffer when it came
+// with its header, received straight into them when large), R2T is answered
+// with H2CData PDUs of at most MAXH2CDATA taken from the command's io_vecs.
+// Sending: capsules and H2CData go into the connection's send queue
+// (nvme/transport/pdu_sender.hh), flushed by one vectored send per reactor
+// loop iteration; a command's buffers count as in transfer until the sender
+// reports them sent, and an answer that arrives before that completes the
+// command only then. Every command has a deadline, counted from
 // execute() (a wait for a free slot included); a periodic sweep completes an
 // overdue one as timed out (its slot stays taken until the target answers,
 // data for it is discarded). A command's buffers are never touched once it has
@@ -34,7 +41,8 @@
 
 #include "nvme/spec/nvme_spec.hh"
 #include "nvme/spec/nvme_tcp_spec.hh"
-#include "runtime/async_mutex.hh"
+#include "nvme/transport/pdu_receiver.hh"
+#include "nvme/transport/pdu_sender.hh"
 #include "runtime/timer.hh"
 #include "runtime/uring.hh"
 #include "storage/block_device.hh"
@@ -63,7 +71,7 @@ struct host_completion {
     bool ok() const noexcept { return how == kind::done && status_ok(cq.status); }
 };
 
-class nvmf_qpair {
+class nvmf_qpair final : private tcp::pdu_sender::listener {
 public:
     static constexpr std::size_t max_depth = 128;  // CID slots (a power of two)
 
@@ -78,7 +86,7 @@ public:
     // tests and the fuzz target hand over one end of a socketpair.
     static future<std::unique_ptr<nvmf_qpair>> adopt(int fd, std::uint16_t qid, unsigned depth,
                                                       std::chrono::milliseconds io_timeout, tcp_digests want = {});
-    ~nvmf_qpair();
+    ~nvmf_qpair() override;
     nvmf_qpair(const nvmf_qpair&) = delete;
     nvmf_qpair& operator=(const nvmf_qpair&) = delete;
 
@@ -108,33 +116,35 @@ private:
     struct slot {
         bool busy = false;
         bool abandoned = false;  // timed out: completed already, data discarded
-        // Transfers using this slot's buffers right now (execute() until its
-        // capsule is sent, a C2HData being received, an R2T being answered):
-        // the sweep cannot complete the command while there is one.
+        // Transfers using this slot's buffers right now (its capsule's data
+        // queued to send, a C2HData being received, H2CData queued to send):
+        // the command completes only when there is none.
         unsigned transfers = 0;
+        bool answered = false;  // its answer came while a transfer was still running
         std::uint16_t cid = 0;
         std::uint16_t generation = 0;
         data_view out;
         data_view in;
+        cqe answer{};
         steady_clock::time_point deadline{};
         std::optional<promise<host_completion>> done;
     };
 
     nvmf_qpair(int fd, std::uint16_t qid, unsigned depth, std::chrono::milliseconds io_timeout);
     future<> handshake(tcp_digests want);
-    // Sends a PDU header (plus its digest when negotiated), then optionally
-    // `len` bytes of `data` from `offset` (plus its digest). Caller holds
-    // the send lock.
-    future<bool> send_pdu(const void* header, std::size_t hlen, const data_view* data, std::uint32_t offset,
-                          std::uint32_t len);
     future<> receive_loop();
-    future<bool> recv_exact(void* buf, std::size_t len);
-    future<bool> recv_into(const data_view& v, std::uint32_t offset, std::uint32_t len);
-    std::uint32_t digest_of(const data_view& v, std::uint32_t offset, std::uint32_t len) const;
-    future<bool> skip(std::size_t n);
-    future<bool> send_all(const void* buf, std::size_t len);
-    future<bool> send_view(const data_view& v, std::uint32_t offset, std::uint32_t len);
-    future<bool> on_r2t(const tcp::r2t& r);
+    // Receive handlers: false ends the connection.
+    bool on_header();
+    void on_data();
+    // Queues the H2CData PDUs an R2T asks for (waits for room in the send
+    // queue when it is full).
+    future<bool> answer_r2t(tcp::r2t r);
+    // Queues a PDU, waiting for room when the send queue is full; false
+    // when the connection failed.
+    future<bool> queue_pdu(std::span<const std::byte> header, const data_view* data, std::uint32_t offset,
+                           std::uint32_t len, std::uint32_t token);
+    void pdu_sent(std::uint32_t token, bool sent) noexcept override;
+    void transfer_done(slot& s) noexcept;
     slot* find(std::uint16_t cid) noexcept;
     void finish(slot& s, host_completion c);
     void release(slot& s) noexcept;
@@ -161,10 +171,13 @@ private:
         steady_clock::time_point deadline;
     };
     std::deque<slot_waiter> _slot_waiters;  // FIFO, so by deadline too
-    async_mutex _send_lock;
+    tcp::pdu_receiver _rx;
+    tcp::pdu_sender _tx;
+    slot* _rx_slot = nullptr;      // the C2HData being received is for it
+    bool _rx_success = false;      // ... and carries SUCCESS
+    std::uint16_t _rx_cid = 0;
     std::optional<future<>> _receiver;
     timer _sweeper;
-    std::vector<std::byte> _scratch;
 };
 
 }  // namespace ioe::nvme
