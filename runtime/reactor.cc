@@ -280,18 +280,25 @@ void reactor::account(bool busy) noexcept {
 void reactor::run() {
     log::debug("reactor loop starting in {} mode", to_string(_cfg.mode));
     _state_since = steady_clock::now();
+    bool idle_since_known = false;
     while (!_stop_requested.load(std::memory_order_acquire)) {
         bool work = run_once();
         account(work);
         if (work) {
-            if (_cfg.mode == poll_mode::adaptive) _last_work = steady_clock::now();
+            // A loop with work reads no clock: the idle time is counted
+            // from the first loop without work after it.
+            idle_since_known = false;
             continue;
         }
         if (_cfg.mode == poll_mode::busy) continue;
         auto now = steady_clock::now();
+        if (!idle_since_known) {
+            _last_work = now;
+            idle_since_known = true;
+        }
         if (_cfg.mode == poll_mode::event || now - _last_work >= _cfg.idle_before_sleep) {
             sleep(now);
-            _last_work = steady_clock::now();
+            idle_since_known = false;
         }
     }
     // Drain: cancel what is in flight and reap it, finish ready tasks and
