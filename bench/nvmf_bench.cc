@@ -335,7 +335,8 @@ child_run run_child(const std::vector<std::string>& args, double timeout_s, cons
     auto deadline = clk::now() + std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
     auto sample = [&](bool force) {
         const auto now = clk::now();
-        if (sample_pid > 0 && (force || r.samples.empty() || now - r.samples.back().t >= std::chrono::milliseconds(20))) {
+        const bool due = r.samples.empty() || now - r.samples.back().t >= std::chrono::milliseconds(20);
+        if (sample_pid > 0 && (force || due)) {
             const double c = process_cpu_seconds(sample_pid);
             if (c >= 0) r.samples.push_back({now, c});
         }
@@ -354,7 +355,8 @@ child_run run_child(const std::vector<std::string>& args, double timeout_s, cons
                 r.marker_seen = true;
                 r.marker_at = clk::now();
                 sample(true);
-                deadline = std::min(deadline, r.marker_at + std::chrono::milliseconds(static_cast<long>(grace_s * 1000)));
+                const auto grace = std::chrono::milliseconds(static_cast<long>(grace_s * 1000));
+                deadline = std::min(deadline, r.marker_at + grace);
             }
         } else if (clk::now() > deadline) {
             break;
