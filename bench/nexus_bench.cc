@@ -1,17 +1,21 @@
 // nexus_bench: what mirroring costs, against baselines measured in the same
 // run and process (see bench/README.md, "nexus_bench").
 //   nexus_bench [--json] [--quick] [--reps N] [--seconds S] [--warmup S] [--size-mb N]
-//               [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD]
+//               [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD] [--no-nvmf]
 // One engine. On shard 0: four malloc:/// devices, each with a pool holding
 // one thick replica (r0..r3, `--size-mb` each, written whole first); a
 // nexus over bdev:///r0..r2 (device registry, memory health store); and a
 // second nexus over three bare malloc:/// devices (b0..b2, no pool), the
-// issue's "nexus3 with malloc children" read literally.
+// issue's "nexus3 with malloc children" read literally. A third nexus has
+// three nvmf:// children: null:/// devices served, one subsystem each, by a
+// second engine process (this binary with --serve-nvmf) on the other core.
 // * 4 KiB random writes and reads at QD 32 on r0 directly (the baseline) and
 //   on the nexus; writes also on a hand-written three-way mirror (the
 //   generator itself writes r0, r1 and r2: what any mirror must spend),
 //   reads also round robin over r0..r2 (the nexus's memory footprint).
-//   IOPS per wall second and per CPU second of the reactor thread.
+//   IOPS per wall second and per CPU second of the reactor thread. Writes
+//   also through the nvmf:// nexus and to one nvmf:// child directly (its
+//   own connection to child 0's subsystem).
 //   Each repetition runs every path once, in alternating order (ABBA), so
 //   baseline and nexus windows are seconds apart; medians are reported.
 // * A full rebuild of r3 (add_child with rebuild, until rebuilds_idle, then
@@ -20,7 +24,13 @@
 // The I/O generator runs on the reactor: QD coroutines with one DMA buffer
 // each, latency sampled (1 I/O in 16) into a preallocated array; the heap is
 // not touched inside a window, and global operator new is counted to show it.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -43,6 +53,8 @@
 
 #include "bench/bench_util.hh"
 #include "bench/heap_count.hh"
+#include "nvme/initiator/nvmf_backend.hh"
+#include "nvme/target/target.hh"
 #include "runtime/cores.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
@@ -74,7 +86,13 @@ struct params {
     std::uint64_t size_mb = 1024;
     ioe::poll_mode poll = ioe::poll_mode::adaptive;
     std::string only;  // run only the windows (or copy/rebuild) whose key contains this (profiling)
+    bool nvmf = true;  // --no-nvmf: no nvmf:// children (no second process)
+    unsigned nvmf_core = 0;       // the serving process's core (the one shard 0 is not on, when there is one)
+    std::uint16_t nvmf_port = 0;  // where it serves; 0: not running
 };
+
+// The subsystem of nvmf:// child i in the serving process.
+std::string nvmf_child_nqn(unsigned i) { return fmt::format("nqn.2026-11.io.ioengine:nexus-bench-c{}", i); }
 
 // ---- results ----------------------------------------------------------------
 
@@ -89,6 +107,7 @@ struct window {
 // mirror3: the generator writes r0, r1 and r2 itself. roundrobin3: it reads
 // them in turn (the nexus's memory footprint without the nexus).
 // nexus3malloc: the nexus over bare malloc devices (no pool, no replica).
+// nvmf1: one nvmf:// child directly; nexus3nvmf: the nexus over three.
 enum path {
     replica_write,
     nexus_write,
@@ -98,12 +117,15 @@ enum path {
     rr_read,
     nexus_m_write,
     nexus_m_read,
+    nvmf1_write,
+    nexus_nvmf_write,
     path_count
 };
 constexpr const char* path_key[path_count] = {"replica_randwrite4k_qd32",     "nexus3_randwrite4k_qd32",
                                               "mirror3_randwrite4k_qd32",     "replica_randread4k_qd32",
                                               "nexus3_randread4k_qd32",       "roundrobin3_randread4k_qd32",
-                                              "nexus3malloc_randwrite4k_qd32", "nexus3malloc_randread4k_qd32"};
+                                              "nexus3malloc_randwrite4k_qd32", "nexus3malloc_randread4k_qd32",
+                                              "nvmf1_randwrite4k_qd32",        "nexus3nvmf_randwrite4k_qd32"};
 
 struct results {
     std::vector<window> runs[path_count];
@@ -378,8 +400,21 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
     om.health_key = "/ioengine/nexus/nexus_bench_malloc";
     std::unique_ptr<ioe::nexus> nm = co_await ioe::nexus::create(
         "nexus_bench_malloc", ioe::uuid::random(), {"bdev:///nb_b0", "bdev:///nb_b1", "bdev:///nb_b2"}, om);
+    // nvmf:// children: the nexus opens its own connections; the baseline
+    // has one of its own to child 0's subsystem.
+    std::unique_ptr<ioe::nexus> nn;
+    ioe::block_device* nvmf_one = nullptr;
     std::exception_ptr failed;
     try {
+        if (p->nvmf_port) {
+            auto uri = [p](unsigned i) {
+                return fmt::format("nvmf://127.0.0.1:{}/{}", p->nvmf_port, nvmf_child_nqn(i));
+            };
+            nvmf_one = co_await reg->create(uri(0) + "?name=nb_nvmf1");
+            ioe::nexus_options on = o;
+            on.health_key = "/ioengine/nexus/nexus_bench_nvmf";
+            nn = co_await ioe::nexus::create("nexus_bench_nvmf", ioe::uuid::random(), {uri(0), uri(1), uri(2)}, on);
+        }
         generator g;
         g.bufs = dma_buffers(queue_depth, io_bytes);
         g.running.reserve(queue_depth);
@@ -394,11 +429,16 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
                 if (k == replica_write || k == replica_read) return std::vector<ioe::block_device*>{base};
                 if (k == nexus_write || k == nexus_read) return std::vector<ioe::block_device*>{nx.get()};
                 if (k == nexus_m_write || k == nexus_m_read) return std::vector<ioe::block_device*>{nm.get()};
+                if (k == nvmf1_write) return std::vector<ioe::block_device*>{nvmf_one};
+                if (k == nexus_nvmf_write) return std::vector<ioe::block_device*>{nn.get()};
                 return std::vector<ioe::block_device*>{r[0], r[1], r[2]};
             };
-            for (int k : base_first ? std::array{replica_write, nexus_write, mirror_write, nexus_m_write}
-                                    : std::array{nexus_m_write, mirror_write, nexus_write, replica_write}) {
+            for (int k : base_first ? std::array{replica_write, nexus_write, mirror_write, nexus_m_write, nvmf1_write,
+                                                 nexus_nvmf_write}
+                                    : std::array{nexus_nvmf_write, nvmf1_write, nexus_m_write, mirror_write,
+                                                 nexus_write, replica_write}) {
                 if (!wanted(p, path_key[k])) continue;
+                if ((k == nvmf1_write || k == nexus_nvmf_write) && !nn) continue;
                 res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), true, label(k).c_str(), res));
             }
             for (int k : base_first ? std::array{replica_read, nexus_read, rr_read, nexus_m_read}
@@ -443,11 +483,16 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
     nx.reset();
     co_await nm->close();
     nm.reset();
+    if (nn) {
+        co_await nn->close();
+        nn.reset();
+    }
     for (auto& pl : pools) co_await pl->destroy();
     if (failed) std::rethrow_exception(failed);
 }
 
 future<int> engine_main(const params* p, results* res) {
+    ioe::nvme::register_nvmf_backend();
     ioe::device_registry reg;
     try {
         co_await measure(p, res, &reg);
@@ -463,11 +508,12 @@ future<int> engine_main(const params* p, results* res) {
 void usage() {
     std::fputs(
         "usage: nexus_bench [--json] [--quick] [--reps N] [--seconds S] [--warmup S] [--size-mb N]\n"
-        "                   [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD]\n"
+        "                   [--rebuild-reps N] [--shards 1|2] [--poll busy|adaptive] [--only WORD] [--no-nvmf]\n"
         "  --reps: repetitions of every IOPS window (5); --seconds/--warmup: measured and unmeasured\n"
         "  seconds per window (2, 0.3); --size-mb: each replica (1024; the rebuilt child's size);\n"
         "  --rebuild-reps: rebuild/copy pairs (3); --quick: 1 rep of 0.5 s windows, 256 MiB replicas;\n"
-        "  --only WORD: only the windows whose key contains WORD, or copy/rebuild (for perf record)\n",
+        "  --only WORD: only the windows whose key contains WORD, or copy/rebuild (for perf record);\n"
+        "  --no-nvmf: no nexus over nvmf:// children (no second engine process)\n",
         stderr);
 }
 
@@ -497,6 +543,8 @@ bool parse_args(int argc, char** argv, params& p) {
             p.size_mb = static_cast<std::uint64_t>(d);
         } else if (a == "--shards" && number(1, 2, d)) {
             p.shards = static_cast<unsigned>(d);
+        } else if (a == "--no-nvmf") {
+            p.nvmf = false;
         } else if (a == "--only" && v) {
             p.only = argv[++i];
         } else if (a == "--poll" && v && (std::string_view(v) == "busy" || std::string_view(v) == "adaptive")) {
@@ -521,11 +569,145 @@ std::vector<double> each(const std::vector<window>& w, F f) {
     return v;
 }
 
-// Ends the process if the run hangs (everything here is bounded in time).
+// ---- the nvmf:// children's server: a second process ----------------------------
+
+std::atomic<bool> g_serve_stop{false};
+
+// nexus_bench --serve-nvmf CORE SIZE_MB: one adaptive shard on CORE serving
+// three null:/// devices of SIZE_MB (4 KiB blocks), one subsystem each
+// (nvmf_child_nqn), on 127.0.0.1 at a free port. Prints the port on stdout,
+// then serves until its stdin closes (the bench closes it, or dies).
+future<int> serve_body(std::uint64_t size_mb) {
+    ioe::device_registry reg;
+    std::unique_ptr<ioe::nvme::nvmf_target> t;
+    bool started = false;
+    int rc = 0;
+    try {
+        t = std::make_unique<ioe::nvme::nvmf_target>("127.0.0.1", 0);
+        for (unsigned i = 0; i < children; ++i) {
+            ioe::nvme::subsystem_config c;
+            c.nqn = nvmf_child_nqn(i);
+            c.namespaces.push_back(
+                co_await reg.create(fmt::format("null:///nb_n{}?size_mb={}&blk_size={}", i, size_mb, block_bytes)));
+            co_await t->add_subsystem(std::move(c));
+        }
+        co_await t->start();
+        started = true;
+        std::printf("%u\n", static_cast<unsigned>(t->port()));
+        std::fflush(stdout);
+        while (!g_serve_stop.load()) co_await ioe::sleep(50ms);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "nexus_bench --serve-nvmf: %s\n", e.what());
+        rc = 1;
+    }
+    if (started) co_await t->stop();
+    t.reset();
+    co_await reg.close_all();
+    co_return rc;
+}
+
+int serve_main(int argc, char** argv) {
+    if (argc != 4) return 2;
+    const auto core = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10));
+    const std::uint64_t size_mb = std::strtoull(argv[3], nullptr, 10);
+    ioe::log::set_level(spdlog::level::warn);
+    std::thread([] {
+        char c = 0;
+        while (::read(STDIN_FILENO, &c, 1) > 0) {
+        }
+        g_serve_stop = true;
+    }).detach();
+    ioe::engine_config cfg;
+    cfg.cores = {core};
+    cfg.reactor.mode = ioe::poll_mode::adaptive;
+    cfg.memory.size_mb = 64;  // the daemon's default DMA pool
+    try {
+        ioe::engine e(cfg);
+        return e.run([size_mb] { return serve_body(size_mb); });
+    } catch (const std::exception& ex) {
+        std::fprintf(stderr, "nexus_bench --serve-nvmf: %s\n", ex.what());
+        return 1;
+    }
+}
+
+struct nvmf_server {
+    pid_t pid = -1;
+    int stdin_fd = -1;  // closing it stops the server
+};
+
+// Starts this binary with --serve-nvmf on p.nvmf_core (it dies with us:
+// PR_SET_PDEATHSIG, and its stdin closes). Returns its port, or 0 with
+// *error set; waits at most 20 s for the port.
+std::uint16_t start_nvmf_server(const params& p, nvmf_server& s, std::string* error) {
+    char self[4096] = {};
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return *error = "readlink /proc/self/exe failed", 0;
+    const std::vector<std::string> args = {self, "--serve-nvmf", std::to_string(p.nvmf_core),
+                                           std::to_string(p.size_mb)};
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    int in[2] = {-1, -1}, out[2] = {-1, -1};
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return *error = "pipe2 failed", 0;
+    const pid_t parent = ::getpid();
+    s.pid = ::fork();
+    if (s.pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) std::_Exit(127);
+        ::dup2(in[0], STDIN_FILENO);
+        ::dup2(out[1], STDOUT_FILENO);
+        ::execv(argv[0], argv.data());
+        std::_Exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    s.stdin_fd = in[1];
+    std::string got;
+    const auto deadline = clk::now() + 20s;
+    while (s.pid > 0 && got.find('\n') == std::string::npos && clk::now() < deadline) {
+        pollfd pf{out[0], POLLIN, 0};
+        if (::poll(&pf, 1, 100) > 0) {
+            char buf[64];
+            const ssize_t r = ::read(out[0], buf, sizeof buf);
+            if (r <= 0) break;
+            got.append(buf, static_cast<std::size_t>(r));
+        }
+    }
+    ::close(out[0]);
+    const unsigned long port = std::strtoul(got.c_str(), nullptr, 10);
+    if (s.pid < 0 || port == 0 || port > 65535) {
+        *error = fmt::format("the nvmf:// children's server did not start ({}): printed '{}'",
+                             ioe::bench::json_escape(args[0] + " --serve-nvmf " + args[2] + " " + args[3]), got);
+        return 0;
+    }
+    return static_cast<std::uint16_t>(port);
+}
+
+// Closes its stdin and waits 10 s for it to exit, then kills it. Its exit status, or -1.
+int stop_nvmf_server(nvmf_server& s) {
+    if (s.stdin_fd >= 0) ::close(s.stdin_fd);
+    s.stdin_fd = -1;
+    if (s.pid <= 0) return 0;
+    int st = 0;
+    const auto deadline = clk::now() + 10s;
+    while (::waitpid(s.pid, &st, WNOHANG) == 0) {
+        if (clk::now() > deadline) {
+            std::fprintf(stderr, "nexus_bench: the nvmf:// children's server did not stop: killed\n");
+            ::kill(s.pid, SIGKILL);
+            ::waitpid(s.pid, &st, 0);
+            s.pid = -1;
+            return -1;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    s.pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "--serve-nvmf") return serve_main(argc, argv);
     params p;
     if (!parse_args(argc, argv, p)) return usage(), 2;
     ioe::log::set_level(spdlog::level::warn);
@@ -540,6 +722,15 @@ int main(int argc, char** argv) {
         static_cast<long>(p.reps * path_count * (p.seconds + p.warmup) + p.rebuild_reps * 30 + 300)));
 
     results res;
+    // The nvmf:// children's server, started before our engine: on the core
+    // the windows' shard 0 is not on (the machine's other core).
+    nvmf_server server;
+    std::string nvmf_error;
+    p.nvmf_core = allowed.size() > 1 ? allowed[1] : allowed[0];
+    if (p.nvmf && (wanted(&p, path_key[nvmf1_write]) || wanted(&p, path_key[nexus_nvmf_write]))) {
+        std::fprintf(stderr, "nexus_bench: starting the nvmf:// children's server on core %u\n", p.nvmf_core);
+        p.nvmf_port = start_nvmf_server(p, server, &nvmf_error);
+    }
     ioe::engine_config cfg;
     cfg.cores.assign(allowed.begin(), allowed.begin() + p.shards);
     cfg.reactor.mode = p.poll;
@@ -552,6 +743,10 @@ int main(int argc, char** argv) {
         res.error = ex.what();
     }
     if (rc != 0 && res.error.empty()) res.error = fmt::format("engine exited with {}", rc);
+    if (const int src = stop_nvmf_server(server); src != 0 && nvmf_error.empty()) {
+        nvmf_error = fmt::format("the nvmf:// children's server exited with {}", src);
+    }
+    if (res.error.empty()) res.error = nvmf_error;
     if (!res.error.empty()) std::fprintf(stderr, "nexus_bench: %s\n", res.error.c_str());
     const double load_end = proc_number("/proc/loadavg", 0);
 
@@ -596,6 +791,15 @@ int main(int argc, char** argv) {
     num("nexus_malloc_children_read_ratio", ratio(iops[nexus_m_read], iops[replica_read]), 3);
     num("nexus_malloc_children_write_ratio_cpu", ratio(iops_cpu[nexus_m_write], iops_cpu[replica_write]), 3);
     num("nexus_malloc_children_read_ratio_cpu", ratio(iops_cpu[nexus_m_read], iops_cpu[replica_read]), 3);
+    // Over nvmf:// children (null when they were not measured).
+    const bool nvmf_ran = !res.runs[nexus_nvmf_write].empty() && !res.runs[nvmf1_write].empty();
+    const double nvmf_ratio = ratio(iops[nexus_nvmf_write], iops[nvmf1_write]);
+    auto opt = [&kv, nvmf_ran](const std::string& k, double v) {
+        kv.emplace_back(k, nvmf_ran ? fmt::format("{:.3f}", v) : std::string("null"));
+    };
+    opt("nexus_nvmf_children_write_ratio", nvmf_ratio);
+    opt("nexus_nvmf_children_write_ratio_paired_median", paired(nexus_nvmf_write, nvmf1_write));
+    opt("nexus_nvmf_children_write_ratio_cpu", ratio(iops_cpu[nexus_nvmf_write], iops_cpu[nvmf1_write]));
     num("mirror3_write_ratio", ratio(iops[mirror_write], iops[replica_write]), 3);
     num("nexus_vs_mirror3_write_ratio", ratio(iops[nexus_write], iops[mirror_write]), 3);
     num("roundrobin3_read_ratio", ratio(iops[rr_read], iops[replica_read]), 3);
@@ -612,6 +816,7 @@ int main(int argc, char** argv) {
     const bool ran = res.error.empty();
     const bool w_met = ran && write_ratio >= 0.8, r_met = ran && read_ratio >= 0.95;
     const bool b_met = ran && rebuild_ratio >= 0.8;
+    const char* n_met = !nvmf_ran ? "null" : (ran && nvmf_ratio >= 0.6 ? "true" : "false");
 
     if (p.json) {
         std::string out = "{";
@@ -634,15 +839,18 @@ int main(int argc, char** argv) {
                            list(res.rebuild_mib_s));
         out += fmt::format(
             "\"targets\": {{\"nexus_write_ratio_min\": 0.8, \"nexus_write_ratio_met\": {}, \"nexus_read_ratio_min\": "
-            "0.95, \"nexus_read_ratio_met\": {}, \"rebuild_ratio_min\": 0.8, \"rebuild_ratio_met\": {}}}, ",
-            w_met, r_met, b_met);
+            "0.95, \"nexus_read_ratio_met\": {}, \"rebuild_ratio_min\": 0.8, \"rebuild_ratio_met\": {}, "
+            "\"nexus_nvmf_children_write_ratio_min\": 0.6, \"nexus_nvmf_children_write_ratio_met\": {}}}, ",
+            w_met, r_met, b_met, n_met);
         out += fmt::format(
             "\"config\": {{\"reps\": {}, \"seconds\": {}, \"warmup\": {}, \"replica_mb\": {}, \"rebuild_reps\": {}, "
             "\"shards\": {}, \"poll\": \"{}\", \"qd\": {}, \"segment_bytes\": {}, \"rebuild_parallel\": {}, "
-            "\"loadavg_start\": {:.2f}, \"loadavg_end\": {:.2f}}}",
+            "\"nvmf_children\": \"null:///, one subsystem each, served by nexus_bench --serve-nvmf on core {} "
+            "(adaptive){}\", \"loadavg_start\": {:.2f}, \"loadavg_end\": {:.2f}}}",
             p.reps, p.seconds, p.warmup, p.size_mb, p.rebuild_reps, p.shards,
             p.poll == ioe::poll_mode::busy ? "busy" : "adaptive", queue_depth, ioe::nexus_options{}.segment_bytes,
-            ioe::nexus_options{}.rebuild_parallel, load_start, load_end);
+            ioe::nexus_options{}.rebuild_parallel, p.nvmf_core, p.nvmf ? "" : "; off (--no-nvmf)", load_start,
+            load_end);
         if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", ioe::bench::json_escape(res.error));
         std::fputs((out + "}\n").c_str(), stdout);
     } else {
@@ -650,6 +858,8 @@ int main(int argc, char** argv) {
         std::printf("%-40s %14s\n", "target nexus_write_ratio >= 0.8", w_met ? "met" : "MISSED");
         std::printf("%-40s %14s\n", "target nexus_read_ratio >= 0.95", r_met ? "met" : "MISSED");
         std::printf("%-40s %14s\n", "target rebuild_ratio >= 0.8", b_met ? "met" : "MISSED");
+        std::printf("%-40s %14s\n", "target nexus_nvmf_children_write_ratio >= 0.6",
+                    !nvmf_ran ? "not run" : (std::string_view(n_met) == "true" ? "met" : "MISSED"));
     }
     return res.error.empty() && res.io_errors == 0 ? 0 : 1;
 }
