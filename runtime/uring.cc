@@ -204,6 +204,12 @@ future<io_result> uring::sendmsg(int fd, const msghdr* msg, int flags) {
     return start(sqe);
 }
 
+future<io_result> uring::sendmsg_zc(int fd, const msghdr* msg, int flags) {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_sendmsg_zc(sqe, fd, msg, static_cast<unsigned>(flags));
+    return start(sqe);
+}
+
 future<io_result> uring::recvmsg(int fd, msghdr* msg, int flags) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_recvmsg(sqe, fd, msg, static_cast<unsigned>(flags));
@@ -266,6 +272,20 @@ unsigned uring::reap() {
             }
             if (tag == ignore_tag || tag == 0) continue;
             auto* st = reinterpret_cast<op_state*>(tag);
+            const unsigned flags = cqes[i]->flags;
+            if (flags & IORING_CQE_F_MORE) {
+                // Zero-copy send: the result now, the buffers are the
+                // kernel's until the notification; the waiter runs then.
+                st->_result.set_value(io_result(res >= 0 ? io_result(static_cast<std::size_t>(res))
+                                                         : io_result(errno_error(-res))));
+                continue;
+            }
+            if (flags & IORING_CQE_F_NOTIF) {
+                --_in_flight;
+                st->notify();
+                st->release();
+                continue;
+            }
             --_in_flight;
             if (res >= 0) {
                 st->set_value(io_result(static_cast<std::size_t>(res)));

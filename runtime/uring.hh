@@ -67,6 +67,9 @@ public:
     // valid until the operation completes.
     future<io_result> sendmsg(int fd, const msghdr* msg, int flags = MSG_NOSIGNAL);
     future<io_result> recvmsg(int fd, msghdr* msg, int flags = 0);
+    // Zero-copy sendmsg (Linux 6.1+): completes once the kernel has let go
+    // of the buffers (its notification), with the bytes sent.
+    future<io_result> sendmsg_zc(int fd, const msghdr* msg, int flags = MSG_NOSIGNAL);
 
     // A timeout operation (completes with ETIME when it expires).
     future<io_result> timeout(std::chrono::nanoseconds after);

@@ -57,6 +57,7 @@ tcp_qpair::tcp_qpair(nvmf_target& target, int fd)
           std::max<std::size_t>(4096, target.limits().max_queue_entries * send_arena_per_command)) {
     for (std::size_t i = _commands.size(); i-- > 0;) _free_slots.push_back(static_cast<std::uint16_t>(i));
     _held_aers.reserve(max_held_aers);
+    _tx.set_zero_copy_min(target.limits().zero_copy_send_min);
     // Until ICReq/ICResp: no digests, and nothing longer than an ICReq.
     _rx.configure(false, false, sizeof(tcp::ic_req));
 }

@@ -54,6 +54,7 @@ void pdu_sender::configure(bool header_digest, bool data_digest, std::uint8_t pe
 
 void pdu_sender::append(batch& b, std::byte* p, std::size_t len) noexcept {
     if (len == 0) return;
+    b.bytes += len;
     if (b.iov_count > 0) {
         iovec& last = b.iov[b.iov_count - 1];
         if (static_cast<std::byte*>(last.iov_base) + last.iov_len == p) {
@@ -151,12 +152,14 @@ future<> pdu_sender::send_in_flight() {
     iovec* iov = b.iov.get();
     unsigned left = b.iov_count;
     bool ok = true;
+    const bool zero_copy = _zero_copy_min > 0 && b.bytes >= _zero_copy_min;
     while (left > 0) {
         msghdr m{};
         m.msg_iov = iov;
         m.msg_iovlen = std::min<unsigned>(left, IOV_MAX);
         ++_sends;
-        io_result r = co_await _io.sendmsg(_fd, &m, MSG_NOSIGNAL);
+        io_result r = zero_copy ? co_await _io.sendmsg_zc(_fd, &m, MSG_NOSIGNAL)
+                                : co_await _io.sendmsg(_fd, &m, MSG_NOSIGNAL);
         if (!r || r.value() == 0) {
             ok = false;
             break;
@@ -188,6 +191,7 @@ void pdu_sender::report(batch& b, bool sent) noexcept {
     b.iov_count = 0;
     b.arena_used = 0;
     b.token_count = 0;
+    b.bytes = 0;
     // The listener may queue more (into _pending): b is not touched below.
     for (unsigned i = 0; i < n; ++i) _listener->pdu_sent(b.tokens[i], sent);
 }

@@ -75,6 +75,10 @@ public:
     bool failed() const noexcept { return _failed; }
     bool idle() const noexcept { return !_sending && _pending.iov_count == 0; }
 
+    // Batches of at least this many bytes go with zero-copy sendmsg
+    // (IORING_OP_SENDMSG_ZC); 0: never.
+    void set_zero_copy_min(std::size_t bytes) noexcept { _zero_copy_min = bytes; }
+
     // Counters.
     std::uint64_t sends() const noexcept { return _sends; }
     std::uint64_t pdus() const noexcept { return _pdus; }
@@ -89,6 +93,7 @@ private:
         std::size_t arena_used = 0;
         std::unique_ptr<std::uint32_t[]> tokens;
         unsigned token_count = 0;
+        std::size_t bytes = 0;
     };
     void init(batch& b);
     void append(batch& b, std::byte* p, std::size_t len) noexcept;
@@ -112,6 +117,7 @@ private:
     bool _failed = false;
     std::vector<promise<>> _space;    // rare: a batch full
     std::vector<promise<>> _drained;  // close only
+    std::size_t _zero_copy_min = 0;
     std::uint64_t _sends = 0;
     std::uint64_t _pdus = 0;
 };

@@ -84,7 +84,11 @@ ioe::future<int> serve(daemon_context ctx) {
 
     ioe::nvme::register_nvmf_backend();
     ioe::nvme::register_pcie_backend();  // pcie:///BDF (VFIO)
-    auto target = std::make_unique<ioe::nvme::nvmf_target>(opts->nvmf_address, opts->nvmf_port);
+    ioe::nvme::target_limits limits;
+    // Experiment knob (docs/nvmf.md): zero-copy sends for batches of at
+    // least this many bytes.
+    if (const char* zc = std::getenv("IOENGINE_NVMF_ZEROCOPY_MIN")) limits.zero_copy_send_min = std::strtoull(zc, nullptr, 10);
+    auto target = std::make_unique<ioe::nvme::nvmf_target>(opts->nvmf_address, opts->nvmf_port, limits);
     std::string state_path = ctx.dir->state_path();
     auto writer = [e, control = ctx.control, state_path](ioe::rpc::node_state s) -> ioe::future<> {
         return ioe::rpc::run_on_control<void>(*e, *control,
