@@ -321,7 +321,8 @@ future<host_completion> nvmf_qpair::execute(sqe cmd, data_view out, data_view in
 
 future<bool> nvmf_qpair::answer_r2t(tcp::r2t r) {
     slot* s = find(r.cccid);
-    if (!s || s->abandoned || r.r2tl == 0 || std::uint64_t{r.r2to} + r.r2tl > s->out.len) {
+    // (answered: its CapsuleResp came already; no data may be asked for now)
+    if (!s || s->abandoned || s->answered || r.r2tl == 0 || std::uint64_t{r.r2to} + r.r2tl > s->out.len) {
         log::warn("nvmf qpair {}: R2T for command {} ({}+{}) that has no such data: closing", _qid, r.cccid, r.r2to,
                   r.r2tl);
         co_return false;

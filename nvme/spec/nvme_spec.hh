@@ -91,6 +91,7 @@ namespace feature {
 inline constexpr std::uint8_t arbitration = 0x01;
 inline constexpr std::uint8_t power_management = 0x02;
 inline constexpr std::uint8_t temperature_threshold = 0x04;
+inline constexpr std::uint8_t error_recovery = 0x05;
 inline constexpr std::uint8_t volatile_write_cache = 0x06;
 inline constexpr std::uint8_t number_of_queues = 0x07;
 inline constexpr std::uint8_t interrupt_coalescing = 0x08;

@@ -40,6 +40,7 @@ void store(const T& v, std::span<std::byte, N> out) {
 
 // Identify Controller bits we set.
 constexpr std::uint32_t oaes_namespace_attribute_notices = 1u << 8;
+constexpr std::uint32_t oaes_discovery_log_change_notices = 1u << 31;
 constexpr std::uint32_t ctratt_host_id_128 = 1u << 0;   // HIDS: Connect carries a 128-bit Host ID
 constexpr std::uint8_t frmw_slot1_read_only = 1u << 0;
 constexpr std::uint8_t frmw_one_slot = 1u << 1;         // NOFS (bits 3:1) = 1
@@ -67,7 +68,7 @@ void build_identify_controller(const controller_profile& c, std::span<std::byte,
     // Namespace Attribute Notices only make sense where there are namespaces;
     // the discovery controller reports no optional events (no bit 31 either:
     // no discovery log change AEN).
-    id.oaes = c.discovery ? 0 : oaes_namespace_attribute_notices;
+    id.oaes = c.discovery ? oaes_discovery_log_change_notices : oaes_namespace_attribute_notices;
     // The Linux target sets HIDS too: a fabrics Connect always carries a
     // 128-bit Host Identifier.
     id.ctratt = ctratt_host_id_128;

@@ -65,6 +65,11 @@ void controller::namespace_changed(std::uint32_t nsid) {
     if (admin) admin->report_async_events();
 }
 
+void controller::discovery_changed() {
+    discovery_event_pending = true;
+    if (admin) admin->report_async_events();
+}
+
 void controller::add_io_queue(int fd) {
     std::lock_guard<std::mutex> lk(_io_mutex);
     _io_fds.push_back(fd);
@@ -127,6 +132,18 @@ void nvmf_target::notify_namespace_changed(const std::shared_ptr<subsystem>& s, 
     }
 }
 
+void nvmf_target::notify_discovery_changed() {
+    std::vector<std::shared_ptr<controller>> ctrls;
+    {
+        std::lock_guard lk(_mutex);
+        for (const auto& [id, c] : _controllers)
+            if (c->discovery()) ctrls.push_back(c);
+    }
+    for (auto& c : ctrls) {
+        submit_to(c->admin_shard, [c] { c->discovery_changed(); }).ignore();
+    }
+}
+
 future<> nvmf_target::add_subsystem(subsystem_config cfg) {
     check_home("add_subsystem");
     auto bad = [&](const std::string& why) {
@@ -159,6 +176,7 @@ future<> nvmf_target::add_subsystem(subsystem_config cfg) {
         _subsystems.push_back(s);
     }
     _generation.fetch_add(1, std::memory_order_relaxed);
+    notify_discovery_changed();
     log::info("nvmf subsystem {} added ({} namespace(s))", s->nqn, cfg.namespaces.size());
 }
 
@@ -178,6 +196,7 @@ future<> nvmf_target::remove_subsystem(std::string nqn) {
             if (c->subsys == s) ctrls.push_back(c);
     }
     _generation.fetch_add(1, std::memory_order_relaxed);
+    notify_discovery_changed();
     // New commands find no namespace; the controllers' connections end.
     s->_namespaces.clear();
     co_await publish_namespaces(s);

@@ -97,12 +97,20 @@ struct controller {
     std::vector<std::uint32_t> changed_nsids;  // Changed Namespace List (log page 04h)
     bool ns_event_pending = false;  // to report on the next Asynchronous Event Request
     bool ns_event_masked = false;   // reported; masked until log page 04h is read
+    // Discovery controllers: the discovery log changed (a subsystem came or
+    // went) and that is to be reported / was reported (masked until log
+    // page 70h is read).
+    bool discovery_event_pending = false;
+    bool discovery_event_masked = false;
+    std::uint32_t error_recovery = 0;  // feature 05h (TLER, DULBE): stored
     std::atomic<bool> dead{false};  // torn down: I/O queues close too
 
     bool discovery() const noexcept { return subsys == nullptr; }
     // Admin shard: records `nsid` as changed and reports the event if the
     // host enabled it and has an Asynchronous Event Request outstanding.
     void namespace_changed(std::uint32_t nsid);
+    // Admin shard of a discovery controller: the discovery log changed.
+    void discovery_changed();
 
     // The sockets of its I/O queues (any shard; a mutex: connect and
     // teardown only). tear_down() marks it dead and shuts them all.
@@ -202,6 +210,8 @@ private:
     future<> publish_namespaces(std::shared_ptr<subsystem> s);
     // Reports a namespace change to every controller of `s`.
     void notify_namespace_changed(const std::shared_ptr<subsystem>& s, std::uint32_t nsid);
+    // Reports a change of the discovery log to every discovery controller.
+    void notify_discovery_changed();
 
     std::string _address;
     std::uint16_t _port;

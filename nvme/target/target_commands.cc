@@ -68,10 +68,26 @@ namespace {
 constexpr std::uint32_t aec_namespace_attribute_notices = 1u << 8;
 constexpr std::uint32_t aen_namespace_attribute_changed = 0x2u | (0x00u << 8) | (std::uint32_t{log_page::changed_namespace_list} << 16);
 constexpr std::uint32_t get_log_rae = 1u << 15;
+// Asynchronous Event Configuration bit 31 and the completion's DW0 for a
+// Discovery Log Page Change notice (type 2h, information F0h, log page 70h).
+constexpr std::uint32_t aec_discovery_log_change_notices = 1u << 31;
+constexpr std::uint32_t aen_discovery_log_changed = 0x2u | (0xf0u << 8) | (std::uint32_t{log_page::discovery} << 16);
 }  // namespace
 
 void tcp_qpair::report_async_events() {
     if (!_ctrl || _qid != 0 || _state == state::closing || _held_aers.empty()) return;
+    if (_ctrl->discovery()) {
+        if (!_ctrl->discovery_event_pending || _ctrl->discovery_event_masked) return;
+        if (!(_ctrl->aec & aec_discovery_log_change_notices)) return;
+        command* c = _held_aers.front();
+        _held_aers.erase(_held_aers.begin());
+        _ctrl->discovery_event_pending = false;
+        _ctrl->discovery_event_masked = true;  // until the host reads the discovery log
+        completion r = ok_status();
+        r.dw0 = aen_discovery_log_changed;
+        complete_held(c, r);
+        return;
+    }
     if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
     if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
     command* c = _held_aers.front();
@@ -260,7 +276,8 @@ future<completion> tcp_qpair::admin_command(command* c) {
         case admin_opcode::get_features: co_return features(c, false);
         case admin_opcode::keep_alive: co_return ok_status();
         case admin_opcode::async_event_request: {
-            if (_ctrl->discovery()) co_return status(sct::generic, sc::invalid_opcode);
+            // Held, on the discovery controller too (a Discovery Log Page
+            // Change notice; SPDK's host resubmits a refused request at once).
             if (_held_aers.size() >= max_held_aers) {
                 co_return status(sct::command_specific, sc_specific::async_event_request_limit_exceeded);
             }
@@ -363,6 +380,10 @@ completion tcp_qpair::get_log_page(command* c) {
             if (!_ctrl->discovery()) return invalid_field();
             auto entries = _target.discovery_entries();
             whole = build_discovery_log(_target.discovery_generation(), entries);
+            if (!(c->cmd.cdw10 & get_log_rae)) {
+                _ctrl->discovery_event_pending = false;
+                _ctrl->discovery_event_masked = false;
+            }
             break;
         }
         default: return status(sct::command_specific, sc_specific::invalid_log_page);
@@ -402,6 +423,11 @@ completion tcp_qpair::features(command* c, bool set) {
             return r;
         case feature::volatile_write_cache:
             r.dw0 = 1;  // enabled: the target honours Flush
+            return r;
+        case feature::error_recovery:
+            if (set && (c->cmd.cdw11 >> 16) != 0) return invalid_field();  // DULBE (bit 16): not supported
+            if (set) _ctrl->error_recovery = c->cmd.cdw11 & 0xffff;       // TLER: stored
+            r.dw0 = _ctrl->error_recovery;
             return r;
         case feature::arbitration:
             if (set) _ctrl->arbitration = c->cmd.cdw11;

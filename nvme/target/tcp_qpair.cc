@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "nvme/spec/nvme_fabrics.hh"
@@ -130,13 +131,19 @@ future<> tcp_qpair::close_connection() {
 
 bool tcp_qpair::fatal(std::uint16_t fes, std::uint32_t fei, std::string_view what) {
     log::warn("NVMe/TCP connection fd {}: {}: closing with C2HTermReq", _fd, what);
+    // The header of the PDU in error follows (SPDK's host refuses a
+    // TermReq without it).
+    const auto offending = _rx.last_header().first(std::min<std::size_t>(_rx.last_header().size(), tcp::term_req_max_data));
+    std::array<std::byte, tcp::term_req_max_plen> pdu{};
     tcp::term_req t{};
     t.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::c2h_term_req);
     t.ch.hlen = sizeof t;
-    t.ch.plen = sizeof t;
+    t.ch.plen = static_cast<std::uint32_t>(sizeof t + offending.size());
     t.fes = fes;
     tcp::set_term_req_fei(t, fei);
-    _tx.queue_raw(std::as_bytes(std::span(&t, 1)));
+    std::memcpy(pdu.data(), &t, sizeof t);
+    if (!offending.empty()) std::memcpy(pdu.data() + sizeof t, offending.data(), offending.size());
+    _tx.queue_raw(std::span<const std::byte>(pdu.data(), t.ch.plen));
     return false;
 }
 
@@ -311,6 +318,9 @@ void tcp_qpair::pdu_sent(std::uint32_t token, bool) noexcept {
 
 bool tcp_qpair::queue_response(command* c, const completion& r) {
     const std::uint32_t token = static_cast<std::uint32_t>(c - _commands.data()) + 1;
+    // All or nothing: a C2HData queued without its CapsuleResp would leave
+    // the slot's buffer in the queue after the slot is freed.
+    if (!_tx.room_for(r.data.empty() ? 1 : 2, r.data.empty() ? 0 : 1)) return false;
     if (!r.data.empty()) {
         tcp::c2h_data h{};
         h.ch.pdu_type = static_cast<std::uint8_t>(tcp::pdu_type::c2h_data);

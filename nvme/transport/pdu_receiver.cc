@@ -124,7 +124,11 @@ pdu_receiver::event pdu_receiver::next() noexcept {
                 }
                 _ch = load<pdu_common_header>(_buf.get() + _start);
                 const pdu_check chk = check_header(_ch, _hdgst, _ddgst, _max_plen, _pda);
-                if (chk != pdu_check::ok) return fail(to_string(chk), fes::invalid_header_field, field_offset(chk));
+                if (chk != pdu_check::ok) {
+                    _hdr_len = std::min<std::size_t>(_end - _start, max_header_bytes);
+                    std::memcpy(_hdr, _buf.get() + _start, _hdr_len);
+                    return fail(to_string(chk), fes::invalid_header_field, field_offset(chk));
+                }
                 const bool hd = (_ch.flags & pdu_flags::hdgstf) != 0;
                 const std::size_t header_end = _ch.hlen + (hd ? digest_bytes : 0);
                 if (_end - _start < header_end) {
@@ -132,6 +136,7 @@ pdu_receiver::event pdu_receiver::next() noexcept {
                     return event::need_more;
                 }
                 std::memcpy(_hdr, _buf.get() + _start, header_end);
+                _hdr_len = _ch.hlen;
                 _start += header_end;
                 if (hd && crc32c(_hdr, _ch.hlen) != load<std::uint32_t>(_hdr + _ch.hlen)) {
                     return fail("header digest mismatch", fes::header_digest_error);

@@ -86,6 +86,10 @@ public:
         std::uint32_t fei = 0;   // fatal error information
     };
     const failure& error() const noexcept { return _error; }
+    // The header bytes of the PDU last parsed or in error (at least its
+    // common header once 8 bytes came, at most max_header_bytes): what a
+    // TermReq sends back.
+    std::span<const std::byte> last_header() const noexcept { return {_hdr, _hdr_len}; }
 
     // Socket side: where the next receive's bytes go (at least one iovec,
     // at most max_receive_iov), and how many arrived there.
@@ -118,6 +122,7 @@ private:
     phase _phase = phase::header;
     pdu_common_header _ch{};
     std::byte _hdr[max_header_bytes + digest_bytes]{};
+    std::size_t _hdr_len = 0;
     std::uint32_t _data_len = 0;
     std::uint32_t _pad_left = 0;
     std::uint32_t _data_done = 0;  // bytes of data landed so far

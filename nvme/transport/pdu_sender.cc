@@ -123,6 +123,14 @@ bool pdu_sender::queue(std::span<const std::byte> header, io_vecs data, std::uin
     return true;
 }
 
+bool pdu_sender::room_for(unsigned pdus, unsigned data_pieces) const noexcept {
+    // Per PDU at most: header, digest, padding (PDO <= 255) and data digest.
+    constexpr std::size_t framing_max = max_header_bytes + digest_bytes + 256 + digest_bytes;
+    const batch& b = _pending;
+    return !_failed && b.iov_count + 2 * pdus + data_pieces <= _max_iov &&
+           b.arena_used + pdus * framing_max <= _arena_bytes && b.token_count + pdus <= _max_iov;
+}
+
 bool pdu_sender::queue_raw(std::span<const std::byte> bytes) {
     if (_failed) return false;
     batch& b = _pending;

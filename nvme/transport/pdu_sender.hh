@@ -65,6 +65,9 @@ public:
     // nothing to report. false: no room now (space()), or failed().
     bool queue(std::span<const std::byte> header, io_vecs data = {}, std::uint64_t offset = 0,
                std::uint32_t data_len = 0, std::uint32_t token = 0);
+    // Whether `pdus` PDUs with `data_pieces` data pieces in all certainly
+    // fit now (so that a caller can queue a group of PDUs all or none).
+    bool room_for(unsigned pdus, unsigned data_pieces) const noexcept;
     // Queues bytes as they are (ICReq/ICResp, TermReq), copied.
     bool queue_raw(std::span<const std::byte> bytes);
 

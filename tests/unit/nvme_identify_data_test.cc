@@ -163,7 +163,7 @@ TEST(nvme_identify_data, controller_discovery) {
     EXPECT_EQ(id.nn, 0u);
     EXPECT_EQ(id.oncs, 0);
     EXPECT_EQ(id.vwc, 0);
-    EXPECT_EQ(id.oaes, 0u);
+    EXPECT_EQ(id.oaes, 1u << 31);  // Discovery Log Page Change notices
     EXPECT_EQ(id.ioccsz, 4u);
     EXPECT_EQ(id.iorcsz, 1u);
     EXPECT_EQ(id.msdbd, 1);

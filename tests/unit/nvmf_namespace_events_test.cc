@@ -277,3 +277,34 @@ TEST(nvmf_namespace_events, subsystems_at_run_time) {
         EXPECT_OK(ka);
     });
 }
+
+// The discovery controller holds Asynchronous Event Requests (it used to
+// refuse them, and SPDK's host resubmits a refused one at once) and, when
+// the host enabled Discovery Log Page Change notices (AEC bit 31), answers
+// one when a subsystem is added; the notice stays masked until log page 70h
+// is read.
+TEST(nvmf_namespace_events, discovery_log_change_notice) {
+    with_target([](std::uint16_t port, target_control& ctl) {
+        host d(port);
+        d.icreq();
+        ASSERT_TRUE(is_ok(nvmf_connect(d, 0, 0xffff, k_good_host, discovery_nqn)));
+        EXPECT_OK(property_set(d, property::cc, cc::en | (6u << 16) | (4u << 20)));
+        sqe aec = make_sqe(d, admin_opcode::set_features);
+        aec.cdw10 = feature::async_event_configuration;
+        aec.cdw11 = 1u << 31;
+        EXPECT_OK(d.exec(aec));
+        const std::uint16_t aer = send_aer(d);
+        cmd_result ka = d.exec(make_sqe(d, admin_opcode::keep_alive));
+        EXPECT_OK(ka);
+        EXPECT_TRUE(d.held_completions.empty()) << "held, not refused";
+        ctl.run([](nvmf_target& t, device_registry& reg) -> future<> {
+            subsystem_config c;
+            c.nqn = "nqn.2026-11.io.ioengine:later";
+            c.namespaces.push_back(co_await reg.create("malloc:///later?size_mb=1&blk_size=512"));
+            co_await t.add_subsystem(std::move(c));
+        });
+        cqe ev = d.wait_held(aer);
+        EXPECT_TRUE(status_ok(ev.status));
+        EXPECT_EQ(ev.dw0, 0x0070f002u);  // notice, discovery log page change, log 70h
+    });
+}
