@@ -24,3 +24,11 @@ if ((${#missing[@]})); then
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}"
 fi
+# SPDK's host and target beside the tree (../shared/anchors): its runtime
+# packages and huge pages, so that tests/e2e/spdk_host_test.sh and the
+# nvmf_bench baseline run instead of skipping. Best effort: without it those
+# skip with a message.
+spdk=$(cd "$(dirname "$0")/.." && pwd)/../shared/anchors/spdk-v24.09/spdk
+if [ -x "$spdk" ] && [ "$(id -u)" -eq 0 ]; then
+  "$spdk" setup >/dev/null 2>&1 || echo "deps: '$spdk setup' failed: the SPDK tests will skip"
+fi
