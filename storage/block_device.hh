@@ -30,17 +30,10 @@
 #include "runtime/dma.hh"
 #include "runtime/future.hh"
 #include "storage/io_status.hh"
+#include "storage/io_vec.hh"
 #include "storage/uuid.hh"
 
 namespace ioe {
-
-// A piece of DMA memory for one I/O (buf_index: io_uring fixed buffer, or -1).
-struct io_vec {
-    std::byte* data = nullptr;
-    std::uint32_t len = 0;
-    std::int32_t buf_index = -1;
-};
-using io_vecs = std::span<const io_vec>;
 
 inline io_vec to_io_vec(const dma_buffer& b) noexcept {
     return io_vec{b.data(), static_cast<std::uint32_t>(b.size()), b.buf_index()};
@@ -48,7 +41,6 @@ inline io_vec to_io_vec(const dma_buffer& b) noexcept {
 inline io_vec to_io_vec(const dma_buffer& b, std::size_t offset, std::size_t len) noexcept {
     return io_vec{b.data() + offset, static_cast<std::uint32_t>(len), b.buf_index()};
 }
-std::uint64_t total_bytes(io_vecs iov) noexcept;
 
 // A backend's per-shard channel. Called only through io_channel (checked).
 class device_channel {

@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
 # The layer rule of DESIGN.md: a layer includes only the layers below it.
-# Order, bottom to top: runtime, actors, storage, nvme, rpc, (tools).
+# Floors, bottom to top: runtime, actors, storage, {nvme, vhost}, rpc, (tools).
+# Folders that share a floor (the front-ends nvme/ and vhost/) stand side by
+# side: neither includes the other, and nothing below them includes either.
 set -u
 root=${1:-.}
-layers=(runtime actors storage nvme rpc tools)
+floors=(runtime actors storage "nvme vhost" rpc tools)
 status=0
-for i in "${!layers[@]}"; do
-  layer=${layers[$i]}
-  [ -d "$root/$layer" ] || continue
-  for j in "${!layers[@]}"; do
-    ((j > i)) || continue
-    above=${layers[$j]}
-    hits=$(grep -rnE "#include +\"$above/" "$root/$layer" --include='*.hh' --include='*.cc' --include='*.h' 2>/dev/null)
-    if [ -n "$hits" ]; then
-      echo "layer rule broken: $layer/ includes $above/ (above it):"
-      echo "$hits"
-      status=1
-    fi
+for i in "${!floors[@]}"; do
+  for layer in ${floors[$i]}; do
+    [ -d "$root/$layer" ] || continue
+    # Forbidden: every folder on a higher floor, and the neighbours on this one.
+    forbidden=()
+    for j in "${!floors[@]}"; do
+      for other in ${floors[$j]}; do
+        if ((j > i)) || { ((j == i)) && [ "$other" != "$layer" ]; }; then forbidden+=("$other"); fi
+      done
+    done
+    for above in "${forbidden[@]}"; do
+      hits=$(grep -rnE "#include +\"$above/" "$root/$layer" --include='*.hh' --include='*.cc' --include='*.h' 2>/dev/null)
+      if [ -n "$hits" ]; then
+        echo "layer rule broken: $layer/ includes $above/ (above it or beside it):"
+        echo "$hits"
+        status=1
+      fi
+    done
   done
 done
-[ $status -eq 0 ] && echo "layer rule holds: ${layers[*]}"
+if [ $status -eq 0 ]; then
+  order=$(printf '%s\n' "${floors[@]}" | tr ' ' '|' | paste -sd' ' | sed 's/ / < /g')
+  echo "layer rule holds: $order"
+fi
 exit $status
