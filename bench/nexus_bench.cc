@@ -24,60 +24,43 @@
 // The I/O generator runs on the reactor: QD coroutines with one DMA buffer
 // each, latency sampled (1 I/O in 16) into a preallocated array; the heap is
 // not touched inside a window, and global operator new is counted to show it.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
+// Files: this one (options, the run plan, the report); nexus_load.cc (the
+// windows, the copy baseline, the setup writes); nvmf_children_server.cc
+// (the --serve-nvmf process and starting and stopping it).
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <exception>
 #include <fmt/format.h>
 #include <memory>
-#include <new>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench/bench_util.hh"
-#include "bench/heap_count.hh"
+#include "bench/nexus_load.hh"
+#include "bench/nvmf_children_server.hh"
 #include "nvme/initiator/nvmf_backend.hh"
-#include "nvme/target/target.hh"
 #include "runtime/cores.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
-#include "runtime/timer.hh"
 #include "storage/device_registry.hh"
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
 
+using namespace ioe::bench;
+using namespace ioe::bench::nexus_bench;
 
 namespace {
 
 using ioe::future;
 using clk = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-constexpr unsigned queue_depth = 32;
-constexpr std::uint32_t io_bytes = 4096;
-constexpr std::uint32_t block_bytes = 4096;
-constexpr unsigned sample_every = 16;  // latency of 1 I/O in 16 (two clock reads each)
-constexpr unsigned yield_every = 16;   // malloc completes in place: let the others run
-constexpr unsigned children = 3;
-constexpr std::uint64_t pool_slack_mb = 32;  // pool metadata and rounding beside the replica
 
 struct params {
     bool json = false, quick = false;
@@ -91,17 +74,7 @@ struct params {
     std::uint16_t nvmf_port = 0;  // where it serves; 0: not running
 };
 
-// The subsystem of nvmf:// child i in the serving process.
-std::string nvmf_child_nqn(unsigned i) { return fmt::format("nqn.2026-11.io.ioengine:nexus-bench-c{}", i); }
-
 // ---- results ----------------------------------------------------------------
-
-struct window {
-    double iops = 0, p50_us = 0;
-    double iops_cpu = 0;  // per second of the reactor thread's CPU time: what preemption does not change
-    double allocs_per_io = 0;
-    double cpu_wait_pct = 0;  // of the window, the reactor was runnable but off its core
-};
 
 // Paths measured in windows.
 // mirror3: the generator writes r0, r1 and r2 itself. roundrobin3: it reads
@@ -133,240 +106,6 @@ struct results {
     std::uint64_t io_errors = 0;
     std::string error;
 };
-
-// ---- the I/O generator --------------------------------------------------------
-
-std::uint64_t xorshift(std::uint64_t& x) noexcept {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    return x;
-}
-
-// One window in progress, shared by its QD coroutines (one shard).
-struct load {
-    std::array<ioe::io_channel*, children> ch{};  // ch[0] only, or every child (mirror)
-    unsigned targets = 1;
-    bool write = false;
-    std::uint64_t slots = 0;  // io_bytes slots in the device
-    bool stop = false, sampling = false;
-    std::uint64_t ops = 0, errors = 0;
-    ioe::io_status first_error = ioe::io_status::success;
-    std::uint32_t* samples = nullptr;
-    std::size_t cap = 0, n = 0;
-};
-
-future<> io_worker(load* s, ioe::io_vec v, std::uint64_t x) {
-    const ioe::io_vecs iov(&v, 1);
-    constexpr std::uint32_t blocks = io_bytes / block_bytes;
-    unsigned count = 0, ready_in_a_row = 0;
-    while (!s->stop) {
-        const std::uint64_t lba = (xorshift(x) % s->slots) * blocks;
-        const unsigned turn = count++;  // picks the child (roundrobin3) and the sampled I/Os
-        const bool timed = s->sampling && turn % sample_every == 0 && s->n < s->cap;
-        const clk::time_point t0 = timed ? clk::now() : clk::time_point{};
-        ioe::io_status st = ioe::io_status::success;
-        bool was_ready = true;
-        if (s->targets == 1 || !s->write) {
-            ioe::io_channel* ch = s->ch[s->targets == 1 ? 0 : turn % s->targets];
-            future<ioe::io_status> f = s->write ? ch->write(lba, blocks, iov) : ch->read(lba, blocks, iov);
-            was_ready = f.available();
-            st = co_await std::move(f);
-        } else {
-            // The hand-written mirror: issue to every child, then await each.
-            std::array<std::optional<future<ioe::io_status>>, children> f;
-            for (unsigned i = 0; i < s->targets; ++i) f[i].emplace(s->ch[i]->write(lba, blocks, iov));
-            for (unsigned i = 0; i < s->targets; ++i) {
-                was_ready = was_ready && f[i]->available();
-                const ioe::io_status one = co_await std::move(*f[i]);
-                if (!ioe::ok(one)) st = one;
-            }
-        }
-        if (timed) {
-            const auto ns = (clk::now() - t0) / 1ns;
-            s->samples[s->n++] = static_cast<std::uint32_t>(std::min<std::int64_t>(ns, ~0u));
-        }
-        if (!ioe::ok(st) && s->errors++ == 0) s->first_error = st;
-        ++s->ops;
-        if (was_ready && ++ready_in_a_row == yield_every) {
-            ready_in_a_row = 0;
-            co_await ioe::yield();
-        }
-    }
-}
-
-// The number at `field` (from 0) of a /proc file, or -1.
-double proc_number(const char* path, int field) {
-    double v = -1;
-    if (FILE* f = std::fopen(path, "r")) {
-        for (int i = 0; i <= field; ++i) v = std::fscanf(f, "%lf", &v) == 1 ? v : -1;
-        std::fclose(f);
-    }
-    return v;
-}
-double cpu_wait_ns() { return proc_number("/proc/thread-self/schedstat", 1); }
-double thread_cpu_s() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-// Everything a window needs, allocated once before the first.
-struct generator {
-    std::vector<ioe::dma_buffer> bufs;
-    std::vector<future<>> running;
-    std::vector<std::uint32_t> samples;
-};
-
-// One window on `devs` (one device, or the mirror's three): QD coroutines
-// for warmup + seconds; IOPS and the counters over the measured part only.
-future<window> run_window(generator* g, const params* p, std::vector<ioe::block_device*> devs, bool write,
-                          const char* label, results* res) {
-    load s;
-    s.targets = static_cast<unsigned>(devs.size());
-    for (unsigned i = 0; i < s.targets; ++i) {
-        s.ch[i] = devs[i]->channel();
-        if (!s.ch[i]) throw std::runtime_error(fmt::format("no channel to {}", devs[i]->name()));
-    }
-    s.write = write;
-    s.slots = devs[0]->size_bytes() / io_bytes;
-    s.samples = g->samples.data();
-    s.cap = g->samples.size();
-    std::fprintf(stderr, "nexus_bench: %s\n", label);
-    g->running.clear();
-    for (unsigned i = 0; i < queue_depth; ++i) {
-        g->running.push_back(io_worker(&s, ioe::to_io_vec(g->bufs[i]), 0x9e3779b97f4a7c15ull * (i + 1)));
-    }
-    co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->warmup)));
-    const std::uint64_t ops0 = s.ops, allocs0 = ioe::bench::heap_allocations();
-    const double wait0 = cpu_wait_ns(), cpu0 = thread_cpu_s();
-    const clk::time_point t0 = clk::now();
-    s.sampling = true;
-    co_await ioe::sleep(std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(p->seconds)));
-    const std::uint64_t ops1 = s.ops, allocs1 = ioe::bench::heap_allocations();
-    const clk::time_point t1 = clk::now();
-    const double wait1 = cpu_wait_ns(), cpu1 = thread_cpu_s();
-    s.sampling = false;
-    s.stop = true;
-    for (auto& r : g->running) co_await std::move(r);
-    g->running.clear();
-    res->io_errors += s.errors;
-    if (s.errors) {
-        std::fprintf(stderr, "nexus_bench: %s: %llu I/O errors, the first: %s\n", label,
-                     static_cast<unsigned long long>(s.errors), std::string(ioe::to_string(s.first_error)).c_str());
-    }
-    const double secs = std::chrono::duration<double>(t1 - t0).count();
-    window w;
-    w.iops = double(ops1 - ops0) / secs;
-    w.iops_cpu = cpu1 > cpu0 ? double(ops1 - ops0) / (cpu1 - cpu0) : 0;
-    w.allocs_per_io = ops1 > ops0 ? double(allocs1 - allocs0) / double(ops1 - ops0) : 0;
-    w.cpu_wait_pct = wait0 < 0 || wait1 < 0 ? -1 : (wait1 - wait0) / (secs * 1e9) * 100;
-    std::sort(s.samples, s.samples + s.n);
-    w.p50_us = s.n ? s.samples[s.n / 2] / 1000.0 : 0;
-    co_return w;
-}
-
-// ---- the copy baseline ----------------------------------------------------------
-
-struct copy_state {
-    ioe::io_channel* from = nullptr;
-    ioe::io_channel* to = nullptr;
-    std::uint64_t segments = 0, next = 0;
-    std::uint64_t blocks_per_segment = 0, block_count = 0;
-    ioe::io_status error = ioe::io_status::success;
-};
-
-// As a rebuild worker does, without the range locks: take the next segment,
-// read it from the source, write it to the target.
-future<> copy_worker(copy_state* c, ioe::dma_buffer* buf) {
-    while (ioe::ok(c->error) && c->next < c->segments) {
-        const std::uint64_t lba = c->next++ * c->blocks_per_segment;
-        const auto blocks = static_cast<std::uint32_t>(std::min(c->blocks_per_segment, c->block_count - lba));
-        ioe::io_vec v = ioe::to_io_vec(*buf, 0, std::size_t{blocks} * block_bytes);
-        ioe::io_status st = co_await c->from->read(lba, blocks, ioe::io_vecs(&v, 1));
-        if (ioe::ok(st)) st = co_await c->to->write(lba, blocks, ioe::io_vecs(&v, 1));
-        if (!ioe::ok(st)) c->error = st;
-    }
-}
-
-future<double> copy_once(ioe::block_device* from, ioe::block_device* to, std::uint64_t blocks,
-                         const ioe::nexus_options* o, std::vector<ioe::dma_buffer>* bufs) {
-    copy_state c;
-    c.from = from->channel();
-    c.to = to->channel();
-    c.blocks_per_segment = o->segment_bytes / block_bytes;
-    c.block_count = blocks;
-    c.segments = (blocks + c.blocks_per_segment - 1) / c.blocks_per_segment;
-    std::vector<future<>> workers;
-    workers.reserve(bufs->size());
-    const clk::time_point t0 = clk::now();
-    for (auto& b : *bufs) workers.push_back(copy_worker(&c, &b));
-    for (auto& w : workers) co_await std::move(w);
-    const double secs = std::chrono::duration<double>(clk::now() - t0).count();
-    if (!ioe::ok(c.error)) throw std::runtime_error(fmt::format("copy: {}", ioe::to_string(c.error)));
-    co_return double(blocks * block_bytes) / double(1 << 20) / secs;
-}
-
-// ---- setup ----------------------------------------------------------------------
-
-future<> fill_worker(ioe::io_channel* ch, std::uint64_t* next, std::uint64_t total, ioe::io_vec v,
-                     ioe::io_status* err) {
-    const std::uint64_t per = v.len / block_bytes;
-    while (*next < total && ioe::ok(*err)) {
-        const std::uint64_t lba = *next;
-        const auto n = static_cast<std::uint32_t>(std::min(per, total - lba));
-        *next += n;
-        ioe::io_vec part{v.data, n * block_bytes, v.buf_index};
-        const ioe::io_status st = co_await ch->write(lba, n, ioe::io_vecs(&part, 1));
-        if (!ioe::ok(st)) *err = st;
-    }
-}
-
-// Writes every block (a malloc device commits its pages on first write: no
-// window may pay for that, and reads must not hit never-written pages).
-future<> fill(ioe::block_device* dev, std::vector<ioe::dma_buffer>* bufs) {
-    std::vector<future<>> running;
-    std::uint64_t next = 0;
-    ioe::io_status err = ioe::io_status::success;
-    for (auto& b : *bufs) {
-        running.push_back(fill_worker(dev->channel(), &next, dev->block_count(), ioe::to_io_vec(b), &err));
-    }
-    for (auto& r : running) co_await std::move(r);
-    if (!ioe::ok(err)) throw std::runtime_error(fmt::format("writing {}: {}", dev->name(), ioe::to_string(err)));
-}
-
-// A malloc device, a pool on it, one thick replica of `size_mb` (written whole).
-future<ioe::replica*> make_replica(ioe::device_registry* reg, unsigned i, std::uint64_t size_mb,
-                                   std::vector<std::unique_ptr<ioe::pool>>* pools,
-                                   std::vector<ioe::dma_buffer>* bufs) {
-    ioe::block_device* dev = co_await reg->create(
-        fmt::format("malloc:///nb_m{}?size_mb={}&blk_size={}", i, size_mb + pool_slack_mb, block_bytes));
-    ioe::pool_create_options o;
-    o.name = fmt::format("nb_p{}", i);
-    o.overwrite = true;
-    pools->push_back(co_await ioe::pool::create(dev, o, reg));
-    const std::uint64_t bytes = size_mb << 20;
-    if (pools->back()->info().capacity_bytes < bytes) {
-        throw std::runtime_error(fmt::format("pool nb_p{}: {} MiB of capacity, {} MiB needed", i,
-                                             pools->back()->info().capacity_bytes >> 20, size_mb));
-    }
-    ioe::replica* r =
-        co_await pools->back()->create_replica(fmt::format("nb_r{}", i), ioe::uuid::random(), bytes, false);
-    const auto t0 = clk::now();
-    co_await fill(r, bufs);
-    std::fprintf(stderr, "nexus_bench: replica nb_r%u (%llu MiB) written in %.2f s\n", i,
-                 static_cast<unsigned long long>(size_mb), std::chrono::duration<double>(clk::now() - t0).count());
-    co_return r;
-}
-
-std::vector<ioe::dma_buffer> dma_buffers(unsigned n, std::size_t bytes) {
-    std::vector<ioe::dma_buffer> v;
-    for (unsigned i = 0; i < n; ++i) {
-        auto b = ioe::engine::current()->dma().allocate(bytes);
-        if (!b) throw std::runtime_error(fmt::format("DMA pool exhausted ({} x {} bytes)", n, bytes));
-        std::memset(b->data(), 0x5a ^ static_cast<int>(i), bytes);
-        v.push_back(std::move(b.value()));
-    }
-    return v;
-}
 
 bool wanted(const params* p, std::string_view key) { return key.find(p->only) != std::string_view::npos; }
 
@@ -439,12 +178,14 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
                                                  nexus_write, replica_write}) {
                 if (!wanted(p, path_key[k])) continue;
                 if ((k == nvmf1_write || k == nexus_nvmf_write) && !nn) continue;
-                res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), true, label(k).c_str(), res));
+                res->runs[k].push_back(co_await run_window(&g, p->warmup, p->seconds, devs_of(k), true,
+                                                           label(k).c_str(), &res->io_errors));
             }
             for (int k : base_first ? std::array{replica_read, nexus_read, rr_read, nexus_m_read}
                                     : std::array{nexus_m_read, rr_read, nexus_read, replica_read}) {
                 if (!wanted(p, path_key[k])) continue;
-                res->runs[k].push_back(co_await run_window(&g, p, devs_of(k), false, label(k).c_str(), res));
+                res->runs[k].push_back(co_await run_window(&g, p->warmup, p->seconds, devs_of(k), false,
+                                                           label(k).c_str(), &res->io_errors));
             }
         }
         // Rebuild vs copy, alternately. r3 has been written whole, so neither
@@ -556,152 +297,11 @@ bool parse_args(int argc, char** argv, params& p) {
     return true;
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 template <class F>
 std::vector<double> each(const std::vector<window>& w, F f) {
     std::vector<double> v;
     for (const auto& x : w) v.push_back(f(x));
     return v;
-}
-
-// ---- the nvmf:// children's server: a second process ----------------------------
-
-std::atomic<bool> g_serve_stop{false};
-
-// nexus_bench --serve-nvmf CORE SIZE_MB: one adaptive shard on CORE serving
-// three null:/// devices of SIZE_MB (4 KiB blocks), one subsystem each
-// (nvmf_child_nqn), on 127.0.0.1 at a free port. Prints the port on stdout,
-// then serves until its stdin closes (the bench closes it, or dies).
-future<int> serve_body(std::uint64_t size_mb) {
-    ioe::device_registry reg;
-    std::unique_ptr<ioe::nvme::nvmf_target> t;
-    bool started = false;
-    int rc = 0;
-    try {
-        t = std::make_unique<ioe::nvme::nvmf_target>("127.0.0.1", 0);
-        for (unsigned i = 0; i < children; ++i) {
-            ioe::nvme::subsystem_config c;
-            c.nqn = nvmf_child_nqn(i);
-            c.namespaces.push_back(
-                co_await reg.create(fmt::format("null:///nb_n{}?size_mb={}&blk_size={}", i, size_mb, block_bytes)));
-            co_await t->add_subsystem(std::move(c));
-        }
-        co_await t->start();
-        started = true;
-        std::printf("%u\n", static_cast<unsigned>(t->port()));
-        std::fflush(stdout);
-        while (!g_serve_stop.load()) co_await ioe::sleep(50ms);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "nexus_bench --serve-nvmf: %s\n", e.what());
-        rc = 1;
-    }
-    if (started) co_await t->stop();
-    t.reset();
-    co_await reg.close_all();
-    co_return rc;
-}
-
-int serve_main(int argc, char** argv) {
-    if (argc != 4) return 2;
-    const auto core = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10));
-    const std::uint64_t size_mb = std::strtoull(argv[3], nullptr, 10);
-    ioe::log::set_level(spdlog::level::warn);
-    std::thread([] {
-        char c = 0;
-        while (::read(STDIN_FILENO, &c, 1) > 0) {
-        }
-        g_serve_stop = true;
-    }).detach();
-    ioe::engine_config cfg;
-    cfg.cores = {core};
-    cfg.reactor.mode = ioe::poll_mode::adaptive;
-    cfg.memory.size_mb = 64;  // the daemon's default DMA pool
-    try {
-        ioe::engine e(cfg);
-        return e.run([size_mb] { return serve_body(size_mb); });
-    } catch (const std::exception& ex) {
-        std::fprintf(stderr, "nexus_bench --serve-nvmf: %s\n", ex.what());
-        return 1;
-    }
-}
-
-struct nvmf_server {
-    pid_t pid = -1;
-    int stdin_fd = -1;  // closing it stops the server
-};
-
-// Starts this binary with --serve-nvmf on p.nvmf_core (it dies with us:
-// PR_SET_PDEATHSIG, and its stdin closes). Returns its port, or 0 with
-// *error set; waits at most 20 s for the port.
-std::uint16_t start_nvmf_server(const params& p, nvmf_server& s, std::string* error) {
-    char self[4096] = {};
-    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return *error = "readlink /proc/self/exe failed", 0;
-    const std::vector<std::string> args = {self, "--serve-nvmf", std::to_string(p.nvmf_core),
-                                           std::to_string(p.size_mb)};
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    int in[2] = {-1, -1}, out[2] = {-1, -1};
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return *error = "pipe2 failed", 0;
-    const pid_t parent = ::getpid();
-    s.pid = ::fork();
-    if (s.pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) std::_Exit(127);
-        ::dup2(in[0], STDIN_FILENO);
-        ::dup2(out[1], STDOUT_FILENO);
-        ::execv(argv[0], argv.data());
-        std::_Exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    s.stdin_fd = in[1];
-    std::string got;
-    const auto deadline = clk::now() + 20s;
-    while (s.pid > 0 && got.find('\n') == std::string::npos && clk::now() < deadline) {
-        pollfd pf{out[0], POLLIN, 0};
-        if (::poll(&pf, 1, 100) > 0) {
-            char buf[64];
-            const ssize_t r = ::read(out[0], buf, sizeof buf);
-            if (r <= 0) break;
-            got.append(buf, static_cast<std::size_t>(r));
-        }
-    }
-    ::close(out[0]);
-    const unsigned long port = std::strtoul(got.c_str(), nullptr, 10);
-    if (s.pid < 0 || port == 0 || port > 65535) {
-        *error = fmt::format("the nvmf:// children's server did not start ({}): printed '{}'",
-                             ioe::bench::json_escape(args[0] + " --serve-nvmf " + args[2] + " " + args[3]), got);
-        return 0;
-    }
-    return static_cast<std::uint16_t>(port);
-}
-
-// Closes its stdin and waits 10 s for it to exit, then kills it. Its exit status, or -1.
-int stop_nvmf_server(nvmf_server& s) {
-    if (s.stdin_fd >= 0) ::close(s.stdin_fd);
-    s.stdin_fd = -1;
-    if (s.pid <= 0) return 0;
-    int st = 0;
-    const auto deadline = clk::now() + 10s;
-    while (::waitpid(s.pid, &st, WNOHANG) == 0) {
-        if (clk::now() > deadline) {
-            std::fprintf(stderr, "nexus_bench: the nvmf:// children's server did not stop: killed\n");
-            ::kill(s.pid, SIGKILL);
-            ::waitpid(s.pid, &st, 0);
-            s.pid = -1;
-            return -1;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    s.pid = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 }  // namespace
@@ -717,7 +317,7 @@ int main(int argc, char** argv) {
                      p.shards, allowed.size());
         return 1;
     }
-    const double load_start = proc_number("/proc/loadavg", 0);
+    const double load_start = load_average();
     ioe::bench::start_watchdog("nexus_bench", std::chrono::seconds(
         static_cast<long>(p.reps * path_count * (p.seconds + p.warmup) + p.rebuild_reps * 30 + 300)));
 
@@ -729,7 +329,7 @@ int main(int argc, char** argv) {
     p.nvmf_core = allowed.size() > 1 ? allowed[1] : allowed[0];
     if (p.nvmf && (wanted(&p, path_key[nvmf1_write]) || wanted(&p, path_key[nexus_nvmf_write]))) {
         std::fprintf(stderr, "nexus_bench: starting the nvmf:// children's server on core %u\n", p.nvmf_core);
-        p.nvmf_port = start_nvmf_server(p, server, &nvmf_error);
+        p.nvmf_port = start_nvmf_server(p.nvmf_core, p.size_mb, server, &nvmf_error);
     }
     ioe::engine_config cfg;
     cfg.cores.assign(allowed.begin(), allowed.begin() + p.shards);
@@ -748,7 +348,7 @@ int main(int argc, char** argv) {
     }
     if (res.error.empty()) res.error = nvmf_error;
     if (!res.error.empty()) std::fprintf(stderr, "nexus_bench: %s\n", res.error.c_str());
-    const double load_end = proc_number("/proc/loadavg", 0);
+    const double load_end = load_average();
 
     // ---- report: medians over the repetitions ----
     std::vector<std::pair<std::string, std::string>> kv;
