@@ -247,7 +247,12 @@ int main(int argc, char** argv) {
                     }
                 }
                 figures f;
-                if (!run_perf(p, t.port, t.nqn, t.pid, w, label, f, &error)) break;
+                // Against SPDK's target nvmf-perf busy-polls, as spdk_nvme_perf
+                // always does: the initiator ratio compares like with like.
+                if (!run_perf(p, t.port, t.nqn, t.pid, w, label, f, &error,
+                              kind == target_kind::spdk ? std::string("busy") : std::string())) {
+                    break;
+                }
                 // nvmf-perf against our target keeps its original keys: nvmf_<workload>_*.
                 record(kind == target_kind::ours ? std::string("nvmf") : std::string("nvmf_perf_spdk"), w, f);
                 if (kind == target_kind::spdk) continue;

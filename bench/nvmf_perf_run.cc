@@ -24,15 +24,17 @@ double json_number(const std::string& s, const char* key, bool* found) {
 
 }  // namespace
 
-std::vector<std::string> perf_args(const params& p, std::uint16_t port, const std::string& nqn, const workload& w) {
+std::vector<std::string> perf_args(const params& p, std::uint16_t port, const std::string& nqn, const workload& w,
+                                   const std::string& poll) {
     return {p.perf, "-a", fmt::format("127.0.0.1:{}", port), "-n", nqn, "-q", std::to_string(w.qd), "-o",
             std::to_string(w.bytes), "-w", w.rw, "-t", fmt::format("{}", p.seconds), "--warmup",
-            fmt::format("{}", p.warmup), "--cores", std::to_string(p.perf_core), "--poll", p.perf_poll, "--json"};
+            fmt::format("{}", p.warmup), "--cores", std::to_string(p.perf_core), "--poll", poll.empty() ? p.perf_poll : poll,
+            "--json"};
 }
 
 bool run_perf(const params& p, std::uint16_t port, const std::string& nqn, pid_t server_pid, const workload& w,
-              const std::string& label, figures& f, std::string* error) {
-    const auto args = perf_args(p, port, nqn, w);
+              const std::string& label, figures& f, std::string* error, const std::string& poll) {
+    const auto args = perf_args(p, port, nqn, w, poll);
     std::fprintf(stderr, "nvmf_bench: %s: nvmf-perf %s\n", label.c_str(), w.name);
     const machine_window mw;
     const double target0 = process_cpu_seconds(server_pid);

@@ -16,12 +16,14 @@
 namespace ioe::bench::nvmf_bench {
 
 // nvmf-perf's arguments for workload w against 127.0.0.1:port, subsystem nqn.
-std::vector<std::string> perf_args(const params& p, std::uint16_t port, const std::string& nqn, const workload& w);
+// poll: nvmf-perf's --poll; empty: p.perf_poll.
+std::vector<std::string> perf_args(const params& p, std::uint16_t port, const std::string& nqn, const workload& w,
+                                   const std::string& poll = {});
 
 // One nvmf-perf run against port (a target, or the limit server with
 // server_pid -1); false (with *error set) if it failed.
 bool run_perf(const params& p, std::uint16_t port, const std::string& nqn, pid_t server_pid, const workload& w,
-              const std::string& label, figures& f, std::string* error);
+              const std::string& label, figures& f, std::string* error, const std::string& poll = {});
 
 // The target's CPU while nvmf-perf --idle holds a connection (admin and one
 // I/O queue, nothing but keep-alives) for k_idle_seconds, as % of one core;
