@@ -222,7 +222,11 @@ bool reactor::run_once() {
     work |= _smp->poll(_id);
     work |= drain_foreign();
     work |= _uring.reap() != 0;
-    if (!_timers.empty()) {
+    // The clock costs tens of ns (more in a VM's pvclock): timers are
+    // checked every `timer_check_loops` iterations, so a timer fires at
+    // most that many loop iterations late (microseconds under load).
+    if (!_timers.empty() && ++_timer_check_countdown >= timer_check_loops) {
+        _timer_check_countdown = 0;
         work |= fire_timers(steady_clock::now());
     }
     for (poller* p : _pollers) {
@@ -281,6 +285,7 @@ void reactor::run() {
     log::debug("reactor loop starting in {} mode", to_string(_cfg.mode));
     _state_since = steady_clock::now();
     bool idle_since_known = false;
+    unsigned idle_loops = 0;
     while (!_stop_requested.load(std::memory_order_acquire)) {
         bool work = run_once();
         account(work);
@@ -288,9 +293,14 @@ void reactor::run() {
             // A loop with work reads no clock: the idle time is counted
             // from the first loop without work after it.
             idle_since_known = false;
+            idle_loops = 0;
             continue;
         }
         if (_cfg.mode == poll_mode::busy) continue;
+        // Idle loops read the clock one in `idle_clock_loops` (the event
+        // mode sleeps at once).
+        if (_cfg.mode == poll_mode::adaptive && idle_since_known && ++idle_loops < idle_clock_loops) continue;
+        idle_loops = 0;
         auto now = steady_clock::now();
         if (!idle_since_known) {
             _last_work = now;
@@ -299,6 +309,7 @@ void reactor::run() {
         if (_cfg.mode == poll_mode::event || now - _last_work >= _cfg.idle_before_sleep) {
             sleep(now);
             idle_since_known = false;
+            _timer_check_countdown = timer_check_loops;  // the wake-up may be a timer's
         }
     }
     // Drain: cancel what is in flight and reap it, finish ready tasks and

@@ -149,6 +149,9 @@ private:
     std::vector<end_of_loop_work*> _end_of_loop_running;
     bool run_end_of_loop_work();
     steady_clock::time_point _last_work;
+    static constexpr unsigned timer_check_loops = 4;
+    static constexpr unsigned idle_clock_loops = 16;
+    unsigned _timer_check_countdown = 0;
     // Busy/idle accounting: the state of the loop and since when.
     bool _busy_state = true;
     steady_clock::time_point _state_since = steady_clock::now();

@@ -133,6 +133,10 @@ struct target_limits {
     // Send batches of at least this many bytes with zero-copy sendmsg; 0:
     // never (see docs/nvmf.md: on loopback it measured slower).
     std::size_t zero_copy_send_min = 0;
+    // A successful read completes in its C2HData (SUCCESS) even when the
+    // host kept SQ flow control on (SPDK's target does; TP 8000 ties the
+    // flag to SQ flow control being disabled, so it is off by default).
+    bool c2h_success_always = false;
 };
 
 struct subsystem_namespace {

@@ -331,7 +331,8 @@ bool tcp_qpair::queue_response(command* c, const completion& r) {
         h.datal = static_cast<std::uint32_t>(r.data.size());
         // No CapsuleResp when the host disabled SQ flow control and the
         // command succeeded with nothing else to say.
-        const bool success_in_data = _sq_flow_disabled && r.status == 0 && r.dw0 == 0 && r.dw1 == 0;
+        const bool success_in_data = (_sq_flow_disabled || _target.limits().c2h_success_always) && _qid != 0 &&
+                                     r.status == 0 && r.dw0 == 0 && r.dw1 == 0;
         if (success_in_data) h.ch.flags |= tcp::pdu_flags::success;
         const io_vec v{const_cast<std::byte*>(r.data.data()), h.datal, -1};
         if (!_tx.queue(std::as_bytes(std::span(&h, 1)), io_vecs(&v, 1), 0, h.datal, success_in_data ? token : 0)) {

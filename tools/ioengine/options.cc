@@ -75,6 +75,12 @@ int parse_options(int argc, char** argv, options& out) {
     std::string listen;
     app.add_option("--nvmf-listen", listen,
                    "serve NVMe/TCP on ADDRESS:PORT (IPv4; port 0: any free one); default 127.0.0.1:4420");
+    app.add_option("--nvmf-c2h-success", out.nvmf_c2h_success,
+                   "when a read completes in its C2HData PDU without a CapsuleResp: spec (only for hosts that "
+                   "disabled SQ flow control at Connect, as NVMe/TCP says) or always (as SPDK's target does; "
+                   "Linux's and SPDK's hosts accept it)")
+        ->check(CLI::IsMember({"spec", "always"}))
+        ->capture_default_str();
     app.add_option("--namespace", out.namespaces,
                    "a device URI to serve as a namespace of subsystem --nqn (repeatable), e.g. "
                    "malloc:///m0?size_mb=64 or uring:///var/lib/disk.img");

@@ -35,6 +35,7 @@ struct options {
     // URIs) are served in subsystem `nqn` besides the shared replicas.
     std::string nvmf_address = "127.0.0.1";
     std::uint16_t nvmf_port = 4420;
+    std::string nvmf_c2h_success = "spec";  // spec | always
     std::string nqn = "nqn.2026-11.io.ioengine:default";
     std::vector<std::string> namespaces;
     std::vector<std::string> allowed_hosts;
