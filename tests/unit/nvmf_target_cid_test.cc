@@ -148,7 +148,9 @@ namespace {
 
 // On a session whose namespace delays reads of LBA `slow_lba`: a read of it
 // is sent, then (without waiting) a second command with the same CID: a read
-// of another block, or a write of one with in-capsule data.
+// of another block, or a write of 8 blocks with in-capsule data (4 KiB:
+// more than the receiver's direct_min, so discarding it must not take the
+// direct receive path).
 void cid_conflict_on_a_running_read(session& s, std::uint64_t slow_lba, bool second_writes, unsigned seed) {
     host& io = *s.io;
     const auto old_data = pattern(k_block, seed);
@@ -159,11 +161,11 @@ void cid_conflict_on_a_running_read(session& s, std::uint64_t slow_lba, bool sec
     sqe r1 = rw(io, nvm_opcode::read, slow_lba, 1);
     sgl_transport(r1, k_block);
     io.send_capsule(r1, {});
-    const auto new_data = pattern(k_block, seed + 1);
+    const auto new_data = pattern(8 * k_block, seed + 1);
     if (second_writes) {
-        sqe w = rw(io, nvm_opcode::write, slow_lba + 1, 1);
+        sqe w = rw(io, nvm_opcode::write, slow_lba + 1, 8);
         w.cid = r1.cid;
-        sgl_in_capsule(w, k_block);
+        sgl_in_capsule(w, 8 * k_block);
         io.send_capsule(w, new_data);
     } else {
         sqe r2 = rw(io, nvm_opcode::read, slow_lba + 1, 1);
@@ -194,15 +196,15 @@ void cid_conflict_on_a_running_read(session& s, std::uint64_t slow_lba, bool sec
     EXPECT_TRUE(status_ok(p.as<tcp::capsule_resp>().rccqe.status));
 
     // The refused write never happened; the connection carries on.
-    cmd_result next = read_blocks(io, slow_lba + 1, 1);
+    cmd_result next = read_blocks(io, slow_lba + 1, 8);
     EXPECT_OK(next);
     EXPECT_TRUE(all_zero(next.data)) << "the refused command's data was written";
     // The same CID, now free, is accepted.
-    sqe again = rw(io, nvm_opcode::write, slow_lba + 2, 1);
+    sqe again = rw(io, nvm_opcode::write, slow_lba + 10, 8);
     again.cid = r1.cid;
-    sgl_in_capsule(again, k_block);
+    sgl_in_capsule(again, 8 * k_block);
     EXPECT_OK(io.exec(again, new_data));
-    cmd_result back = read_blocks(io, slow_lba + 2, 1);
+    cmd_result back = read_blocks(io, slow_lba + 10, 8);
     EXPECT_OK(back);
     EXPECT_TRUE(back.data == new_data);
 }
@@ -232,6 +234,39 @@ TEST(nvmf_target_cid, reused_cid_of_a_running_command_gets_command_id_conflict) 
             open_io(s, port, both);
             cid_conflict_on_a_running_read(s, 2000, /*second_writes=*/true, 3);
             check_alive(s, 2100, 4);
+        }
+        {
+            // A write waiting for its data (R2T sent): a capsule reusing its
+            // CID is refused, and the H2CData that follows still lands in
+            // the write, which completes.
+            session s = open_admin(port);
+            open_io(s, port);
+            host& io = *s.io;
+            const auto data = pattern(65536, 5);
+            sqe w = rw(io, nvm_opcode::write, 3000, 128);
+            sgl_transport(w, 65536);
+            io.send_capsule(w, {});
+            pdu p = io.recv_pdu();
+            ASSERT_EQ(p.type(), tcp::pdu_type::r2t);
+            const auto r2t = p.as<tcp::r2t>();
+            EXPECT_EQ(r2t.cccid, w.cid);
+            sqe r = rw(io, nvm_opcode::read, 0, 1);
+            r.cid = w.cid;
+            sgl_transport(r, k_block);
+            io.send_capsule(r, {});
+            p = io.recv_pdu();
+            ASSERT_EQ(p.type(), tcp::pdu_type::capsule_resp);
+            EXPECT_EQ(p.as<tcp::capsule_resp>().rccqe.cid, w.cid);
+            EXPECT_EQ(sc_of(p.as<tcp::capsule_resp>().rccqe), sc::command_id_conflict);
+            io.send_h2c(w.cid, r2t.ttag, 0, std::span(data).first(32768), false);
+            io.send_h2c(w.cid, r2t.ttag, 32768, std::span(data).subspan(32768), true);
+            p = io.recv_pdu();
+            ASSERT_EQ(p.type(), tcp::pdu_type::capsule_resp);
+            EXPECT_EQ(p.as<tcp::capsule_resp>().rccqe.cid, w.cid);
+            EXPECT_TRUE(status_ok(p.as<tcp::capsule_resp>().rccqe.status));
+            cmd_result back = read_blocks(io, 3000, 128);
+            EXPECT_OK(back);
+            EXPECT_TRUE(back.data == data);
         }
     });
 }
