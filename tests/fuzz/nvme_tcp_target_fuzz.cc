@@ -19,6 +19,14 @@
 // -timeout=10 CI passes) so a target hang shows up as a libFuzzer timeout
 // (or a trap after 30 s without one) instead of an infinite wait.
 //
+// The input goes in several writes, cut at 1 to 7 points chosen from the
+// input (a hash of its bytes seeds the choice: the same input is always cut
+// the same way, and the seeds keep their meaning). Before each write after
+// the first, the harness waits until the target has read everything written
+// so far (SIOCOUTQ on the host end drops to 0, bounded at 2 s), so each
+// piece reaches the target in a receive of its own: headers, digests,
+// padding and data split across receives, and the direct receive path.
+//
 // At process exit (libFuzzer calls exit()) an atexit hook stops the engine
 // and joins its thread, so no reactor runs while statics are destroyed; the
 // stop hook closes the target's connections and the namespace first, so
@@ -33,10 +41,13 @@
 // still runs.
 //
 // Seeds: tests/fuzz/corpus/nvme_tcp_target (tests/fuzz/make_nvme_tcp_corpus.py).
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -123,6 +134,52 @@ bool read_exact(int fd, void* out, std::size_t n, int timeout_ms) {
         n -= static_cast<std::size_t>(r);
     }
     return true;
+}
+
+// Where the input is cut into separate writes: 1 to 7 distinct offsets in
+// (0, size), from a splitmix64 sequence seeded with the input's FNV-1a hash.
+std::vector<std::size_t> cut_points(const std::uint8_t* data, std::size_t size) {
+    std::vector<std::size_t> cuts;
+    if (size < 2) return cuts;
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::size_t i = 0; i < size; ++i) {
+        h ^= data[i];
+        h *= 1099511628211ull;
+    }
+    auto next = [&h] {
+        std::uint64_t z = (h += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    };
+    const unsigned n = 1 + static_cast<unsigned>(next() % 7);
+    for (unsigned i = 0; i < n; ++i) {
+        // Half of the cuts fall in the first 512 bytes (ICReq, Connect and
+        // the first capsules), the others anywhere.
+        const std::size_t span = (next() & 1) ? std::min<std::size_t>(size - 1, 512) : size - 1;
+        cuts.push_back(1 + static_cast<std::size_t>(next() % span));
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    return cuts;
+}
+
+// Waits until the peer has read every byte written to `fd` (AF_UNIX:
+// SIOCOUTQ counts the buffers the peer has not consumed entirely), reading and dropping what
+// the peer sends meanwhile. false: the peer closed. Gives up waiting after
+// timeout_ms (the next write may then share a receive).
+bool wait_consumed(int fd, int timeout_ms) {
+    char sink[16384];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        int unread = 0;
+        if (::ioctl(fd, SIOCOUTQ, &unread) != 0 || unread <= 0) return true;
+        if (std::chrono::steady_clock::now() > deadline) return true;
+        ssize_t r = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (r == 0) return false;
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+        if (r < 0) std::this_thread::sleep_for(std::chrono::microseconds(20));  // the target's reactor runs meanwhile
+    }
 }
 
 void append(std::vector<std::byte>& out, const void* p, std::size_t n) {
@@ -305,23 +362,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     });
     // The target may answer while we write (and close early): write in
     // pieces, draining what it sent so that neither side blocks on a full
-    // buffer. A write error means the target closed: stop writing.
+    // buffer. A write error means the target closed: stop writing. At each
+    // cut, wait until the target has read what came before.
     const std::size_t piece = 4096;
     char sink[16384];
-    for (std::size_t off = 0; off < size;) {
-        pollfd p[1] = {{sv[0], POLLOUT | POLLIN, 0}};
-        if (::poll(p, 1, 2000) <= 0) break;  // stuck: neither readable nor writable
-        if (p[0].revents & POLLIN) {
-            ssize_t r = ::recv(sv[0], sink, sizeof sink, MSG_DONTWAIT);
-            if (r == 0) break;  // target closed
+    std::vector<std::size_t> cuts = cut_points(data, size);
+    cuts.push_back(size);
+    std::size_t off = 0;
+    bool open = true;
+    for (std::size_t cut : cuts) {
+        if (off > 0 && !wait_consumed(sv[0], 2000)) break;
+        while (open && off < cut) {
+            pollfd p[1] = {{sv[0], POLLOUT | POLLIN, 0}};
+            if (::poll(p, 1, 2000) <= 0) open = false;  // stuck: neither readable nor writable
+            if (open && (p[0].revents & POLLIN)) {
+                ssize_t r = ::recv(sv[0], sink, sizeof sink, MSG_DONTWAIT);
+                if (r == 0) open = false;  // target closed
+            }
+            if (p[0].revents & (POLLERR | POLLHUP)) open = false;
+            if (open && (p[0].revents & POLLOUT)) {
+                ssize_t w = ::send(sv[0], data + off, std::min(piece, cut - off), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+                if (w <= 0) open = false;
+                if (w > 0) off += static_cast<std::size_t>(w);
+            }
         }
-        if (p[0].revents & (POLLERR | POLLHUP)) break;
-        if (p[0].revents & POLLOUT) {
-            ssize_t w = ::send(sv[0], data + off, std::min(piece, size - off), MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-            if (w <= 0) break;
-            off += static_cast<std::size_t>(w);
-        }
+        if (!open) break;
     }
     ::shutdown(sv[0], SHUT_WR);
     // Longer than the -timeout=10 given under ctest: a target that never

@@ -4,12 +4,14 @@
 // helpers (Connect, properties, Identify, reads and writes, digests), a
 // session (admin + I/O queue) and with_target(), which runs a client against
 // an nvmf_target serving a 16 MiB malloc namespace and lets the client run
-// configuration calls on the target's home shard.
+// configuration calls on the target's home shard (optionally with the
+// namespace behind a fault_device, so a test can delay or fail its I/O).
 #pragma once
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -40,6 +42,7 @@
 #include "runtime/crc32c.hh"
 #include "runtime/timer.hh"
 #include "storage/device_registry.hh"
+#include "storage/fault_device.hh"
 #include "tests/unit/test_engine.hh"
 
 namespace ioe::nvme::test_host {
@@ -76,6 +79,7 @@ struct cmd_result {
     std::vector<std::byte> data;  // C2HData, placed at DATAO
     unsigned r2ts = 0;
     unsigned c2h_pdus = 0;
+    bool success_flag = false;  // the last C2HData carried SUCCESS: no CapsuleResp came
 };
 
 inline std::uint8_t sc_of(const cqe& c) { return status_code(c.status); }
@@ -135,6 +139,17 @@ public:
             n -= static_cast<std::size_t>(r);
         }
     }
+    // Bytes (or EOF) arrive within `wait` (nothing is consumed).
+    bool readable_within(std::chrono::milliseconds wait) {
+        pollfd p{_fd, POLLIN, 0};
+        return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+    }
+    // Closes the connection now (a host that goes away).
+    void close_now() {
+        if (_fd >= 0) ::close(_fd);
+        _fd = -1;
+    }
+
     // The target closed the connection (EOF or reset) within the timeout.
     bool peer_closed() {
         char b;
@@ -297,6 +312,7 @@ public:
                     ++r.c2h_pdus;
                     if (p.ch.flags & tcp::pdu_flags::success) {
                         r.cq.cid = cmd.cid;
+                        r.success_flag = true;
                         return r;
                     }
                     break;
@@ -372,8 +388,9 @@ inline void sgl_transport(sqe& s, std::uint32_t len) {
     s.dptr.sgl.identifier = sgl_identifier(sgl_type::transport_data_block, sgl_subtype::transport_specific);
 }
 
+// cattr: Connect attributes (bit 2: the host disables SQ flow control).
 inline cmd_result nvmf_connect(host& h, std::uint16_t qid, std::uint16_t cntlid, const std::string& hostnqn,
-               const std::string& subnqn) {
+               const std::string& subnqn, std::uint8_t cattr = 0) {
     connect_command c{};
     c.opcode = admin_opcode::fabrics;
     c.cid = h.next_cid();
@@ -383,6 +400,7 @@ inline cmd_result nvmf_connect(host& h, std::uint16_t qid, std::uint16_t cntlid,
     c.qid = qid;
     c.sqsize = 31;
     c.kato = 0;
+    c.cattr = cattr;
     connect_data d{};
     d.hostid[0] = 0x42;
     d.cntlid = cntlid;
@@ -484,7 +502,7 @@ inline session open_admin(std::uint16_t port, std::uint8_t dgst = 0) {
 }
 
 // Set Features Number of Queues, then Connect I/O queue 1.
-inline void open_io(session& s, std::uint16_t port, std::uint8_t dgst = 0) {
+inline void open_io(session& s, std::uint16_t port, std::uint8_t dgst = 0, std::uint8_t cattr = 0) {
     sqe f = make_sqe(*s.admin, admin_opcode::set_features);
     f.cdw10 = feature::number_of_queues;
     f.cdw11 = (1u << 16) | 1u;  // 2 SQs, 2 CQs (0's based)
@@ -493,7 +511,7 @@ inline void open_io(session& s, std::uint16_t port, std::uint8_t dgst = 0) {
     EXPECT_EQ(fr.cq.dw0, (1u << 16) | 1u);
     s.io = std::make_unique<host>(port);
     s.io->icreq(dgst);
-    cmd_result c = nvmf_connect(*s.io, 1, s.cntlid, k_good_host, k_subnqn);
+    cmd_result c = nvmf_connect(*s.io, 1, s.cntlid, k_good_host, k_subnqn, cattr);
     if (!status_ok(c.cq.status)) throw std::runtime_error("I/O queue Connect failed");
     EXPECT_EQ(c.cq.sqid, 1);
     EXPECT_EQ(c.cq.dw0 & 0xffff, s.cntlid);
@@ -532,6 +550,10 @@ public:
         done.get();
     }
 
+    // With target_options::fault_namespace: the fault_device in front of
+    // namespace 1 (rules are added from a job, on the home shard).
+    fault_device* faults = nullptr;
+
     // The home shard's side: runs a pending job, if any.
     future<> serve(nvmf_target& t, device_registry& d) {
         job fn;
@@ -561,10 +583,14 @@ private:
     std::promise<void> _done;
 };
 
+struct target_options {
+    bool fault_namespace = false;  // namespace 1 behind a fault_device (target_control::faults)
+};
+
 // Runs `client` on its own thread against a target on an ephemeral port; the
 // shard-0 coroutine serves its configuration calls and polls for its end
 // (bounded), then stops the target and closes the registry.
-inline void with_target(const std::function<void(std::uint16_t, target_control&)>& client) {
+inline void with_target(const target_options& opts, const std::function<void(std::uint16_t, target_control&)>& client) {
     std::atomic<bool> done{false};
     bool finished = false;
     target_control ctl;
@@ -573,7 +599,14 @@ inline void with_target(const std::function<void(std::uint16_t, target_control&)
         subsystem_config sub;
         sub.nqn = k_subnqn;
         sub.allowed_hosts = {k_good_host};
-        sub.namespaces.push_back(co_await devices.create(k_ns_uri));
+        block_device* ns = co_await devices.create(k_ns_uri);
+        std::unique_ptr<fault_device> faulty;
+        if (opts.fault_namespace) {
+            faulty = std::make_unique<fault_device>("ns1.fault", ns);
+            ctl.faults = faulty.get();
+            ns = faulty.get();
+        }
+        sub.namespaces.push_back(ns);
         auto target = std::make_unique<nvmf_target>("127.0.0.1", 0);
         co_await target->add_subsystem(std::move(sub));
         co_await target->start();
@@ -601,11 +634,19 @@ inline void with_target(const std::function<void(std::uint16_t, target_control&)
         }
         t.join();
         target.reset();
+        if (faulty) {
+            co_await faulty->close();  // before the device it wraps
+            faulty.reset();
+        }
         co_await devices.close_all();
         co_return 0;
     });
     EXPECT_EQ(rc, 0);
     EXPECT_TRUE(finished) << "the host did not finish within 60 s";
+}
+
+inline void with_target(const std::function<void(std::uint16_t, target_control&)>& client) {
+    with_target(target_options{}, client);
 }
 
 inline void with_target(const std::function<void(std::uint16_t)>& client) {
