@@ -166,6 +166,10 @@ future<bool> nvmf_qpair::queue_pdu(std::span<const std::byte> header, const data
         const bool queued = data && len > 0 ? _tx.queue(header, data->iov, data->offset + offset, len, token)
                                             : _tx.queue(header, {}, 0, 0, token);
         if (queued) co_return true;
+        if (_tx.idle()) {
+            log::error("nvmf qpair {}: a PDU of {} bytes in more pieces than a send batch holds: closing", _qid, len);
+            co_return false;
+        }
         co_await _tx.space();
     }
 }

@@ -223,7 +223,9 @@ void pdu_sender::wake_waiters() noexcept {
 }
 
 future<> pdu_sender::space() {
-    if (_failed) return make_ready_future<>();
+    // Failed, or nothing queued or in flight (a PDU that did not fit an
+    // empty batch never will: the caller must see that, not wait).
+    if (_failed || idle()) return make_ready_future<>();
     // Not sending: the full pending batch goes at the end of this loop
     // iteration (queue() asked for that), and its completion wakes us.
     _space.emplace_back();

@@ -71,7 +71,9 @@ public:
     // Queues bytes as they are (ICReq/ICResp, TermReq), copied.
     bool queue_raw(std::span<const std::byte> bytes);
 
-    // Ready when the batch in flight has gone (or the sender failed).
+    // Ready when the batch in flight has gone (or the sender failed, or
+    // nothing is queued or in flight: then a PDU queue() refused is larger
+    // than a whole batch and never fits).
     future<> space();
     // Ready when nothing is queued or in flight.
     future<> drained();

@@ -551,15 +551,9 @@ TEST(nvme_pdu_sender, peer_gone_while_a_send_is_blocked) {
 
 // queue() said no to a PDU on an idle sender (it needs more iovecs than a
 // batch holds): nothing is queued or in flight, so space() has nothing to
-// wait for and must not leave its caller waiting for ever.
-// BUG (disabled until fixed): pdu_sender::space() (pdu_sender.cc:213) always
-// parks a promise unless failed(); only a send completion (wake_waiters)
-// resolves it. With nothing pending and nothing in flight no send will
-// come, so the caller the header tells to wait on space() after a false
-// queue() waits for ever (here: still waiting after 1 s). Fix: return a
-// ready future when !_sending && _pending.iov_count == 0 (and let the
-// caller see that the PDU can never fit, e.g. pieces + 2 > max_iov).
-TEST(nvme_pdu_sender, DISABLED_space_is_ready_when_nothing_is_queued_or_in_flight) {
+// wait for and must not leave its caller waiting for ever (it used to park
+// a promise that only a send completion would resolve).
+TEST(nvme_pdu_sender, space_is_ready_when_nothing_is_queued_or_in_flight) {
     on_reactor([]() -> future<> {
         pair_fds p;
         recorder rec;

@@ -373,8 +373,12 @@ TEST(nvmf_target_cid, features_arbitration_power_management_temperature_threshol
         r = get_feature(a, feature::temperature_threshold, 0);
         EXPECT_EQ(r.cq.dw0 & 0xffff, 360u) << "a refused Set changed the threshold";
 
-        // A feature the target does not have.
-        EXPECT_TRUE(is_invalid_field(get_feature(a, 0x05)));  // Error Recovery
+        // Error Recovery: TLER stored, DULBE (bit 16) refused.
+        EXPECT_OK(set_feature(a, feature::error_recovery, 25));
+        EXPECT_EQ(get_feature(a, feature::error_recovery).cq.dw0, 25u);
+        EXPECT_TRUE(is_invalid_field(set_feature(a, feature::error_recovery, 1u << 16)));
+        // A feature the target does not have (Interrupt Coalescing).
+        EXPECT_TRUE(is_invalid_field(get_feature(a, 0x08)));
 
         // Features belong to the controller: a second one has the defaults.
         session s2 = open_admin(port);
