@@ -53,15 +53,22 @@ std::string rebuild_state(const node& n, const std::string& nexus, const std::st
     return ::testing::AssertionFailure() << "rebuild of " << child << ": " << st;
 }
 
-// The last rebuild of `child` in `rebuild history --json`.
+// The last rebuild of `child` in `rebuild history --json`, waiting up to
+// 10 s for one: the nexus (and the child) turn online before the finished
+// rebuild's health record is written to etcd, and the history entry comes
+// after that write (a fast rebuild made a query fall in between).
 json::value last_rebuild(const node& n, const std::string& nexus, const std::string& child) {
-    auto h = n.ctl_json({"rebuild", "history", nexus});
-    json::value found;
-    if (h.is_array()) {
-        for (const auto& r : h.items())
-            if (str(r.find("child")) == child) found = r;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        auto h = n.ctl_json({"rebuild", "history", nexus});
+        json::value found;
+        if (h.is_array()) {
+            for (const auto& r : h.items())
+                if (str(r.find("child")) == child) found = r;
+        }
+        if (found.is_object() || std::chrono::steady_clock::now() >= deadline) return found;
+        std::this_thread::sleep_for(100ms);
     }
-    return found;
 }
 
 std::string stamp_out(const stamp_run& s) { return tail(s.p.output(), 15); }
