@@ -20,6 +20,7 @@
 #include <system_error>
 
 #include "nvme/spec/nvme_tcp_check.hh"
+#include "nvme/transport/pdu_socket.hh"
 #include "runtime/crc32c.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
@@ -440,15 +441,7 @@ future<> nvmf_qpair::receive_loop() {
             if (!ok) break;
         }
         if (!ok || _dead) break;
-        iovec iov[tcp::pdu_receiver::max_receive_iov];
-        const unsigned n = _rx.receive_iov(iov);
-        msghdr m{};
-        m.msg_iov = iov;
-        m.msg_iovlen = n;
-        io_result r = n == 1 ? co_await _io.recv(_fd, iov[0].iov_base, iov[0].iov_len, 0)
-                             : co_await _io.recvmsg(_fd, &m, 0);
-        if (!r || r.value() == 0) break;
-        _rx.received(r.value());
+        if (!co_await tcp::receive_into(_io, _fd, _rx)) break;
     }
     if (_rx_slot) {  // a C2HData cut short: its buffers are not written any more
         slot* s = _rx_slot;

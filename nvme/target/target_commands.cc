@@ -102,7 +102,7 @@ void tcp_qpair::report_async_events() {
 void tcp_qpair::complete_held(command* c, completion r) { finish_command(c, r); }
 
 void tcp_qpair::finish_command(command* c, completion r) {
-    c->responding = true;  // the host may reuse the CID once it has the answer
+    // The host may reuse the CID once it has the answer: free it now.
     _slot_cid[static_cast<std::size_t>(c - _commands.data())] = 0;
     if (_state != state::closing && !_tx.failed()) {
         if (queue_response(c, r)) return;  // the slot is freed once it is sent

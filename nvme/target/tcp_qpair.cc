@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "nvme/spec/nvme_fabrics.hh"
+#include "nvme/transport/pdu_socket.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
@@ -80,15 +81,7 @@ future<> tcp_qpair::run() {
             if (!ok || _state == state::closing) break;
         }
         if (!ok || _state == state::closing) break;
-        iovec iov[tcp::pdu_receiver::max_receive_iov];
-        const unsigned n = _rx.receive_iov(iov);
-        msghdr m{};
-        m.msg_iov = iov;
-        m.msg_iovlen = n;
-        io_result r = n == 1 ? co_await _io.recv(_fd, iov[0].iov_base, iov[0].iov_len, 0)
-                             : co_await _io.recvmsg(_fd, &m, 0);
-        if (!r || r.value() == 0) break;
-        _rx.received(r.value());
+        if (!co_await tcp::receive_into(_io, _fd, _rx)) break;
     }
     co_await close_connection();
 }
@@ -254,7 +247,6 @@ bool tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
     _slot_cid[slot] = taken;
     command* c = &_commands[slot];
     c->busy = true;
-    c->responding = false;
     c->cmd = cmd;
     c->received = 0;
     c->in_capsule = data_bytes > 0;
@@ -283,7 +275,6 @@ bool tcp_qpair::on_capsule(const tcp::capsule_cmd& cap) {
 void tcp_qpair::release_slot(command* c) noexcept {
     const auto slot = static_cast<std::uint16_t>(c - _commands.data());
     c->busy = false;
-    c->responding = false;
     c->data.reset();
     _slot_cid[slot] = 0;
     _free_slots.push_back(slot);

@@ -58,7 +58,6 @@ public:
     // A command in flight (slot index = R2T transfer tag).
     struct command {
         bool busy = false;
-        bool responding = false;   // answer being sent: its CID may already be reused
         sqe cmd{};
         dma_buffer data;           // the transfer's buffer (host data or data for the host)
         std::uint32_t length = 0;  // bytes the command transfers
