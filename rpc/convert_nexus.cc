@@ -83,6 +83,7 @@ void fill(s::NexusInfo::Builder b, const nexus_entry& v) {
     for (unsigned i = 0; i < n.rebuilds.size(); ++i) fill(rb[i], n.rebuilds[i]);
     b.setHealthKey(text(v.health_key));
     b.setShareNqn(text(v.share_nqn));
+    b.setEpoch(n.epoch);
     fill_texts(b.initAllowedHosts(static_cast<unsigned>(v.allowed_hosts.size())), v.allowed_hosts);
 }
 
@@ -93,8 +94,9 @@ nexus_entry read(s::NexusInfo::Reader r) {
     if (auto id = uuid::parse(str(r.getUuid()))) n.id = *id;
     n.state = parse_word(str(r.getState()),
                          {nexus_state::online, nexus_state::degraded, nexus_state::faulted, nexus_state::shutting_down,
-                          nexus_state::shutdown},
+                          nexus_state::shutdown, nexus_state::fenced},
                          nexus_state::faulted);
+    n.epoch = r.getEpoch();
     n.block_size = r.getBlockSize();
     n.block_count = r.getBlockCount();
     for (auto c : r.getChildren()) {

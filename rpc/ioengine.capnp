@@ -220,6 +220,7 @@ struct NexusInfo {
   healthKey @7 :Text;        # the child-health record's key
   shareNqn @8 :Text;         # empty: not published
   allowedHosts @9 :List(Text);
+  epoch @10 :UInt64;         # this incarnation's (health record), 0: none
 }
 
 struct NexusSpec {

@@ -39,7 +39,7 @@ void nexus_families(std::string& out, const std::vector<nexus_entry>& nexuses) {
     family(out, "ioengine_nexus_state", "gauge", "1 for the state a nexus is in (online, degraded, faulted, ...)");
     for (const auto& e : nexuses) {
         for (auto st : {nexus_state::online, nexus_state::degraded, nexus_state::faulted, nexus_state::shutting_down,
-                        nexus_state::shutdown}) {
+                        nexus_state::shutdown, nexus_state::fenced}) {
             out += fmt::format("ioengine_nexus_state{{nexus=\"{}\",state=\"{}\"}} {}\n", label(e.nexus.name),
                                to_string(st), e.nexus.state == st ? 1 : 0);
         }

@@ -117,6 +117,7 @@ future<nexus_entry> node_service::create_nexus_locked(nexus_spec spec) {
     nexus_options opts;
     opts.health_key = spec.health_key;
     opts.health = _health;
+    opts.owner = _id.name;
     opts.registry = &_devices;
     if (spec.segment_bytes) opts.segment_bytes = spec.segment_bytes;
     if (spec.rebuild_parallel) opts.rebuild_parallel = spec.rebuild_parallel;

@@ -9,7 +9,9 @@
 // applied in the order they were made.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,12 +20,29 @@
 
 namespace ioe {
 
-// The nexus's record: { clean_shutdown, children: [{uuid, healthy}] }.
+// The nexus's record: { epoch, owner, clean_shutdown, children: [{uuid,
+// healthy}] }. `epoch` numbers the nexus's incarnations: each create takes
+// the record's epoch + 1 and writes it before serving (0: a version 1
+// record, written before epochs existed). `owner` names the node that runs
+// that incarnation (free text, may be empty).
 struct nexus_health_record {
+    std::uint64_t epoch = 0;
+    std::string owner;
     bool clean_shutdown = false;
     std::vector<std::pair<std::string /*child uuid*/, bool /*healthy*/>> children;
 
     bool operator==(const nexus_health_record&) const = default;
+};
+
+// The highest epoch: it fits the reservation key's 32 epoch bits
+// (storage/nexus/nexus_epoch.hh) and stays exact in every JSON reader.
+inline constexpr std::uint64_t health_record_max_epoch = 0xffffffffu;
+
+// store() refused: someone else wrote the record since this store last read
+// or wrote it (etcd), or the record there has a higher epoch (every store):
+// another incarnation of the nexus has taken over.
+struct health_record_conflict : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
 class child_health_store {
@@ -34,8 +53,9 @@ public:
     // reached in time or the record is malformed (never guesses).
     virtual future<std::optional<nexus_health_record>> load(std::string key) = 0;
     // Writes it; durable in the store before the future resolves. Fails
-    // rather than overwrite a record someone else wrote since this store
-    // last read or wrote the key.
+    // with health_record_conflict rather than overwrite a record someone
+    // else wrote since this store last read or wrote the key, or one whose
+    // epoch is higher than r.epoch.
     virtual future<> store(std::string key, nexus_health_record r) = 0;
     // Deletes the record (no error when there is none).
     virtual future<> remove(std::string key) = 0;

@@ -19,7 +19,9 @@ namespace {
 
 std::string encode_health_record(const nexus_health_record& r) {
     std::string out = "{\"version\":" + std::to_string(health_record_version) +
-                      ",\"clean_shutdown\":" + (r.clean_shutdown ? "true" : "false") + ",\"children\":[";
+                      ",\"epoch\":" + std::to_string(r.epoch) + ",\"owner\":";
+    json::append_string(out, r.owner);
+    out += std::string(",\"clean_shutdown\":") + (r.clean_shutdown ? "true" : "false") + ",\"children\":[";
     bool first = true;
     for (const auto& [uuid, healthy] : r.children) {
         if (!first) out += ',';
@@ -43,10 +45,14 @@ nexus_health_record decode_health_record(std::string_view text, std::string_view
     }
     if (!doc.is_object()) malformed(key, "not a JSON object");
     const json::value* version = nullptr;
+    const json::value* epoch = nullptr;
+    const json::value* owner = nullptr;
     const json::value* clean = nullptr;
     const json::value* children = nullptr;
     for (const auto& [name, v] : doc.members()) {
         const json::value** slot = name == "version"          ? &version
+                                   : name == "epoch"          ? &epoch
+                                   : name == "owner"          ? &owner
                                    : name == "clean_shutdown" ? &clean
                                    : name == "children"       ? &children
                                                               : nullptr;
@@ -56,14 +62,27 @@ nexus_health_record decode_health_record(std::string_view text, std::string_view
     }
     std::int64_t ver = 0;
     if (!version || !version->is_number() || !version->as_int64(ver)) malformed(key, "no integer \"version\"");
-    if (ver != health_record_version) {
-        malformed(key, "version " + std::to_string(ver) + " (this engine reads version " +
+    if (ver != 1 && ver != health_record_version) {
+        malformed(key, "version " + std::to_string(ver) + " (this engine reads versions 1 and " +
                            std::to_string(health_record_version) + ")");
+    }
+    nexus_health_record r;
+    if (ver == 1) {
+        // Written before epochs: neither field exists (and none may appear).
+        if (epoch) malformed(key, "field \"epoch\" in a version 1 record");
+        if (owner) malformed(key, "field \"owner\" in a version 1 record");
+    } else {
+        std::int64_t e = 0;
+        if (!epoch || !epoch->is_number() || !epoch->as_int64(e) || e < 0 ||
+            static_cast<std::uint64_t>(e) > health_record_max_epoch)
+            malformed(key, "no integer \"epoch\" in 0.." + std::to_string(health_record_max_epoch));
+        if (!owner || !owner->is_string()) malformed(key, "no string \"owner\"");
+        r.epoch = static_cast<std::uint64_t>(e);
+        r.owner = owner->text();
     }
     if (!clean || !clean->is_bool()) malformed(key, "no boolean \"clean_shutdown\"");
     if (!children || !children->is_array()) malformed(key, "no array \"children\"");
     if (children->items().size() > health_record_max_children) malformed(key, "too many children");
-    nexus_health_record r;
     r.clean_shutdown = clean->as_bool();
     std::set<std::string> seen;
     for (const auto& c : children->items()) {

@@ -1,6 +1,7 @@
 // The child health store in etcd (runtime/etcd_client.hh), and the record's
 // JSON (docs/nexus-health.md):
-//   {"version":1,"clean_shutdown":false,"children":[{"uuid":"...","healthy":true}]}
+//   {"version":2,"epoch":3,"owner":"node-a","clean_shutdown":false,
+//    "children":[{"uuid":"...","healthy":true}]}
 //
 // Never overwrites a newer record: store() is a compare-and-put against the
 // revision this store last read or wrote for that key (a key it never read
@@ -28,15 +29,14 @@
 
 namespace ioe {
 
-// The record's format version written by this code (and the only one read).
-inline constexpr std::int64_t health_record_version = 1;
+// The record's format version written by this code; version 1 (no epoch,
+// no owner) is still read, as epoch 0.
+inline constexpr std::int64_t health_record_version = 2;
+
 // More children than any nexus has: a bound on what a record may claim.
 inline constexpr std::size_t health_record_max_children = 1024;
 
 struct health_record_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-struct health_record_conflict : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 

@@ -23,6 +23,15 @@ future<std::optional<nexus_health_record>> memory_health_store::load(std::string
 future<> memory_health_store::store(std::string key, nexus_health_record r) {
     try {
         check_available(key);
+        auto it = _records.find(key);
+        if (it != _records.end()) {
+            const nexus_health_record current = decode_health_record(it->second, key);
+            if (current.epoch > r.epoch) {
+                throw health_record_conflict("nexus health record \"" + key + "\": epoch " +
+                                             std::to_string(current.epoch) + " there, this writer has epoch " +
+                                             std::to_string(r.epoch) + "; not overwritten");
+            }
+        }
         _records[key] = encode_health_record(r);
         ++_stores;
         return make_ready_future<>();

@@ -1,7 +1,9 @@
 // A child health store in memory, for unit tests of the nexus: records are
 // kept as the same JSON the etcd store writes (so a test can plant a
 // malformed one with put_raw), and a test can make the store unavailable
-// to see what the nexus does when etcd cannot be reached.
+// to see what the nexus does when etcd cannot be reached. Like etcd's
+// compare-and-put for two incarnations of one nexus, store() refuses to
+// replace a record of a higher epoch (health_record_conflict).
 // Used from one shard, like the etcd store.
 #pragma once
 

@@ -25,6 +25,7 @@ std::string_view to_string(nexus_state s) noexcept {
         case nexus_state::faulted: return "faulted";
         case nexus_state::shutting_down: return "shutting-down";
         case nexus_state::shutdown: return "shutdown";
+        case nexus_state::fenced: return "fenced";
     }
     return "?";
 }
@@ -204,7 +205,21 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
             if (k.owned) co_await k.owned->close();
         std::rethrow_exception(error);
     }
+    const std::uint64_t previous_epoch = record ? record->epoch : 0;
+    if (previous_epoch >= health_record_max_epoch) {
+        for (auto& k : kids)
+            if (k.owned) co_await k.owned->close();
+        throw nexus_error(storage_errc::unavailable, name,
+                          fmt::format("health record {} is at the last epoch ({})", opts.health_key, previous_epoch));
+    }
     std::unique_ptr<nexus> n(new nexus(name, id, bs, blocks, std::move(opts)));
+    // This incarnation's epoch: the record's next. Written with the first
+    // record below (a compare-and-put): of two nexuses created over one
+    // record at once, one fails there.
+    n->_epoch = previous_epoch + 1;
+    if (record && !record->owner.empty()) {
+        log::info("nexus {}: taking over from epoch {} (owner {})", name, previous_epoch, record->owner);
+    }
     for (std::size_t i = 0; i < kids.size(); ++i) {
         child& c = n->_children[i];
         c = std::move(kids[i]);
@@ -245,7 +260,8 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         throw nexus_error(storage_errc::unavailable, name,
                           fmt::format("cannot write health record {}", n->_opts.health_key));
     }
-    log::info("nexus {}: {} ({} x {} B, {} children)", name, to_string(n->_state), blocks, bs, kids.size());
+    log::info("nexus {}: {} ({} x {} B, {} children, epoch {})", name, to_string(n->_state), blocks, bs, kids.size(),
+              n->_epoch);
     // Children out of sync get rebuilt (full: their dirty logs are gone);
     // those that could not be opened wait for child online.
     for (unsigned i = 0; i < max_children; ++i) {
@@ -267,6 +283,7 @@ nexus_info nexus::info() const {
     i.block_size = block_size();
     i.block_count = block_count();
     i.state = _state;
+    i.epoch = _epoch;
     for (unsigned s = 0; s < max_children; ++s) {
         if (!_used[s]) continue;
         const child& c = _children[s];
@@ -278,7 +295,9 @@ nexus_info nexus::info() const {
 }
 
 void nexus::update_state() {
-    if (_state == nexus_state::shutting_down || _state == nexus_state::shutdown) return;
+    if (_state == nexus_state::shutting_down || _state == nexus_state::shutdown || _state == nexus_state::fenced) {
+        return;
+    }
     unsigned total = 0, online = 0;
     for (unsigned s = 0; s < max_children; ++s) {
         if (!_used[s]) continue;
@@ -310,7 +329,8 @@ future<> nexus::publish() {
                                    c.state == child_state::faulted && c.recording}
                            : entry{nullptr, child_state::faulted, 0, false, false};
     }
-    const bool faulted = _state == nexus_state::faulted || _state == nexus_state::shutdown;
+    const bool faulted =
+        _state == nexus_state::faulted || _state == nexus_state::shutdown || _state == nexus_state::fenced;
     const std::uint64_t words = (segments() + 63) / 64;
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
         co_await submit_to(shard, [this, view, faulted, words] {
@@ -333,6 +353,8 @@ future<> nexus::publish() {
 
 nexus_health_record nexus::health_record(bool clean) const {
     nexus_health_record r;
+    r.epoch = _epoch;
+    r.owner = _opts.owner;
     r.clean_shutdown = clean;
     for (unsigned s = 0; s < max_children; ++s) {
         if (!_used[s] || _children[s].id.is_nil()) continue;  // never opened: not known, so not healthy
@@ -343,18 +365,35 @@ nexus_health_record nexus::health_record(bool clean) const {
 }
 
 future<bool> nexus::write_health(bool clean) {
+    if (_state == nexus_state::fenced) co_return false;
     for (unsigned attempt = 0;; ++attempt) {
         std::exception_ptr error;
+        std::string conflict;
         try {
             co_await _opts.health->store(_opts.health_key, health_record(clean));
             co_return true;
+        } catch (const health_record_conflict& e) {
+            conflict = e.what();
         } catch (const std::exception& e) {
             log::warn("nexus {}: writing health record {} failed (attempt {} of {}): {}", name(), _opts.health_key,
                       attempt + 1, _opts.health_retries + 1, e.what());
         }
+        if (!conflict.empty()) {
+            // Retrying cannot help: the record belongs to a newer epoch.
+            co_await fence(conflict);
+            co_return false;
+        }
         if (attempt >= _opts.health_retries) co_return false;
         co_await sleep(_opts.health_retry_delay);
     }
+}
+
+future<> nexus::fence(std::string why) {
+    if (_state == nexus_state::fenced) co_return;
+    log::error("nexus {}: fenced at epoch {}: another incarnation has taken over ({}); acknowledging nothing more",
+               name(), _epoch, why);
+    _state = nexus_state::fenced;
+    co_await publish();
 }
 
 // Owner shard: retires child `slot`. The record is written before the
@@ -384,7 +423,7 @@ future<> nexus::fault(unsigned slot, fault_reason reason, bool log_dirty) {
     // Every shard stops sending it I/O (and starts logging writes for it).
     co_await publish();
     const bool recorded = co_await write_health(false);
-    if (!recorded) {
+    if (!recorded && _state != nexus_state::fenced) {
         log::error("nexus {}: the health store cannot record child {} as faulted: faulting the nexus rather than "
                    "acknowledging writes it would not know about",
                    name(), c.uri);
@@ -578,6 +617,7 @@ future<> nexus::online_child(std::string uri) {
 
 future<> nexus::shutdown() {
     if (_state == nexus_state::shutdown) co_return;
+    const bool fenced = _state == nexus_state::fenced;
     _state = nexus_state::shutting_down;
     log::info("nexus {}: shutting down", name());
     for (unsigned s = 0; s < max_children; ++s)
@@ -591,7 +631,8 @@ future<> nexus::shutdown() {
             if (!ok(st)) log::warn("nexus {}: flush of child {} failed: {}", name(), _children[s].uri, to_string(st));
         }
     }
-    const bool recorded = co_await write_health(true);
+    // A fenced incarnation leaves the record to the one that took over.
+    const bool recorded = !fenced && co_await write_health(true);
     _state = nexus_state::shutdown;
     co_await publish();
     co_await resume();  // waiting I/O now fails (faulted view)

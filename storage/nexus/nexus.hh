@@ -46,6 +46,7 @@
 #include "runtime/future.hh"
 #include "storage/block_device.hh"
 #include "storage/nexus/child_health.hh"
+#include "storage/nexus/nexus_epoch.hh"
 #include "storage/nexus/nexus_types.hh"
 
 namespace ioe {
@@ -65,6 +66,9 @@ struct nexus_options {
     // (connected again, writes it gave up on answered; block_device::settle);
     // the rebuild is refused (busy) after that.
     std::chrono::milliseconds settle_limit{30000};
+    // Written into the health record as the incarnation's owner (the
+    // node's name); free text, for operators and for a takeover's logs.
+    std::string owner;
 };
 
 class nexus final : public block_device {
@@ -80,6 +84,8 @@ public:
 
     // ---- owner shard ----
     nexus_state state() const noexcept { return _state; }
+    // This incarnation's epoch and the reservation identity derived from it.
+    nexus_epoch epoch() const noexcept { return nexus_epoch{id(), _epoch}; }
     nexus_info info() const;
 
     // Adds a child (opened from its URI) with I/O running; it is rebuilt
@@ -200,6 +206,8 @@ private:
     nexus_health_record health_record(bool clean) const;
     // Writes the record with bounded retries; false if it could not.
     future<bool> write_health(bool clean);
+    // Another incarnation owns the record: stop acknowledging, for good.
+    future<> fence(std::string why);
     future<> fault(unsigned slot, fault_reason reason, bool log_dirty);
     future<> start_rebuild(unsigned slot, bool partial);
     future<> run_rebuild(std::shared_ptr<rebuild_job> job);
@@ -211,6 +219,7 @@ private:
 
     nexus_options _opts;
     nexus_state _state = nexus_state::online;
+    std::uint64_t _epoch = 0;  // this incarnation's, from the health record
     std::array<child, max_children> _children;
     std::array<bool, max_children> _used{};
     std::vector<shard_state> _shards;

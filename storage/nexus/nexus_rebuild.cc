@@ -61,6 +61,9 @@ future<> nexus::start_rebuild(unsigned slot, bool partial) {
     if (_state == nexus_state::shutting_down || _state == nexus_state::shutdown) {
         throw rebuild_error(storage_errc::unavailable, name(), "it is shut down");
     }
+    if (_state == nexus_state::fenced) {
+        throw rebuild_error(storage_errc::unavailable, name(), "it is fenced (another incarnation took over)");
+    }
     // The source: an online child, a local one (not over the network) first.
     int source = -1;
     for (unsigned s = 0; s < max_children; ++s) {

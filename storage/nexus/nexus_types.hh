@@ -15,7 +15,9 @@ namespace ioe {
 
 // online: every child online. degraded: at least one online, some not.
 // faulted: no child online (I/O fails). shutting_down/shutdown: shutdown().
-enum class nexus_state { online, degraded, faulted, shutting_down, shutdown };
+enum class nexus_state { online, degraded, faulted, shutting_down, shutdown, fenced };
+// fenced: another incarnation of the nexus (a higher epoch in the health
+// record) has taken over; this one acknowledges nothing more, for good.
 // online: in sync, serves reads and writes. degraded: being rebuilt (gets
 // writes, no reads). faulted: retired, with a reason.
 enum class child_state { online, degraded, faulted };
@@ -57,6 +59,7 @@ struct nexus_info {
     std::uint32_t block_size = 0;
     std::uint64_t block_count = 0;
     nexus_state state = nexus_state::online;
+    std::uint64_t epoch = 0;  // the incarnation's (nexus_epoch.hh)
     std::vector<child_info> children;
     std::vector<rebuild_progress> rebuilds;  // running or paused
 };

@@ -40,7 +40,7 @@ TEST(health_record, json_round_trip) {
         EXPECT_EQ(decode_health_record(text, "/k"), r);
     }
     nexus_health_record empty;
-    EXPECT_EQ(encode_health_record(empty), R"({"version":1,"clean_shutdown":false,"children":[]})");
+    EXPECT_EQ(encode_health_record(empty), R"({"version":2,"epoch":0,"owner":"","clean_shutdown":false,"children":[]})");
     EXPECT_EQ(decode_health_record(encode_health_record(empty), "/k"), empty);
 }
 
@@ -49,7 +49,7 @@ TEST(health_record, malformed_records_are_refused_with_the_reason) {
     EXPECT_EQ(refusal(ok), "accepted");
     EXPECT_NE(refusal("{not json").find("malformed"), std::string::npos);
     EXPECT_NE(refusal("[]").find("not a JSON object"), std::string::npos);
-    EXPECT_NE(refusal(R"({"version":2,"clean_shutdown":true,"children":[]})").find("version 2"), std::string::npos);
+    EXPECT_NE(refusal(R"({"version":3,"clean_shutdown":true,"children":[]})").find("version 3"), std::string::npos);
     EXPECT_NE(refusal(R"({"clean_shutdown":true,"children":[]})").find("version"), std::string::npos);
     EXPECT_NE(refusal(R"({"version":"1","clean_shutdown":true,"children":[]})").find("version"), std::string::npos);
     EXPECT_NE(refusal(R"({"version":1,"children":[]})").find("clean_shutdown"), std::string::npos);

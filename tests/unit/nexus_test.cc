@@ -67,6 +67,8 @@ public:
             co_await held_stores.back().get_future();
         }
         if (fail) throw storage_error(storage_errc::unavailable, "the store is down (test)");
+        if (auto it = records.find(key); it != records.end() && it->second.epoch > r.epoch)
+            throw health_record_conflict("a higher epoch is recorded (test)");
         if (log) {
             std::string line = "store";
             for (auto& [id, healthy] : r.children) line += healthy ? " +" : " -";
@@ -398,7 +400,8 @@ future<int> unclean_and_clean_restart() {
         co_await n->close();
     }
     // A record where no child is healthy: refused (no stale read).
-    r.store.records[k_key] = nexus_health_record{false, {{r.inner[0]->id().to_string(), false}}};
+    r.store.records[k_key] = nexus_health_record{.epoch = 3, .clean_shutdown = false,
+                                                 .children = {{r.inner[0]->id().to_string(), false}}};
     try {
         auto n = co_await r.create({r.uri(0)});
         ADD_FAILURE() << "a nexus with no healthy child was created";

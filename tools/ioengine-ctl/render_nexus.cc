@@ -51,6 +51,7 @@ json to_json(const rpc::nexus_entry& v) {
         .set("name", json::str(n.name))
         .set("uuid", json::str(n.id.to_string()))
         .set("state", json::str(std::string(to_string(n.state))))
+        .set("epoch", json::num(n.epoch))
         .set("block_size", json::num(n.block_size))
         .set("block_count", json::num(n.block_count))
         .set("size_bytes", json::num(n.block_count * n.block_size))

@@ -1,0 +1,177 @@
+// Nexus incarnations and their epochs (storage/nexus/nexus_epoch.hh and the
+// epoch in the health record): each create takes the record's epoch + 1;
+// the reservation key and host identifier derived from (uuid, epoch); a
+// second incarnation over the same record fences the first, which then
+// acknowledges nothing more (its next record write is refused), while the
+// new one serves; the memory store refuses to replace a higher epoch; a
+// version 1 record (no epoch) is read as epoch 0 and rewritten as version 2.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/smp.hh"
+#include "runtime/timer.hh"
+#include "storage/device_registry.hh"
+#include "storage/errors.hh"
+#include "storage/fault_device.hh"
+#include "storage/nexus/etcd_health_store.hh"
+#include "storage/nexus/memory_health_store.hh"
+#include "storage/nexus/nexus.hh"
+#include "tests/unit/test_engine.hh"
+
+using namespace ioe;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr char k_key[] = "/ioengine/nexus/epoch-test";
+const uuid k_id = *uuid::parse("0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233");
+
+future<io_status> write_on(unsigned shard, block_device* dev, std::uint64_t lba, std::vector<std::byte>& buf) {
+    return with_timeout(20s, submit_to(shard, [=, &buf]() -> future<io_status> {
+        io_channel* ch = dev->channel();
+        if (!ch) co_return io_status::namespace_not_ready;
+        io_vec v{buf.data(), static_cast<std::uint32_t>(buf.size()), -1};
+        co_return co_await ch->write(lba, static_cast<std::uint32_t>(buf.size() / dev->block_size()),
+                                     io_vecs(&v, 1));
+    }));
+}
+
+future<int> second_incarnation_fences_the_first() {
+    device_registry devices;
+    memory_health_store store;
+    std::vector<std::unique_ptr<fault_device>> faults;
+    for (unsigned i = 0; i < 2; ++i) {
+        block_device* inner = co_await devices.create("malloc:///e" + std::to_string(i) + "?size_mb=4&blk_size=512");
+        faults.push_back(std::make_unique<fault_device>("f" + std::to_string(i), inner));
+        co_await devices.add(faults.back().get());
+    }
+    auto opts = [&](std::string owner) {
+        nexus_options o;
+        o.health_key = k_key;
+        o.health = &store;
+        o.registry = &devices;
+        o.health_retries = 1;
+        o.health_retry_delay = 10ms;
+        o.owner = std::move(owner);
+        return o;
+    };
+    const std::vector<std::string> kids{"bdev:///f0", "bdev:///f1"};
+    auto a = co_await nexus::create("nx-a", k_id, kids, opts("node-a"));
+    EXPECT_EQ(a->info().epoch, 1u);
+    EXPECT_EQ(a->epoch().reservation_key(), 0x0a1b2c3d00000001ull);
+    std::vector<std::byte> buf(4096, std::byte{0x5a});
+    EXPECT_EQ(co_await write_on(1, a.get(), 8, buf), io_status::success);
+
+    // B takes over the same record while A is alive.
+    auto b = co_await nexus::create("nx-b", k_id, kids, opts("node-b"));
+    EXPECT_EQ(b->info().epoch, 2u);
+    EXPECT_EQ(b->epoch().previous().reservation_key(), a->epoch().reservation_key());
+    EXPECT_NE(b->epoch().host_id(), a->epoch().host_id());
+    {
+        auto rec = co_await store.load(k_key);
+        EXPECT_TRUE(rec && rec->epoch == 2 && rec->owner == "node-b");
+    }
+
+    // A's next record write (a child fault) is refused: A is fenced and the
+    // write that faulted the child is not acknowledged, nor anything after.
+    co_await faults[1]->add_rule(fault_rule::fail(op_mask::write, io_status::write_fault).at_most(1));
+    EXPECT_NE(co_await write_on(0, a.get(), 16, buf), io_status::success);
+    EXPECT_EQ(a->state(), nexus_state::fenced);
+    EXPECT_NE(co_await write_on(1, a.get(), 24, buf), io_status::success);
+    {
+        auto rec = co_await store.load(k_key);
+        EXPECT_TRUE(rec && rec->epoch == 2) << "the fenced incarnation must not overwrite the record";
+    }
+    // A fenced nexus starts no rebuild and its shutdown leaves the record alone.
+    co_await a->shutdown();
+    EXPECT_EQ((co_await store.load(k_key))->epoch, 2u);
+    co_await a->close();
+
+    // B serves.
+    EXPECT_EQ(co_await write_on(0, b.get(), 32, buf), io_status::success);
+    EXPECT_NE(b->state(), nexus_state::fenced);
+    co_await b->shutdown();
+    co_await b->close();
+    for (auto& f : faults) {
+        co_await devices.remove(f->name());
+        co_await f->close();
+    }
+    co_await devices.close_all();
+    co_return 0;
+}
+
+future<int> store_refuses_a_lower_epoch() {
+    memory_health_store store;
+    nexus_health_record r{.epoch = 5, .owner = "x", .clean_shutdown = false, .children = {{"c", true}}};
+    co_await store.store(k_key, r);
+    r.epoch = 4;
+    bool refused = false;
+    try {
+        co_await store.store(k_key, r);
+    } catch (const health_record_conflict&) {
+        refused = true;
+    }
+    EXPECT_TRUE(refused);
+    r.epoch = 5;
+    co_await store.store(k_key, r);  // the same epoch writes on
+    // A version 1 record has epoch 0: any incarnation replaces it.
+    store.put_raw(k_key, R"({"version":1,"clean_shutdown":true,"children":[]})");
+    EXPECT_EQ((co_await store.load(k_key))->epoch, 0u);
+    co_await store.store(k_key, r);
+    EXPECT_NE(store.raw(k_key)->find(R"("version":2,"epoch":5,"owner":"x")"), std::string::npos);
+    co_return 0;
+}
+
+int run(future<int> (*body)()) {
+    return test::run_engine(test::small_config(2), [body](engine*) { return body(); });
+}
+
+}  // namespace
+
+TEST(nexus_epoch, key_and_host_id_derive_from_uuid_and_epoch) {
+    nexus_epoch e{k_id, 7};
+    EXPECT_EQ(e.reservation_key(), 0x0a1b2c3d00000007ull);
+    EXPECT_EQ(host_id_hex(e.host_id()), "0a1b2c3d4e5f4a6b0000000000000007");
+    EXPECT_TRUE(e.has_previous());
+    EXPECT_EQ(e.previous().epoch, 6u);
+    EXPECT_FALSE((nexus_epoch{k_id, 1}).has_previous());
+}
+
+TEST(nexus_epoch, record_versions_and_epoch_bounds) {
+    auto text = encode_health_record({.epoch = 9, .owner = "n\"1", .clean_shutdown = true, .children = {}});
+    EXPECT_EQ(text, R"({"version":2,"epoch":9,"owner":"n\"1","clean_shutdown":true,"children":[]})");
+    EXPECT_EQ(decode_health_record(text, "/k").epoch, 9u);
+    auto refused = [](std::string_view t) {
+        try {
+            decode_health_record(t, "/k");
+        } catch (const health_record_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    EXPECT_NE(refused(R"({"version":2,"owner":"","clean_shutdown":true,"children":[]})").find("epoch"),
+              std::string::npos);
+    EXPECT_NE(refused(R"({"version":2,"epoch":-1,"owner":"","clean_shutdown":true,"children":[]})").find("epoch"),
+              std::string::npos);
+    EXPECT_NE(refused(R"({"version":2,"epoch":4294967296,"owner":"","clean_shutdown":true,"children":[]})")
+                  .find("epoch"),
+              std::string::npos);
+    EXPECT_NE(refused(R"({"version":2,"epoch":1,"clean_shutdown":true,"children":[]})").find("owner"),
+              std::string::npos);
+    EXPECT_NE(refused(R"({"version":1,"epoch":1,"clean_shutdown":true,"children":[]})").find("version 1"),
+              std::string::npos);
+    EXPECT_NE(refused(R"({"version":3,"epoch":1,"owner":"","clean_shutdown":true,"children":[]})")
+                  .find("version 3"),
+              std::string::npos);
+}
+
+TEST(nexus_epoch, memory_store_refuses_a_lower_epoch) { EXPECT_EQ(run(store_refuses_a_lower_epoch), 0); }
+
+TEST(nexus_epoch, a_second_incarnation_fences_the_first) {
+    IOE_NEED_CORES(2);
+    EXPECT_EQ(run(second_incarnation_fences_the_first), 0);
+}
