@@ -43,7 +43,7 @@ const std::string& default_host_nqn() {
 
 nvmf_target_address parse_nvmf_uri(const device_uri& uri) {
     std::string err;
-    if (!check_params(uri, {"hostnqn", "name", "kato_ms", "io_timeout_ms", "reconnect_delay_ms",
+    if (!check_params(uri, {"hostnqn", "hostid", "name", "kato_ms", "io_timeout_ms", "reconnect_delay_ms",
                             "ctrl_loss_timeout_ms", "fast_io_fail_ms", "hdgst", "ddgst"},
                       err)) {
         throw storage_error(storage_errc::invalid_argument, err);
@@ -61,6 +61,11 @@ nvmf_target_address parse_nvmf_uri(const device_uri& uri) {
     a.hostnqn = uri.param("hostnqn").value_or(default_host_nqn());
     if (a.hostnqn.empty() || a.hostnqn.size() > nqn_max_length) {
         refuse(uri, fmt::format("hostnqn must be 1 to {} bytes", nqn_max_length));
+    }
+    if (auto hostid = uri.param("hostid")) {
+        auto parsed = uuid::parse(*hostid);
+        if (!parsed || parsed->is_nil()) refuse(uri, fmt::format("hostid '{}' is not a non-nil 8-4-4-4-12 uuid", *hostid));
+        a.opts.host_id = parsed->bytes;
     }
     a.name = uri.param("name").value_or(a.subnqn);
     if (a.name.empty() || a.name.find('/') != std::string::npos) refuse(uri, "name must be non-empty, without '/'");

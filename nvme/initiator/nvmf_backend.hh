@@ -6,6 +6,9 @@
 // Parameters (all optional):
 //   hostnqn=NQN            the host NQN to connect as (default: this
 //                          process's, nqn.2014-08.org.nvmexpress:uuid:...)
+//   hostid=UUID            the 128-bit host identifier of every Connect
+//                          (default: a random one per device); a nexus
+//                          sets it from its epoch (storage/nexus/nexus_epoch.hh)
 //   name=NAME              the device's name (default: the subsystem NQN)
 //   kato_ms, io_timeout_ms, reconnect_delay_ms, ctrl_loss_timeout_ms,
 //   fast_io_fail_ms        see nvmf_options

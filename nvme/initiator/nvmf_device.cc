@@ -436,7 +436,8 @@ future<std::unique_ptr<nvmf_device>> nvmf_device::connect(std::string name, std:
                             fmt::format("nvmf://{}:{}/{}: the subsystem and host NQNs must be 1 to {} bytes", host,
                                         port, subnqn, nqn_max_length));
     }
-    const link l = link_of(host, port, subnqn, hostnqn, uuid::random().bytes, opts);
+    const bool chosen = opts.host_id != std::array<std::uint8_t, 16>{};
+    const link l = link_of(host, port, subnqn, hostnqn, chosen ? opts.host_id : uuid::random().bytes, opts);
     opts.admin_depth = std::clamp<unsigned>(opts.admin_depth, 2, nvmf_qpair::max_depth);
     std::uint16_t cntlid = 0;
     std::unique_ptr<nvmf_qpair> admin = co_await connect_queue(l, 0, opts.admin_depth, 0xffff, &cntlid);

@@ -53,6 +53,9 @@ struct nvmf_options {
     bool header_digest = false;
     bool data_digest = false;
     unsigned admin_depth = 32;
+    // The 128-bit host identifier sent in every Connect (the reservation
+    // identity at the target); all zero: a random one per device.
+    std::array<std::uint8_t, 16> host_id{};
 };
 
 class nvmf_device final : public block_device {
@@ -68,6 +71,7 @@ public:
     std::uint16_t port() const noexcept { return _port; }
     const std::string& subnqn() const noexcept { return _subnqn; }
     const std::string& hostnqn() const noexcept { return _hostnqn; }
+    const std::array<std::uint8_t, 16>& hostid() const noexcept { return _hostid; }
     // The current controller (changes on reconnect); any shard.
     std::uint16_t cntlid() const noexcept { return static_cast<std::uint16_t>(_session.load() & 0xffff); }
     // Connected now (false while reconnecting or after giving up); any shard.

@@ -109,10 +109,19 @@ unsigned nexus::online_besides(unsigned slot) const noexcept {
 
 // Opens c.uri on this (the owner) shard: bdev:/// through the registry (not
 // owned), anything else through its backend (owned by the nexus).
-future<> nexus::open_child(child& c, device_registry* registry) {
+future<> nexus::open_child(child& c, device_registry* registry, const nexus_epoch& identity) {
     std::string err;
     auto parsed = parse_device_uri(c.uri, err);
     if (!parsed) throw storage_error(storage_errc::invalid_argument, err);
+    if (parsed->scheme == "nvmf") {
+        // Connected as this incarnation's host: its reservations and the
+        // target's view of "who is this" follow the epoch, not the node.
+        if (parsed->param("hostid")) {
+            throw storage_error(storage_errc::invalid_argument,
+                                parsed->error("hostid is set by the nexus (from its epoch), not in the child URI"));
+        }
+        parsed->params.emplace_back("hostid", uuid{identity.host_id()}.to_string());
+    }
     if (parsed->scheme == "bdev") {
         if (!registry) {
             throw storage_error(storage_errc::invalid_argument,
@@ -133,6 +142,14 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         throw nexus_error(storage_errc::invalid_argument, name,
                           fmt::format("{} children given (1 to {})", child_uris.size(), max_children));
     }
+    for (const auto& uri : child_uris) {
+        std::string err;
+        auto parsed = parse_device_uri(uri, err);
+        if (parsed && parsed->param("hostid")) {
+            throw nexus_error(storage_errc::invalid_argument, name,
+                              fmt::format("child {}: hostid is set by the nexus (from its epoch), not in the URI", uri));
+        }
+    }
     for (std::size_t i = 0; i < child_uris.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (child_uris[i] == child_uris[j]) {
@@ -146,7 +163,24 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
     }
     opts.rebuild_parallel = std::clamp(opts.rebuild_parallel, 1u, 256u);
 
-    // Open every child first. One that cannot be opened (its node is down)
+    // The health record first: it decides which children are in sync, and
+    // its epoch + 1 is this incarnation's, whose host identifier the remote
+    // children are connected with (nexus_epoch.hh).
+    std::optional<nexus_health_record> record;
+    try {
+        record = co_await opts.health->load(opts.health_key);
+    } catch (const std::exception& e) {
+        throw nexus_error(storage_errc::unavailable, name,
+                          fmt::format("reading health record {}: {}", opts.health_key, e.what()));
+    }
+    const std::uint64_t previous_epoch = record ? record->epoch : 0;
+    if (previous_epoch >= health_record_max_epoch) {
+        throw nexus_error(storage_errc::unavailable, name,
+                          fmt::format("health record {} is at the last epoch ({})", opts.health_key, previous_epoch));
+    }
+    const nexus_epoch identity{id, previous_epoch + 1};
+
+    // Then every child. One that cannot be opened (its node is down)
     // joins as faulted (cannot-open) and is opened again by online_child();
     // if none opens, the creation fails (on failure, close what was opened).
     std::vector<child> kids(child_uris.size());
@@ -156,7 +190,7 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
     for (std::size_t i = 0; i < kids.size(); ++i) {
         kids[i].uri = child_uris[i];
         try {
-            co_await open_child(kids[i], opts.registry);
+            co_await open_child(kids[i], opts.registry, identity);
             if (!first) first = &kids[i];
         } catch (const std::exception& e) {
             kids[i].dev = nullptr;
@@ -190,33 +224,16 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
                                                         "the segment size is not a multiple of the block size"));
         }
     }
-    // The health record decides which children are in sync.
-    std::optional<nexus_health_record> record;
-    if (!error) {
-        try {
-            record = co_await opts.health->load(opts.health_key);
-        } catch (const std::exception& e) {
-            error = std::make_exception_ptr(nexus_error(
-                storage_errc::unavailable, name, fmt::format("reading health record {}: {}", opts.health_key, e.what())));
-        }
-    }
     if (error) {
         for (auto& k : kids)
             if (k.owned) co_await k.owned->close();
         std::rethrow_exception(error);
     }
-    const std::uint64_t previous_epoch = record ? record->epoch : 0;
-    if (previous_epoch >= health_record_max_epoch) {
-        for (auto& k : kids)
-            if (k.owned) co_await k.owned->close();
-        throw nexus_error(storage_errc::unavailable, name,
-                          fmt::format("health record {} is at the last epoch ({})", opts.health_key, previous_epoch));
-    }
     std::unique_ptr<nexus> n(new nexus(name, id, bs, blocks, std::move(opts)));
     // This incarnation's epoch: the record's next. Written with the first
     // record below (a compare-and-put): of two nexuses created over one
     // record at once, one fails there.
-    n->_epoch = previous_epoch + 1;
+    n->_epoch = identity.epoch;
     if (record && !record->owner.empty()) {
         log::info("nexus {}: taking over from epoch {} (owner {})", name, previous_epoch, record->owner);
     }
@@ -496,7 +513,7 @@ future<> nexus::add_child(std::string uri, bool rebuild) {
     child c;
     c.uri = uri;
     try {
-        co_await open_child(c, _opts.registry);
+        co_await open_child(c, _opts.registry, epoch());
     } catch (const std::exception& e) {
         throw nexus_error(storage_errc::unavailable, name(), fmt::format("child {}: {}", uri, e.what()));
     }
@@ -587,7 +604,7 @@ future<> nexus::online_child(std::string uri) {
         child fresh;
         fresh.uri = uri;
         try {
-            co_await open_child(fresh, _opts.registry);
+            co_await open_child(fresh, _opts.registry, epoch());
         } catch (const std::exception& e) {
             throw nexus_error(storage_errc::unavailable, name(), fmt::format("child {}: {}", uri, e.what()));
         }

@@ -199,7 +199,7 @@ private:
     unsigned online_besides(unsigned slot) const noexcept;
     // Opens c.uri on the calling (owner) shard: bdev:/// through `registry`
     // (not owned), anything else through its backend (owned by the nexus).
-    static future<> open_child(child& c, device_registry* registry);
+    static future<> open_child(child& c, device_registry* registry, const nexus_epoch& identity);
     // Sends every shard the current view (children, states, faulted flag).
     future<> publish();
     void update_state();

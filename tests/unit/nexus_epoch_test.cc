@@ -4,7 +4,9 @@
 // second incarnation over the same record fences the first, which then
 // acknowledges nothing more (its next record write is refused), while the
 // new one serves; the memory store refuses to replace a higher epoch; a
-// version 1 record (no epoch) is read as epoch 0 and rewritten as version 2.
+// version 1 record (no epoch) is read as epoch 0 and rewritten as version 2;
+// remote children are connected with the epoch's host identifier
+// (nvmf:// hostid=), which a child URI may not set itself.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "nvme/initiator/nvmf_backend.hh"
 #include "runtime/smp.hh"
 #include "runtime/timer.hh"
 #include "storage/device_registry.hh"
@@ -20,6 +23,7 @@
 #include "storage/nexus/etcd_health_store.hh"
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
+#include "storage/uri.hh"
 #include "tests/unit/test_engine.hh"
 
 using namespace ioe;
@@ -174,4 +178,45 @@ TEST(nexus_epoch, memory_store_refuses_a_lower_epoch) { EXPECT_EQ(run(store_refu
 TEST(nexus_epoch, a_second_incarnation_fences_the_first) {
     IOE_NEED_CORES(2);
     EXPECT_EQ(run(second_incarnation_fences_the_first), 0);
+}
+
+TEST(nexus_epoch, nvmf_uri_hostid) {
+    std::string err;
+    auto uri = parse_device_uri("nvmf://127.0.0.1:4420/nqn.2019-05.io.test:a?hostid=0a1b2c3d-4e5f-4a6b-0000-000000000007", err);
+    ASSERT_TRUE(uri) << err;
+    auto a = nvme::parse_nvmf_uri(*uri);
+    EXPECT_EQ(a.opts.host_id, (nexus_epoch{k_id, 7}).host_id());
+    auto plain = parse_device_uri("nvmf://127.0.0.1/nqn.2019-05.io.test:a", err);
+    EXPECT_EQ(nvme::parse_nvmf_uri(*plain).opts.host_id, (std::array<std::uint8_t, 16>{}));
+    for (const char* bad : {"nvmf://127.0.0.1/nqn.2019-05.io.test:a?hostid=xyz",
+                            "nvmf://127.0.0.1/nqn.2019-05.io.test:a?hostid=00000000-0000-0000-0000-000000000000"}) {
+        auto u = parse_device_uri(bad, err);
+        ASSERT_TRUE(u) << err;
+        try {
+            nvme::parse_nvmf_uri(*u);
+            ADD_FAILURE() << bad << " accepted";
+        } catch (const storage_error& e) {
+            EXPECT_NE(std::string(e.what()).find("hostid"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(nexus_epoch, a_child_uri_may_not_carry_a_hostid) {
+    EXPECT_EQ(run([]() -> future<int> {
+                  memory_health_store store;
+                  nexus_options o;
+                  o.health_key = k_key;
+                  o.health = &store;
+                  try {
+                      auto n = co_await nexus::create(
+                          "nx", k_id, {"nvmf://127.0.0.1:1/nqn.2019-05.io.test:a?hostid=" + k_id.to_string()}, o);
+                      ADD_FAILURE() << "created";
+                      co_await n->close();
+                  } catch (const storage_error& e) {
+                      EXPECT_EQ(e.code, storage_errc::invalid_argument);
+                      EXPECT_NE(std::string(e.what()).find("hostid"), std::string::npos) << e.what();
+                  }
+                  co_return 0;
+              }),
+              0);
 }
