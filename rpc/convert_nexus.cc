@@ -109,7 +109,8 @@ nexus_entry read(s::NexusInfo::Reader r) {
         ci.reason = parse_word(str(c.getReason()),
                                {fault_reason::none, fault_reason::io_error, fault_reason::timeout,
                                 fault_reason::no_space, fault_reason::out_of_sync, fault_reason::by_client,
-                                fault_reason::cannot_open, fault_reason::rebuild_failed},
+                                fault_reason::cannot_open, fault_reason::rebuild_failed,
+                                fault_reason::reserved_by_other},
                                fault_reason::none);
         ci.block_count = c.getBlockCount();
         n.children.push_back(std::move(ci));

@@ -112,6 +112,21 @@ future<io_status> io_channel::unmap(std::uint64_t lba, std::uint64_t blocks) {
     return track(_impl->unmap(lba, blocks), t0);
 }
 
+future<io_status> io_channel::reservation_register(const reservation_register_request& r) {
+    if (_closing || _dev.closing()) return make_ready_future<io_status>(io_status::namespace_not_ready);
+    return track(_impl->reservation_register(r), now_ns());
+}
+
+future<io_status> io_channel::reservation_acquire(const reservation_acquire_request& r) {
+    if (_closing || _dev.closing()) return make_ready_future<io_status>(io_status::namespace_not_ready);
+    return track(_impl->reservation_acquire(r), now_ns());
+}
+
+future<io_status> io_channel::read_reservation(reservation_report& out) {
+    if (_closing || _dev.closing()) return make_ready_future<io_status>(io_status::namespace_not_ready);
+    return track(_impl->read_reservation(out), now_ns());
+}
+
 future<> io_channel::close() {
     _closing = true;
     if (_in_flight > 0) {

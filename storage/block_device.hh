@@ -31,6 +31,7 @@
 #include "runtime/future.hh"
 #include "storage/io_status.hh"
 #include "storage/io_vec.hh"
+#include "storage/reservation.hh"
 #include "storage/uuid.hh"
 
 namespace ioe {
@@ -51,6 +52,18 @@ public:
     virtual future<io_status> flush() = 0;
     virtual future<io_status> write_zeroes(std::uint64_t lba, std::uint64_t blocks) = 0;
     virtual future<io_status> unmap(std::uint64_t lba, std::uint64_t blocks) = 0;
+    // Reservations (storage/reservation.hh); the default: not supported.
+    virtual future<io_status> reservation_register(const reservation_register_request&) {
+        return make_ready_future<io_status>(io_status::invalid_opcode);
+    }
+    virtual future<io_status> reservation_acquire(const reservation_acquire_request&) {
+        return make_ready_future<io_status>(io_status::invalid_opcode);
+    }
+    // Fills `out` on success.
+    virtual future<io_status> read_reservation(reservation_report& out) {
+        (void)out;
+        return make_ready_future<io_status>(io_status::invalid_opcode);
+    }
     // On the channel's shard, with nothing in flight, before destruction.
     virtual future<> close() { return make_ready_future<>(); }
 };
@@ -90,6 +103,11 @@ public:
     future<io_status> flush();
     future<io_status> write_zeroes(std::uint64_t lba, std::uint64_t blocks);
     future<io_status> unmap(std::uint64_t lba, std::uint64_t blocks);
+    // Control path (the nexus's fencing): passed to the backend, counted in
+    // flight like I/O so that close() waits for them.
+    future<io_status> reservation_register(const reservation_register_request& r);
+    future<io_status> reservation_acquire(const reservation_acquire_request& r);
+    future<io_status> read_reservation(reservation_report& out);
 
     unsigned in_flight() const noexcept { return _in_flight; }
     const channel_stats& stats() const noexcept { return _stats; }

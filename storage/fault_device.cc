@@ -55,6 +55,19 @@ public:
     future<io_status> unmap(std::uint64_t lba, std::uint64_t blocks) override {
         return _dev.submit(_shard, {fault_device::op_kind::unmap, lba, blocks, {}});
     }
+    // Reservations go to the inner device unchanged (no rule applies to them).
+    future<io_status> reservation_register(const reservation_register_request& r) override {
+        io_channel* ch = _dev.inner()->channel();
+        return ch ? ch->reservation_register(r) : make_ready_future<io_status>(io_status::namespace_not_ready);
+    }
+    future<io_status> reservation_acquire(const reservation_acquire_request& r) override {
+        io_channel* ch = _dev.inner()->channel();
+        return ch ? ch->reservation_acquire(r) : make_ready_future<io_status>(io_status::namespace_not_ready);
+    }
+    future<io_status> read_reservation(reservation_report& out) override {
+        io_channel* ch = _dev.inner()->channel();
+        return ch ? ch->read_reservation(out) : make_ready_future<io_status>(io_status::namespace_not_ready);
+    }
 
 private:
     fault_device& _dev;

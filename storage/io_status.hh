@@ -18,6 +18,7 @@ enum class io_status : std::uint16_t {
     lba_out_of_range = 0x080,
     capacity_exceeded = 0x081,      // thin pool full
     namespace_not_ready = 0x082,    // device closed or not open on this shard
+    reservation_conflict = 0x083,   // another host holds the device's reservation
     write_fault = 0x280,            // media error on write (EIO)
     unrecovered_read_error = 0x281, // media error on read (EIO)
 };

@@ -12,6 +12,7 @@
 
 #include "nvme/spec/nvme_fabrics.hh"
 #include "nvme/spec/nvme_identify.hh"
+#include "nvme/spec/nvme_reservation.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
@@ -334,6 +335,46 @@ public:
         }
         co_return io_status::success;
     }
+    future<io_status> reservation_register(const reservation_register_request& r) override {
+        resv_register_data d{r.current_key, r.new_key};
+        sqe s = make_cmd(nvm_opcode::reservation_register, nsid_1);
+        s.cdw10 = static_cast<std::uint32_t>(r.action) | (r.ignore_existing_key ? resv_iekey : 0);
+        co_return co_await data_out(s, &d, sizeof d);
+    }
+    future<io_status> reservation_acquire(const reservation_acquire_request& r) override {
+        resv_acquire_data d{r.current_key, r.preempt_key};
+        sqe s = make_cmd(nvm_opcode::reservation_acquire, nsid_1);
+        s.cdw10 = static_cast<std::uint32_t>(r.action) | std::uint32_t{static_cast<std::uint8_t>(r.type)} << 8;
+        co_return co_await data_out(s, &d, sizeof d);
+    }
+    future<io_status> read_reservation(reservation_report& out) override {
+        nvmf_qpair* q = co_await queue();
+        if (!q) co_return io_status::namespace_not_ready;
+        std::vector<std::byte> buf(4096);
+        io_vec v{buf.data(), static_cast<std::uint32_t>(buf.size()), -1};
+        sqe s = make_cmd(nvm_opcode::reservation_report, nsid_1);
+        s.cdw10 = static_cast<std::uint32_t>(buf.size() / 4 - 1);  // NUMD, 0's based
+        s.cdw11 = report_eds;
+        io_status st = to_io_status(co_await q->execute(s, {}, data_view{io_vecs(&v, 1), 0, v.len}));
+        if (!ok(st)) co_return st;
+        resv_status_ext_header h;
+        std::memcpy(&h, buf.data(), sizeof h);
+        out = {};
+        out.generation = h.h.gen;
+        out.type = static_cast<reservation_type>(h.h.rtype);
+        const std::size_t fit = (buf.size() - sizeof h) / sizeof(registered_controller_ext);
+        const std::size_t n = std::min<std::size_t>(regctl(h.h), fit);
+        for (std::size_t i = 0; i < n; ++i) {
+            registered_controller_ext e;
+            std::memcpy(&e, buf.data() + sizeof h + i * sizeof e, sizeof e);
+            reservation_registrant r;
+            std::memcpy(r.host_id.data(), e.hostid, sizeof e.hostid);
+            r.key = e.rkey;
+            r.holder = e.rcsts & 1;
+            out.registrants.push_back(r);
+        }
+        co_return io_status::success;
+    }
     future<> close() override {
         if (_qp) co_await _qp->close();
         _qp.reset();
@@ -377,6 +418,15 @@ private:
         for (auto& p : _waiters) p.set_value();
         _waiters.clear();
         co_return _qp ? _qp.get() : nullptr;
+    }
+
+    // A command whose small data goes to the target (in the capsule when it fits).
+    future<io_status> data_out(sqe s, void* data, std::uint32_t len) {
+        nvmf_qpair* q = co_await queue();
+        if (!q) co_return io_status::namespace_not_ready;
+        io_vec v{static_cast<std::byte*>(data), len, -1};
+        co_return to_io_status(
+            co_await q->execute(s, data_view{io_vecs(&v, 1), 0, len}, {}, len <= _dev.in_capsule_bytes()));
     }
 
     future<io_status> simple(sqe s) {

@@ -14,6 +14,7 @@
 #include "storage/backends.hh"
 #include "storage/device_registry.hh"
 #include "storage/errors.hh"
+#include "storage/nexus/nexus_fence.hh"
 #include "storage/uri.hh"
 
 namespace ioe {
@@ -49,6 +50,7 @@ std::string_view to_string(fault_reason r) noexcept {
         case fault_reason::by_client: return "by-client";
         case fault_reason::cannot_open: return "cannot-open";
         case fault_reason::rebuild_failed: return "rebuild-failed";
+        case fault_reason::reserved_by_other: return "reserved-by-other";
     }
     return "?";
 }
@@ -277,12 +279,20 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         throw nexus_error(storage_errc::unavailable, name,
                           fmt::format("cannot write health record {}", n->_opts.health_key));
     }
+    // The children's reservations, before any I/O is served (the epoch is
+    // ours now: the record above says so).
+    if (!co_await n->claim_children()) {
+        for (auto& c : n->_children)
+            if (c.owned) co_await c.owned->close();
+        throw nexus_error(storage_errc::unavailable, name, "no child could be reserved for this incarnation");
+    }
     log::info("nexus {}: {} ({} x {} B, {} children, epoch {})", name, to_string(n->_state), blocks, bs, kids.size(),
               n->_epoch);
     // Children out of sync get rebuilt (full: their dirty logs are gone);
     // those that could not be opened wait for child online.
     for (unsigned i = 0; i < max_children; ++i) {
-        if (n->_used[i] && n->_children[i].dev && n->_children[i].state == child_state::faulted) {
+        if (n->_used[i] && n->_children[i].dev && n->_children[i].state == child_state::faulted &&
+            n->_children[i].reason != fault_reason::reserved_by_other) {
             try {
                 co_await n->start_rebuild(i, false);
             } catch (const std::exception& e) {
@@ -405,6 +415,35 @@ future<bool> nexus::write_health(bool clean) {
     }
 }
 
+future<bool> nexus::claim_children() {
+    bool changed = false;
+    for (unsigned s = 0; s < max_children; ++s) {
+        child& c = _children[s];
+        if (!_used[s] || !c.dev) continue;
+        std::string why;
+        const io_status st = co_await claim_reservation(*c.dev, epoch(), why);
+        if (ok(st) || st == io_status::invalid_opcode) continue;  // invalid opcode: no reservations there
+        log::warn("nexus {}: child {} not reserved for epoch {}: {}", name(), c.uri, _epoch, why);
+        c.state = child_state::faulted;
+        c.reason = st == io_status::reservation_conflict ? fault_reason::reserved_by_other : fault_reason::cannot_open;
+        changed = true;
+    }
+    if (!changed) co_return true;
+    update_state();
+    co_await publish();
+    if (!co_await write_health(false)) co_return false;
+    co_return _state != nexus_state::faulted && _state != nexus_state::fenced;
+}
+
+future<> nexus::claim_child(child& c) {
+    std::string why;
+    const io_status st = co_await claim_reservation(*c.dev, epoch(), why);
+    if (ok(st) || st == io_status::invalid_opcode) co_return;
+    c.reason = st == io_status::reservation_conflict ? fault_reason::reserved_by_other : c.reason;
+    throw nexus_error(st == io_status::reservation_conflict ? storage_errc::busy : storage_errc::unavailable, name(),
+                      fmt::format("child {} not reserved for epoch {}: {}", c.uri, _epoch, why));
+}
+
 future<> nexus::fence(std::string why) {
     if (_state == nexus_state::fenced) co_return;
     log::error("nexus {}: fenced at epoch {}: another incarnation has taken over ({}); acknowledging nothing more",
@@ -423,6 +462,11 @@ future<> nexus::fault(unsigned slot, fault_reason reason, bool log_dirty) {
             c.recorded_waiters.emplace_back();
             co_await c.recorded_waiters.back().get_future();
         }
+        co_return;
+    }
+    if (reason == fault_reason::reserved_by_other) {
+        // Refused by the child's reservation: a newer incarnation fenced us.
+        co_await fence(fmt::format("child {} answered reservation conflict", c.uri));
         co_return;
     }
     log::warn("nexus {}: child {} faulted ({})", name(), c.uri, to_string(reason));
@@ -527,6 +571,11 @@ future<> nexus::add_child(std::string uri, bool rebuild) {
     if (c.dev->block_count() < block_count()) {
         co_await refuse(fmt::format("{} blocks, smaller than the nexus ({})", c.dev->block_count(), block_count()));
     }
+    {
+        std::string why;
+        const io_status st = co_await claim_reservation(*c.dev, epoch(), why);
+        if (!ok(st) && st != io_status::invalid_opcode) co_await refuse("not reserved for this incarnation: " + why);
+    }
     c.id = c.dev->id();
     c.state = rebuild ? child_state::faulted : child_state::online;
     c.reason = rebuild ? fault_reason::out_of_sync : fault_reason::none;
@@ -629,6 +678,7 @@ future<> nexus::online_child(std::string uri) {
         c->dirty_complete = false;
         ++c->generation;
     }
+    co_await claim_child(*c);
     co_await start_rebuild(slot_of(c), c->dirty_complete);
 }
 

@@ -206,6 +206,12 @@ private:
     nexus_health_record health_record(bool clean) const;
     // Writes the record with bounded retries; false if it could not.
     future<bool> write_health(bool clean);
+    // Claims every open child's reservation (nexus_fence.hh); a child held
+    // by someone else is faulted. False: no child is left in sync.
+    future<bool> claim_children();
+    // The same for one child before it is rebuilt or brought back; throws
+    // (busy when someone else holds it).
+    future<> claim_child(child& c);
     // Another incarnation owns the record: stop acknowledging, for good.
     future<> fence(std::string why);
     future<> fault(unsigned slot, fault_reason reason, bool log_dirty);

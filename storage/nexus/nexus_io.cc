@@ -17,6 +17,9 @@ fault_reason reason_of(io_status st) noexcept {
     switch (st) {
         case io_status::capacity_exceeded: return fault_reason::no_space;
         case io_status::aborted: return fault_reason::timeout;
+        // Another incarnation took the child's reservation: nexus::fault()
+        // fences the whole nexus rather than the child.
+        case io_status::reservation_conflict: return fault_reason::reserved_by_other;
         default: return fault_reason::io_error;
     }
 }

@@ -21,7 +21,17 @@ enum class nexus_state { online, degraded, faulted, shutting_down, shutdown, fen
 // online: in sync, serves reads and writes. degraded: being rebuilt (gets
 // writes, no reads). faulted: retired, with a reason.
 enum class child_state { online, degraded, faulted };
-enum class fault_reason { none, io_error, timeout, no_space, out_of_sync, by_client, cannot_open, rebuild_failed };
+enum class fault_reason {
+    none,
+    io_error,
+    timeout,
+    no_space,
+    out_of_sync,
+    by_client,
+    cannot_open,
+    rebuild_failed,
+    reserved_by_other,  // its reservation is held by a host that is not an incarnation of this nexus
+};
 
 std::string_view to_string(nexus_state s) noexcept;
 std::string_view to_string(child_state s) noexcept;

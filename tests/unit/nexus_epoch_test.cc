@@ -23,6 +23,7 @@
 #include "storage/nexus/etcd_health_store.hh"
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
+#include "storage/nexus/nexus_fence.hh"
 #include "storage/uri.hh"
 #include "tests/unit/test_engine.hh"
 
@@ -216,6 +217,30 @@ TEST(nexus_epoch, a_child_uri_may_not_carry_a_hostid) {
                       EXPECT_EQ(e.code, storage_errc::invalid_argument);
                       EXPECT_NE(std::string(e.what()).find("hostid"), std::string::npos) << e.what();
                   }
+                  co_return 0;
+              }),
+              0);
+}
+
+TEST(nexus_epoch, older_incarnation_keys_are_only_this_nexus_lower_epochs) {
+    const nexus_epoch me{k_id, 5};
+    EXPECT_TRUE(older_incarnation_key((nexus_epoch{k_id, 4}).reservation_key(), me));
+    EXPECT_TRUE(older_incarnation_key((nexus_epoch{k_id, 1}).reservation_key(), me));
+    EXPECT_FALSE(older_incarnation_key(me.reservation_key(), me));
+    EXPECT_FALSE(older_incarnation_key((nexus_epoch{k_id, 6}).reservation_key(), me)) << "a newer one is never preempted";
+    EXPECT_FALSE(older_incarnation_key(0x0a1b2c3d00000000ull, me)) << "epoch 0 is no incarnation";
+    const nexus_epoch other{*uuid::parse("ffffffff-4e5f-4a6b-8c7d-8e9f00112233"), 1};
+    EXPECT_FALSE(older_incarnation_key(other.reservation_key(), me)) << "another nexus's key";
+    EXPECT_FALSE(older_incarnation_key(0x1234, me)) << "a foreign key";
+}
+
+TEST(nexus_epoch, devices_without_reservations_answer_invalid_opcode) {
+    EXPECT_EQ(run([]() -> future<int> {
+                  device_registry devices;
+                  block_device* m = co_await devices.create("malloc:///r0?size_mb=1&blk_size=512");
+                  std::string why;
+                  EXPECT_EQ(co_await claim_reservation(*m, nexus_epoch{k_id, 1}, why), io_status::invalid_opcode);
+                  co_await devices.close_all();
                   co_return 0;
               }),
               0);

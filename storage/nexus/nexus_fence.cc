@@ -1,0 +1,80 @@
+// Claiming a child's reservation for a nexus incarnation (see nexus_fence.hh).
+#include "storage/nexus/nexus_fence.hh"
+
+#include <fmt/format.h>
+
+#include "runtime/log.hh"
+
+namespace ioe {
+
+bool older_incarnation_key(std::uint64_t key, const nexus_epoch& me) noexcept {
+    const std::uint64_t prefix = me.reservation_key() >> 32;
+    const std::uint64_t epoch = key & 0xffffffffu;
+    return key >> 32 == prefix && epoch != 0 && epoch < me.epoch;
+}
+
+future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, std::string& why) {
+    io_channel* ch = dev.channel();
+    if (!ch) {
+        why = "the device is closing";
+        co_return io_status::namespace_not_ready;
+    }
+    const std::uint64_t key = me.reservation_key();
+    reservation_register_request reg;
+    reg.action = reservation_register_action::register_key;
+    reg.new_key = key;
+    reg.ignore_existing_key = true;  // whatever this host identifier had, it is ours now
+    io_status st = co_await ch->reservation_register(reg);
+    if (st == io_status::invalid_opcode) co_return st;
+    if (!ok(st)) {
+        why = fmt::format("registering key {:#x}: {}", key, to_string(st));
+        co_return st;
+    }
+    reservation_report report;
+    st = co_await ch->read_reservation(report);
+    if (!ok(st)) {
+        why = fmt::format("reading the reservation: {}", to_string(st));
+        co_return st;
+    }
+    const reservation_registrant* holder = report.holder();
+    reservation_acquire_request acq;
+    acq.type = reservation_type::exclusive_access;
+    acq.current_key = key;
+    if (report.type == reservation_type::none || !holder) {
+        acq.action = reservation_acquire_action::acquire;
+    } else if (holder->key == key) {
+        if (report.type == reservation_type::exclusive_access) co_return io_status::success;
+        acq.action = reservation_acquire_action::preempt;  // ours, another type: change it
+        acq.preempt_key = key;
+    } else if (older_incarnation_key(holder->key, me)) {
+        // Its commands still executing at the target finish (or are
+        // aborted) before this completes: no write of it lands afterwards.
+        acq.action = reservation_acquire_action::preempt_and_abort;
+        acq.preempt_key = holder->key;
+        log::info("{}: preempting and aborting epoch {} (key {:#x}) for epoch {}", dev.name(), holder->key & 0xffffffffu,
+                  holder->key, me.epoch);
+    } else {
+        why = fmt::format("reserved by key {:#x}, not an older incarnation of this nexus", holder->key);
+        co_return io_status::reservation_conflict;
+    }
+    st = co_await ch->reservation_acquire(acq);
+    if (!ok(st)) {
+        why = fmt::format("acquiring Exclusive Access with key {:#x}: {}", key, to_string(st));
+        co_return st;
+    }
+    // Older incarnations still registered without holding: removed too (a
+    // registrant of Exclusive Access cannot do I/O, but it has no reason to stay).
+    for (const auto& r : report.registrants) {
+        if (r.holder || r.key == key || !older_incarnation_key(r.key, me)) continue;
+        reservation_acquire_request drop;
+        drop.action = reservation_acquire_action::preempt_and_abort;
+        drop.type = reservation_type::exclusive_access;
+        drop.current_key = key;
+        drop.preempt_key = r.key;
+        st = co_await ch->reservation_acquire(drop);
+        if (!ok(st)) log::warn("{}: removing the registration of key {:#x}: {}", dev.name(), r.key, to_string(st));
+    }
+    co_return io_status::success;
+}
+
+}  // namespace ioe

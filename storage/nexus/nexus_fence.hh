@@ -1,0 +1,29 @@
+// Fencing a child: before a nexus incarnation serves I/O through a child,
+// it registers its reservation key there and takes the reservation
+// (Exclusive Access), preempting-and-aborting the holder only when the
+// holder is an older incarnation of the same nexus (its key carries this
+// nexus's uuid prefix and a lower epoch, nexus_epoch.hh). A child held by
+// anybody else is refused. Why Exclusive Access: a fenced incarnation
+// must not read either (it would serve stale data to its hosts), and no
+// other host has any business on a replica a nexus owns.
+#pragma once
+
+#include <string>
+
+#include "runtime/future.hh"
+#include "storage/block_device.hh"
+#include "storage/nexus/nexus_epoch.hh"
+
+namespace ioe {
+
+// On the calling shard, through dev's channel there. success: this
+// incarnation holds the reservation. invalid_opcode: the device has no
+// reservations (then nothing is fenced; docs/nexus.md says which devices).
+// Anything else: refused, with `why` naming the holder or the step.
+future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, std::string& why);
+
+// True when `key` is the reservation key of an incarnation of `me`'s nexus
+// older than `me`.
+bool older_incarnation_key(std::uint64_t key, const nexus_epoch& me) noexcept;
+
+}  // namespace ioe
