@@ -166,6 +166,10 @@ public:
         std::uint16_t next_desc = 0;
     };
 
+    queue_state& queue(unsigned q) {
+        if (_queues.size() <= q) _queues.resize(q + 1);
+        return _queues[q];
+    }
     std::byte* desc_table(unsigned q) const { return _mem + q * queue_area; }
     std::byte* avail(unsigned q) const { return _mem + q * queue_area + 0x1000; }
     std::byte* used(unsigned q) const { return _mem + q * queue_area + 0x2000; }
