@@ -20,10 +20,12 @@
 
 namespace ioe::vhost {
 
-// Queue size limits of the data path: seg_max is what one request may
-// carry (Linux puts one descriptor per segment plus header and status),
-// size_max the bytes of one segment.
-inline constexpr std::uint32_t blk_seg_max = 126;
+// Request limits of the data path: seg_max is the data segments one
+// request may carry (Linux puts one descriptor per segment plus header and
+// status), size_max the bytes of one segment. seg_max stays below the
+// io_vecs a device channel takes in one read or write (uring: 64), with
+// room for a buffer split where two guest regions meet.
+inline constexpr std::uint32_t blk_seg_max = 60;
 inline constexpr std::uint32_t blk_size_max = 1u << 20;
 // Per DISCARD / WRITE_ZEROES segment: 1 GiB in 512-byte sectors.
 inline constexpr std::uint32_t blk_max_dwz_sectors = 1u << 21;
