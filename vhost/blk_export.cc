@@ -15,6 +15,7 @@
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
+#include "runtime/timer.hh"
 #include "storage/errors.hh"
 
 namespace ioe::vhost {
@@ -106,6 +107,13 @@ future<> blk_export::accept_loop() {
             continue;
         }
         int fd = static_cast<int>(r.value());
+        if (_stopping) {
+            ::close(fd);
+            break;
+        }
+        // A front-end that just left may not be torn down yet (QEMU
+        // restarting): give it a moment before calling the new one a second.
+        for (int i = 0; i < 100 && _conn && !_stopping; ++i) co_await sleep(std::chrono::milliseconds(10));
         if (_stopping) {
             ::close(fd);
             break;

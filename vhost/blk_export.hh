@@ -12,8 +12,9 @@
 // the front-end's requests) runs on it; the virtqueues run on the shards
 // (queue i on shard (owner + i) % shards), see blk_connection.hh.
 //
-// One front-end at a time: while one is connected a second connection is
-// accepted and closed at once (logged). When the front-end leaves (QEMU
+// One front-end at a time: a connection that arrives while one is served
+// waits up to 1 s for it to end (a restarting QEMU reconnects at once),
+// then is closed (logged, counted as refused). When the front-end leaves (QEMU
 // exits or crashes) the queues are drained, guest memory is unmapped and
 // the export listens again; QEMU with `reconnect=1` comes back by itself.
 //
