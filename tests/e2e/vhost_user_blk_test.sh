@@ -118,10 +118,16 @@ n=$((n + 1))
 echo "== boot $n: the engine killed -9 and restarted during fio (reconnect, inflight resubmission)"
 cat > "$work/reconnect.sh" <<'SCRIPT'
 echo "fio started"
-fio --name=long --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=16 --size=24M \
-    --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never > /tmp/fio.log 2>&1
-echo "fio rc=$?"
-grep -E "err=|verify" /tmp/fio.log | head -5
+# Four rounds of write + verify (each a few seconds): the kill lands in one.
+ok=0
+for i in 1 2 3 4; do
+  fio --name=long$i --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=24M \
+      --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never > /tmp/fio$i.log 2>&1 || echo "fio $i failed"
+  grep -q "err= 0" /tmp/fio$i.log && ok=$((ok + 1))
+  grep -E "verify|err=" /tmp/fio$i.log | head -3
+done
+echo "fio rounds ok: $ok"
+dmesg | grep -c "I/O error" | sed 's/^/guest I\/O errors: /'
 SCRIPT
 log=$work/engine$n.log
 start_engine "uring://$img" 2 "$log"
@@ -129,16 +135,21 @@ timeout 900 "$ki" run --vhost-user-blk "$sock,num-queues=2" --vhost-reconnect --
   > "$work/run$n.log" 2>&1 &
 vm=$!
 for _ in $(seq 900); do grep -q "fio started" "$work/run$n.log" && break; sleep 0.2; done
-sleep 4  # I/O in flight
+sleep 3  # I/O in flight
+cp "$work/run$n.log" "$work/run$n.log.at-kill"
 kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=
 echo "   engine killed"
 sleep 2
 echo "--- restart" >> "$log"
 start_engine "uring://$img" 2 "$log"
 wait $vm || { echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1; }
-grep -E "fio rc|err=" "$work/run$n.log" | head -3; stamp
-check "$work/run$n.log" "fio rc=0" "err= 0"
-check "$log" "stale socket" "front-end connected"
+grep -E "fio rounds|guest I/O|failed" "$work/run$n.log" | head -6; stamp
+check "$work/run$n.log" "fio rounds ok: 4" "guest I/O errors: 0"
+# The kill landed while fio ran (the VM was still in its rounds), and QEMU
+# came back to the restarted engine.
+sed -n '/^--- restart/,$p' "$log" > "$work/restarted.log"
+check "$work/restarted.log" "stale socket" "front-end connected"
+grep -q "fio rounds ok" "$work/run$n.log.at-kill" 2>/dev/null && { echo "FAIL: fio had finished before the kill"; fail=1; }
 grep -q "resubmitting" "$log" && grep "resubmitting" "$log" | head -2
 stop_engine "$log"
 
