@@ -49,7 +49,7 @@ struct blk_export_stats {
     bool connected = false;             // a front-end is connected now
     std::uint64_t connections = 0;      // front-ends accepted so far
     std::uint64_t refused = 0;          // second front-ends turned away
-    std::uint64_t protocol_errors = 0;  // refused requests, ring faults and queue set-up failures
+    std::uint64_t protocol_errors = 0;  // refused requests and queue set-up failures (ring faults: io.ring_faults)
     std::uint64_t features = 0;         // virtio features the front-end set (connected only)
     std::uint64_t protocol_features = 0;
     unsigned queues_active = 0;         // queues running now

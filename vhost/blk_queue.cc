@@ -23,6 +23,7 @@ void blk_queue_counters::add(const blk_queue_counters& o) noexcept {
     unsupported += o.unsupported;
     interrupts += o.interrupts;
     resubmitted += o.resubmitted;
+    ring_faults += o.ring_faults;
 }
 
 namespace {
@@ -291,6 +292,7 @@ void blk_queue::fault(std::string_view what, std::uint16_t head) noexcept {
     log::warn("{}: ring fault at head {}: {}; the queue is stopped until the front-end sets it up again", _s.log_name,
               head, what);
     _broken = true;
+    ++_counters.ring_faults;
     // Leave the poller list at the end of this loop (not while the reactor
     // iterates it).
     _want_idle = true;

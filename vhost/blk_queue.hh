@@ -49,6 +49,7 @@ struct blk_queue_counters {
     std::uint64_t unsupported = 0;  // answered UNSUPP
     std::uint64_t interrupts = 0;   // call eventfd writes
     std::uint64_t resubmitted = 0;  // inflight requests resubmitted at start
+    std::uint64_t ring_faults = 0;  // the queue was marked broken
 
     void add(const blk_queue_counters& o) noexcept;
 };

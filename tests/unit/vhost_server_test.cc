@@ -157,6 +157,9 @@ TEST(vhost_server, serves_io_from_guest_memory) {
             std::vector<std::byte> small(512);
             EXPECT_EQ(fe.request(0, 99, 0, small), blk::status::unsupp);
             EXPECT_EQ(fe.request(0, blk::req_type::in, 8192, small), blk::status::ioerr);
+            // The driver's used_event (0, never moved: EVENT_IDX) asked for
+            // one interrupt; the call eventfd got it.
+            EXPECT_GE(fe.interrupts(0), 1u);
             fe.disconnect();
         },
         [](const blk_export_stats& s) {
@@ -390,6 +393,42 @@ TEST(vhost_server, resubmits_requests_marked_in_flight) {
         [](const blk_export_stats& s) {
             EXPECT_EQ(s.io.resubmitted, 1u);
             EXPECT_EQ(s.io.writes, 1u);
+        });
+}
+
+TEST(vhost_server, ring_fault_stops_the_queue_not_the_engine) {
+    with_export(
+        {},
+        [](const std::string& path) {
+            test_frontend fe;
+            ASSERT_TRUE(fe.connect(path));
+            ASSERT_TRUE(fe.negotiate(guest_features, guest_protocol));
+            ASSERT_TRUE(fe.start_queue(0));
+            EXPECT_EQ(fe.request(0, blk::req_type::flush, 0, {}), blk::status::ok);
+            // A head outside the ring: the queue is marked broken and serves
+            // nothing more, the connection still answers.
+            fe.make_available(0, 200);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            EXPECT_EQ(fe.used_idx(0), 1u);
+            ASSERT_TRUE(fe.send(user::request::get_queue_num, {}));
+            EXPECT_EQ(fe.receive_u64(user::request::get_queue_num), 1u);
+            EXPECT_EQ(fe.get_vring_base(0), 1u);
+            // A descriptor loop on a fresh connection: broken again, no hang.
+            fe.disconnect();
+            test_frontend fe2;
+            ASSERT_TRUE(fe2.connect(path));
+            ASSERT_TRUE(fe2.negotiate(guest_features, guest_protocol));
+            ASSERT_TRUE(fe2.start_queue(0));
+            virtio::desc d{test_frontend::data_base, 16, virtio::desc_flags::next, 0};  // next: itself
+            std::memcpy(fe2.desc_table(0), &d, sizeof d);
+            fe2.make_available(0, 0);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            EXPECT_EQ(fe2.used_idx(0), 0u);
+            EXPECT_EQ(fe2.get_vring_base(0), 1u);  // the looping head was taken
+        },
+        [](const blk_export_stats& s) {
+            EXPECT_EQ(s.io.ring_faults, 2u);
+            EXPECT_EQ(s.io.flushes, 1u);
         });
 }
 

@@ -232,6 +232,11 @@ public:
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (kick) ::eventfd_write(s.kick, 1);
     }
+    // Interrupts signalled on queue q's call eventfd since the last look.
+    std::uint64_t interrupts(unsigned q) {
+        eventfd_t v = 0;
+        return ::eventfd_read(_queues[q].call, &v) == 0 ? v : 0;
+    }
     std::uint16_t used_idx(unsigned q) const {
         std::uint16_t v;
         std::memcpy(&v, used(q) + 2, 2);
