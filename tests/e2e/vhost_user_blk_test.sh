@@ -8,7 +8,8 @@
 #        random writes, 128 KiB sequential writes, randrw 70/30 with 2
 #        jobs); blkdiscard and blkdiscard -z read back as zeros; mkfs.ext4
 #        and a clean e2fsck.
-#   4.   a malloc device, 1 queue, the quick fio verify.
+#   4.   a malloc device, 1 queue, fio verify, then the guest idles: the
+#        engine's CPU use must stay near 0 % (adaptive polling sleeps).
 #   5.   the engine killed (-9) and restarted during fio (QEMU's chardev
 #        reconnect=1, INFLIGHT_SHMFD): fio finishes with 0 verify errors.
 #   6.   the same guest script against qemu-storage-daemon's
@@ -104,14 +105,28 @@ for q in 1 2 4; do
 done
 
 n=$((n + 1))
-echo "== boot $n: malloc device, quick fio verify"
+echo "== boot $n: malloc device, fio verify, then an idle guest: the engine sleeps"
+cat > "$work/idle.sh" <<'SCRIPT'
+fio --name=v --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=16 --size=16M \
+    --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never | grep -E "err="
+echo "idle start"
+sleep 10
+echo "idle end"
+SCRIPT
 log=$work/engine$n.log
 start_engine "malloc:///m0?size_mb=32" 1 "$log"
-if ! timeout 600 "$ki" run --vhost-user-blk "$sock" --fio-verify 16M > "$work/run$n.log" 2>&1; then
-  echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1
-fi
+timeout 600 "$ki" run --vhost-user-blk "$sock" --script "$work/idle.sh" > "$work/run$n.log" 2>&1 &
+vm=$!
+for _ in $(seq 900); do grep -q "idle start" "$work/run$n.log" && break; sleep 0.2; done
+sleep 2
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+a=$(ticks); sleep 4; b=$(ticks)
+cpu=$(( (b - a) * 100 / ($(getconf CLK_TCK) * 4) ))
+echo "   engine CPU with a connected idle guest: ${cpu}%"
+[ "$cpu" -le 5 ] || { echo "FAIL: the engine used ${cpu}% CPU with an idle guest (adaptive polling should sleep)"; fail=1; }
+wait $vm || { echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1; }
 grep -E "err=" "$work/run$n.log" | head -2; stamp
-check "$work/run$n.log" "err= 0"
+check "$work/run$n.log" "err= 0" "idle end"
 stop_engine "$log"
 
 n=$((n + 1))
