@@ -153,6 +153,12 @@ TEST(vhost_server, serves_io_from_guest_memory) {
             EXPECT_EQ(dwz(fe, blk::req_type::write_zeroes, 24, 8, blk::dwz_flag_unmap), blk::status::ok);
             EXPECT_EQ(fe.request(0, blk::req_type::in, 16, in), blk::status::ok);
             EXPECT_TRUE(all_zero(in));
+            // A misaligned guest buffer goes through a bounce buffer.
+            auto odd = pattern(4096, 9);
+            EXPECT_EQ(fe.request(0, blk::req_type::out, 40, odd, nullptr, 3), blk::status::ok);
+            std::vector<std::byte> back(4096);
+            EXPECT_EQ(fe.request(0, blk::req_type::in, 40, back, nullptr, 5), blk::status::ok);
+            EXPECT_EQ(back, odd);
             // Unknown type: UNSUPP; past the capacity: IOERR.
             std::vector<std::byte> small(512);
             EXPECT_EQ(fe.request(0, 99, 0, small), blk::status::unsupp);
@@ -165,9 +171,10 @@ TEST(vhost_server, serves_io_from_guest_memory) {
         [](const blk_export_stats& s) {
             EXPECT_FALSE(s.connected);
             EXPECT_EQ(s.connections, 1u);
-            EXPECT_EQ(s.io.writes, 1u);
-            EXPECT_EQ(s.io.reads, 2u);
-            EXPECT_EQ(s.io.write_bytes, 8192u);
+            EXPECT_EQ(s.io.writes, 2u);
+            EXPECT_EQ(s.io.reads, 3u);
+            EXPECT_EQ(s.io.write_bytes, 8192u + 4096u);
+            EXPECT_EQ(s.io.bounced, 2u);
             EXPECT_EQ(s.io.flushes, 1u);
             EXPECT_EQ(s.io.get_ids, 1u);
             EXPECT_EQ(s.io.discards, 1u);

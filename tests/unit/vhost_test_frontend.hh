@@ -259,11 +259,13 @@ public:
     // A whole virtio-blk request on queue q: header at a fixed slot of
     // guest memory, `data` (read: filled, write: sent), status byte.
     // Returns the status (0xff: no answer) and *used_len.
+    // data_offset moves the data buffer off its page alignment (a
+    // misaligned guest buffer).
     std::uint8_t request(unsigned q, std::uint32_t type, std::uint64_t sector, std::span<std::byte> data,
-                         std::uint32_t* used_len = nullptr) {
+                         std::uint32_t* used_len = nullptr, std::uint32_t data_offset = 0) {
         auto& s = _queues[q];
         const std::uint64_t hdr_gpa = data_base + q * 0x40000;
-        const std::uint64_t data_gpa = hdr_gpa + 0x1000;
+        const std::uint64_t data_gpa = hdr_gpa + 0x1000 + data_offset;
         const std::uint64_t status_gpa = hdr_gpa + 0x800;
         blk::req_header h{type, 0, sector};
         std::memcpy(_mem + hdr_gpa, &h, sizeof h);
