@@ -403,6 +403,33 @@ TEST(vhost_server, resubmits_requests_marked_in_flight) {
         });
 }
 
+TEST(vhost_server, memory_slots_added_and_removed) {
+    with_export({}, [](const std::string& path) {
+        test_frontend fe;
+        ASSERT_TRUE(fe.connect(path));
+        ASSERT_TRUE(fe.negotiate(guest_features, guest_protocol | bit(user::protocol_feature::configure_mem_slots), true));
+        ASSERT_TRUE(fe.send(user::request::get_max_mem_slots, {}));
+        EXPECT_EQ(fe.receive_u64(user::request::get_max_mem_slots), 32u);
+        ASSERT_TRUE(fe.start_queue(0));
+        auto data = pattern(4096, 11);
+        EXPECT_EQ(fe.request(0, blk::req_type::out, 0, data), blk::status::ok);
+        // Removing a region that is not there fails; the real one goes,
+        // and with it the queue's memory: the queue stops serving.
+        user::single_region wrong{0, {0x40000000, 4096, 0x1000, 0}};
+        ASSERT_TRUE(fe.send_value(user::request::rem_mem_reg, wrong, {}, true));
+        EXPECT_EQ(fe.receive_u64(user::request::rem_mem_reg), 1u);
+        EXPECT_EQ(fe.mem_region(user::request::rem_mem_reg), 0u);
+        EXPECT_EQ(fe.get_vring_base(0), 1u);
+        // Added again, the ring restarts where it was.
+        EXPECT_EQ(fe.mem_region(user::request::add_mem_reg), 0u);
+        ASSERT_TRUE(fe.start_queue(0, 1));
+        fe.queue(0).next_desc = 4;
+        std::vector<std::byte> in(4096);
+        EXPECT_EQ(fe.request(0, blk::req_type::in, 0, in), blk::status::ok);
+        EXPECT_EQ(in, data);
+    });
+}
+
 TEST(vhost_server, ring_fault_stops_the_queue_not_the_engine) {
     with_export(
         {},

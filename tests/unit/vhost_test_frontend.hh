@@ -135,7 +135,9 @@ public:
     }
 
     // Features, protocol features, owner, memory table.
-    bool negotiate(std::uint64_t features, std::uint64_t protocol_features) {
+    // mem_slots: guest memory by ADD_MEM_REG (CONFIGURE_MEM_SLOTS), as QEMU
+    // does when it was negotiated, instead of SET_MEM_TABLE.
+    bool negotiate(std::uint64_t features, std::uint64_t protocol_features, bool mem_slots = false) {
         if (!send(user::request::get_features, {})) return false;
         _offered = receive_u64(user::request::get_features);
         if (!send_value(user::request::set_features, features)) return false;
@@ -144,7 +146,16 @@ public:
         receive_u64(user::request::get_protocol_features);
         if (!send_value(user::request::set_protocol_features, protocol_features)) return false;
         if (!send(user::request::set_owner, {})) return false;
-        return set_mem_table(_mem_fd) == 0;
+        return mem_slots ? mem_region(user::request::add_mem_reg) == 0 : set_mem_table(_mem_fd) == 0;
+    }
+    // ADD_MEM_REG / REM_MEM_REG of the whole guest memory, with REPLY_ACK.
+    std::uint64_t mem_region(user::request r) {
+        user::single_region one{0, {0, mem_bytes, reinterpret_cast<std::uint64_t>(_mem), 0}};
+        int fds[1] = {_mem_fd};
+        if (!send_value(r, one, r == user::request::add_mem_reg ? std::span<const int>(fds) : std::span<const int>(),
+                        true))
+            return ~std::uint64_t{0};
+        return receive_u64(r);
     }
     // SET_MEM_TABLE with REPLY_ACK: the server's answer (0 ok).
     std::uint64_t set_mem_table(int fd) {
