@@ -137,7 +137,8 @@ bool blk_queue::poll() noexcept {
         ring_error e = _ring.pop(head);
         if (e == ring_error::empty) break;
         if (e != ring_error::ok) {
-            fault(to_string(e), head);
+            // A refused index (not consumed): name the slot, not a head.
+            fault(to_string(e), _ring.next_avail(), "available index");
             break;
         }
         if (head >= _slots.size() || _slots[head].busy) {
@@ -338,9 +339,9 @@ future<> blk_queue::wait_kick(blk_queue* q) {
     q->_kick_wait.reset();  // destroys this coroutine's own future: the frame lives on until it returns
 }
 
-void blk_queue::fault(std::string_view what, std::uint16_t head) noexcept {
-    log::warn("{}: ring fault at head {}: {}; the queue is stopped until the front-end sets it up again", _s.log_name,
-              head, what);
+void blk_queue::fault(std::string_view what, std::uint16_t where, std::string_view kind) noexcept {
+    log::warn("{}: ring fault at {} {}: {}; the queue is stopped until the front-end sets it up again", _s.log_name,
+              kind, where, what);
     _broken = true;
     ++_counters.ring_faults;
     // Leave the poller list at the end of this loop (not while the reactor

@@ -111,7 +111,7 @@ private:
 
     void take(std::uint16_t head) noexcept;
     void complete(std::uint16_t head, std::uint8_t status, std::uint32_t written) noexcept;
-    void fault(std::string_view what, std::uint16_t head) noexcept;
+    void fault(std::string_view what, std::uint16_t where, std::string_view kind = "head") noexcept;
     void count(const blk_request& req, std::uint8_t status) noexcept;
     void publish() noexcept;
     void go_idle() noexcept;

@@ -2,8 +2,9 @@
 # End to end: the Linux virtio-blk driver, in a VM booted by
 # ../shared/tools/kernel-initiator with a vhost-user-blk-pci disk, against
 # the ioengine daemon's vhost-user-blk export (--vhost-blk). Boots:
-#   1-3. a file device (uring://, O_DIRECT) exported with 1, 2 and 4 queues
-#        (4 vCPUs for the last: Linux uses min(queues, CPUs) queues): the
+#   1-3. a file device (uring://, O_DIRECT) exported with 1, 2 (without
+#        EVENT_IDX) and 4 queues (of 256 descriptors; 4 vCPUs: Linux uses
+#        min(queues, CPUs) queues): the
 #        queue count in /sys/block/vda/mq; fio with crc32c verify (4 KiB
 #        random writes, 128 KiB sequential writes, randrw 70/30 with 2
 #        jobs); blkdiscard and blkdiscard -z read back as zeros; mkfs.ext4
@@ -94,12 +95,16 @@ for q in 1 2 4; do
   log=$work/engine$n.log
   start_engine "uring://$img" $q "$log"
   smp=2; [ $q -gt 2 ] && smp=4
-  if ! KI_SMP=$smp timeout 900 "$ki" run --vhost-user-blk "$sock,num-queues=$q" --script "$work/guest.sh" "${bins[@]}" \
+  # Ring variants: 2 queues without EVENT_IDX (the NO_INTERRUPT / NO_NOTIFY
+  # flags instead), 4 queues of 256 descriptors.
+  opts=; [ $q -eq 2 ] && opts=,event_idx=off; [ $q -eq 4 ] && opts=,queue-size=256
+  if ! KI_SMP=$smp timeout 900 "$ki" run --vhost-user-blk "$sock,num-queues=$q$opts" --script "$work/guest.sh" "${bins[@]}" \
        > "$work/run$n.log" 2>&1; then
     echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1
   fi
   grep -E "mq queues|OK$|negotiated" "$work/run$n.log" | head -10; stamp
   check "$work/run$n.log" "mq queues: $q" "${guest_checks[@]}"
+  [ $q -eq 2 ] && check "$work/run$n.log" "event_idx=off"
   check "$log" "front-end connected" "front-end disconnected; listening again"
   stop_engine "$log"
 done
