@@ -262,3 +262,49 @@ TEST(vhost_server, memory_slots_added_and_removed) {
     });
 }
 
+
+TEST(vhost_server, stats_while_connected_and_stop_drops_the_front_end) {
+    IOE_NEED_CORES(2);
+    const std::string path = socket_path();
+    std::atomic<int> phase{0};  // 1: front-end served, waiting; 2: export stopped
+    blk_export_stats live;
+    int rc = ::ioe::test::run_engine(::ioe::test::small_config(2), [&](engine*) -> future<int> {
+        device_registry reg;
+        block_device* dev = co_await reg.create("malloc:///vs?size_mb=4");
+        auto exp = co_await blk_export::create({"s", path, 2, false}, *dev);
+        EXPECT_TRUE(exp->uses(*dev));
+        std::thread t([&] {
+            test_frontend fe;
+            ASSERT_TRUE(fe.connect(path));
+            ASSERT_TRUE(fe.negotiate(guest_features, guest_protocol));
+            ASSERT_TRUE(fe.start_queue(0));
+            ASSERT_TRUE(fe.start_queue(1));
+            std::vector<std::byte> in(4096);
+            EXPECT_EQ(fe.request(1, blk::req_type::in, 0, in), blk::status::ok);
+            EXPECT_EQ(fe.request(0, blk::req_type::flush, 0, {}), blk::status::ok);
+            phase = 1;
+            // stop() drops us.
+            EXPECT_TRUE(fe.closed_by_server());
+            while (phase != 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        });
+        const auto deadline = steady_clock::now() + std::chrono::seconds(20);
+        while (phase != 1 && steady_clock::now() < deadline) co_await sleep(std::chrono::milliseconds(2));
+        live = co_await exp->stats();
+        EXPECT_TRUE(exp->busy());
+        co_await exp->stop();
+        EXPECT_FALSE(exp->connected());
+        phase = 2;
+        t.join();
+        co_await reg.close_all();
+        co_return 0;
+    });
+    EXPECT_EQ(rc, 0);
+    EXPECT_TRUE(live.connected);
+    EXPECT_EQ(live.device, "vs");
+    EXPECT_EQ(live.queues_active, 2u);
+    EXPECT_EQ(live.features, guest_features);
+    EXPECT_EQ(live.mapped_bytes, test_frontend::mem_bytes);
+    EXPECT_EQ(live.io.reads, 1u);  // live counters, from the queues' shards
+    EXPECT_EQ(live.io.flushes, 1u);
+    EXPECT_NE(::access(path.c_str(), F_OK), 0) << "the socket was not removed";
+}
