@@ -91,6 +91,8 @@ blk_export::blk_export(blk_export_config cfg, block_device& dev, int listen_fd)
     : _cfg(std::move(cfg)), _dev(dev), _listen_fd(listen_fd), _owner(this_shard_id()) {}
 
 blk_export::~blk_export() {
+    if (!_stopped)
+        log::error("vhost-blk \"{}\": destroyed without stop() (its socket and front-end are leaked)", _cfg.name);
     if (_listen_fd >= 0) ::close(_listen_fd);
 }
 
