@@ -10,6 +10,7 @@ packages=(
   capnproto libcapnp-dev libisal-dev
   util-linux procps
   fio
+  qemu-system-common e2fsprogs
   etcd-server
 )
 missing=()
