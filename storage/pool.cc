@@ -33,6 +33,17 @@ pool::pool(block_device* dev, pf::pool_geometry geo, pf::metadata_state meta, de
     for (std::size_t c = _meta.clusters.size(); c-- > 0;) {
         if (_meta.clusters[c].owner == pf::no_owner) _free.push_back(static_cast<std::uint32_t>(c));
     }
+    if (_meta.granules.size() != _meta.clusters.size()) {
+        _meta.granules.resize(_meta.clusters.size());
+        for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
+            _meta.granules[c] = _meta.clusters[c].owner == pf::no_owner ? 0 : pf::all_granules;
+        }
+    }
+}
+
+void pool::set_cluster(std::uint32_t c, std::uint32_t owner, std::uint32_t logical, std::uint64_t granules) noexcept {
+    _meta.clusters[c] = pf::alloc_entry{owner, logical};
+    _meta.granules[c] = owner == pf::no_owner ? 0 : granules;
 }
 
 pool::~pool() = default;
@@ -70,6 +81,7 @@ future<std::unique_ptr<pool>> pool::create(block_device* dev, pool_create_option
     meta.sequence = 1;
     meta.next_replica_id = 1;
     meta.clusters.assign(geo->cluster_count, pf::alloc_entry{pf::no_owner, 0});
+    meta.granules.assign(geo->cluster_count, 0);
 
     // Metadata first (slot 0 cleared, slot 1 = sequence 1), superblocks last:
     // a crash before the superblocks leaves no pool.
@@ -146,14 +158,37 @@ future<std::unique_ptr<pool>> pool::import(block_device* dev, device_registry* r
 }
 
 future<> pool::attach_replicas() {
-    for (const auto& m : _meta.replicas) co_await add_replica_object(m);
+    // Parents before their children (the importer refused cycles).
+    std::vector<const pf::replica_meta*> left;
+    for (const auto& m : _meta.replicas) left.push_back(&m);
+    while (!left.empty()) {
+        std::vector<const pf::replica_meta*> later;
+        for (const pf::replica_meta* m : left) {
+            if (m->parent_id != 0 && !replica_by_id(m->parent_id)) later.push_back(m);
+            else co_await add_replica_object(*m);
+        }
+        if (later.size() == left.size()) {
+            throw storage_error(storage_errc::internal, fmt::format("pool \"{}\": volume parents do not resolve", _geo.name));
+        }
+        left = std::move(later);
+    }
 }
 
 future<replica*> pool::add_replica_object(const pf::replica_meta& meta) {
-    auto r = std::make_unique<replica>(*this, meta, _dev->block_size(), _geo.cluster_size);
+    std::shared_ptr<cluster_table> parent;
+    if (meta.parent_id != 0) {
+        replica* pr = replica_by_id(meta.parent_id);
+        if (!pr) {
+            throw storage_error(storage_errc::internal,
+                                fmt::format("volume \"{}\": parent id {} is not attached", meta.name, meta.parent_id));
+        }
+        parent = pr->current_table();
+    }
+    auto table = std::make_shared<cluster_table>(clusters_for(meta.size_bytes, _geo.cluster_size), std::move(parent));
+    auto r = std::make_unique<replica>(*this, meta, _dev->block_size(), _geo.cluster_size, std::move(table));
     for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
         const auto& e = _meta.clusters[c];
-        if (e.owner == meta.id) r->publish(e.logical, static_cast<std::uint32_t>(c));
+        if (e.owner == meta.id) r->publish(e.logical, static_cast<std::uint32_t>(c), _meta.granules[c]);
     }
     replica* raw = r.get();
     _replicas.push_back(std::move(r));
@@ -216,6 +251,7 @@ future<> pool::grow() {
     const std::uint64_t old = _meta.clusters.size();
     if (fits <= old) co_return;  // nothing gained (or capped at max_clusters)
     _meta.clusters.resize(fits, pf::alloc_entry{pf::no_owner, 0});
+    _meta.granules.resize(fits, 0);
     co_await persist();
     _geo.cluster_count = fits;
     _geo.device_bytes = _dev->size_bytes();
@@ -238,6 +274,7 @@ pool_info pool::info() const {
     for (const auto& r : _meta.replicas) i.committed_bytes += r.size_bytes;
     i.replica_count = _meta.replicas.size();
     i.was_exported = _was_exported;
+    i.format_version = _meta.version;
     return i;
 }
 
@@ -265,8 +302,13 @@ std::vector<replica_info> pool::list_replicas() const {
     std::vector<replica_info> out;
     for (const auto& m : _meta.replicas) {
         replica* r = replica_by_id(m.id);
-        out.push_back(replica_info{m.name, m.replica_uuid, _geo.name, m.size_bytes, m.thin,
-                                   r ? r->allocated_clusters() * _geo.cluster_size : 0});
+        replica_info info{m.name, m.replica_uuid, _geo.name, m.size_bytes, m.thin,
+                          r ? r->allocated_clusters() * _geo.cluster_size : 0};
+        info.snapshot = m.snapshot;
+        if (replica* p = m.parent_id ? replica_by_id(m.parent_id) : nullptr) info.parent = p->name();
+        info.created_ns = m.created_ns;
+        info.txid = m.txid;
+        out.push_back(std::move(info));
     }
     return out;
 }
@@ -324,7 +366,7 @@ future<replica*> pool::create_replica(std::string name, uuid id, std::uint64_t s
     meta.name = name;
     _meta.replicas.push_back(meta);
     for (std::uint64_t i = 0; i < reserved.size(); ++i) {
-        _meta.clusters[reserved[i]] = pf::alloc_entry{meta.id, static_cast<std::uint32_t>(i)};
+        set_cluster(reserved[i], meta.id, static_cast<std::uint32_t>(i), pf::all_granules);
     }
     co_await persist();
     replica* r = co_await add_replica_object(meta);
@@ -337,6 +379,14 @@ future<> pool::destroy_replica(std::string name) {
     replica* r = find_replica(name);
     if (!r) {
         throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
+    }
+    for (const auto& m : _meta.replicas) {
+        if (m.parent_id == r->replica_id()) {
+            throw storage_error(storage_errc::busy,
+                                fmt::format("pool \"{}\": \"{}\" is the parent of \"{}\"; destroy its children first "
+                                            "(deleting a snapshot that has clones is not built yet)",
+                                            _geo.name, name, m.name));
+        }
     }
     co_await r->close();  // waits for I/O on every shard
     if (_registry) {
@@ -354,7 +404,7 @@ future<> pool::destroy_replica(std::string name) {
     std::vector<std::uint32_t> freed;
     for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
         if (_meta.clusters[c].owner == id) {
-            _meta.clusters[c] = pf::alloc_entry{pf::no_owner, 0};
+            set_cluster(static_cast<std::uint32_t>(c), pf::no_owner, 0, 0);
             freed.push_back(static_cast<std::uint32_t>(c));
         }
     }
@@ -372,6 +422,10 @@ future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {
     pf::replica_meta* m = r ? meta_of(r->replica_id()) : nullptr;
     if (!r || !m) {
         throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
+    }
+    if (m->snapshot) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("\"{}\" is a read-only snapshot; it cannot be resized", name));
     }
     if (size_bytes < m->size_bytes) {
         throw storage_error(storage_errc::invalid_argument,
@@ -403,7 +457,7 @@ future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {
     }
     m->size_bytes = size_bytes;
     for (std::uint64_t i = 0; i < reserved.size(); ++i) {
-        _meta.clusters[reserved[i]] = pf::alloc_entry{r->replica_id(), static_cast<std::uint32_t>(old_n + i)};
+        set_cluster(reserved[i], r->replica_id(), static_cast<std::uint32_t>(old_n + i), pf::all_granules);
     }
     co_await persist();
     std::vector<std::pair<std::uint64_t, std::uint32_t>> mapping;
@@ -473,7 +527,7 @@ future<result<std::uint32_t>> pool::ensure_allocated(std::uint32_t replica_id, s
         std::vector<std::uint32_t> cluster(1, pa->physical);
         try {
             co_await self->zero_clusters(cluster);
-            self->_meta.clusters[pa->physical] = pf::alloc_entry{pa->replica_id, pa->logical};
+            self->set_cluster(pa->physical, pa->replica_id, pa->logical, pf::all_granules);
             co_await self->persist();
             if (replica* r = self->replica_by_id(pa->replica_id)) r->publish(pa->logical, pa->physical);
         } catch (const std::exception& e) {
@@ -496,7 +550,7 @@ future<io_status> pool::release_cluster(std::uint32_t replica_id, std::uint32_t 
     const std::uint32_t physical = r->lookup(logical);
     if (physical == unallocated_cluster) co_return io_status::success;
     r->unpublish(logical);
-    _meta.clusters[physical] = pf::alloc_entry{pf::no_owner, 0};
+    set_cluster(physical, pf::no_owner, 0, 0);
     try {
         co_await persist();
     } catch (const std::exception&) {

@@ -225,6 +225,9 @@ struct pool_geometry {
 };
 
 struct replica_meta {
+    replica_meta() = default;
+    replica_meta(std::uint32_t id_, bool thin_, std::uint64_t size, uuid u, std::string name_)
+        : id(id_), thin(thin_), size_bytes(size), replica_uuid(u), name(std::move(name_)) {}
     std::uint32_t id = 0;
     bool thin = false;
     std::uint64_t size_bytes = 0;
