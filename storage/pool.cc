@@ -302,8 +302,13 @@ std::vector<replica_info> pool::list_replicas() const {
     std::vector<replica_info> out;
     for (const auto& m : _meta.replicas) {
         replica* r = replica_by_id(m.id);
-        replica_info info{m.name, m.replica_uuid, _geo.name, m.size_bytes, m.thin,
-                          r ? r->allocated_clusters() * _geo.cluster_size : 0};
+        replica_info info;
+        info.name = m.name;
+        info.id = m.replica_uuid;
+        info.pool = _geo.name;
+        info.size_bytes = m.size_bytes;
+        info.thin = m.thin;
+        info.allocated_bytes = r ? r->allocated_clusters() * _geo.cluster_size : 0;
         info.snapshot = m.snapshot;
         if (replica* p = m.parent_id ? replica_by_id(m.parent_id) : nullptr) info.parent = p->name();
         info.created_ns = m.created_ns;
