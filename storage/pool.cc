@@ -327,6 +327,11 @@ future<replica*> pool::create_replica(std::string name, uuid id, std::uint64_t s
                             fmt::format("replica \"{}\": size {} is not a positive multiple of 4096", name, size_bytes));
     }
     if (id.is_nil()) id = uuid::random();
+    if (_meta.replicas.size() >= _geo.max_replicas) {
+        throw storage_error(storage_errc::no_space,
+                            fmt::format("pool \"{}\" holds {} volumes, its limit (snapshots and clones count)",
+                                        _geo.name, _meta.replicas.size()));
+    }
     for (const auto& m : _meta.replicas) {
         if (m.name == name || m.replica_uuid == id) {
             throw storage_error(storage_errc::already_exists,

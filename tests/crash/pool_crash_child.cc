@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -101,10 +102,22 @@ future<int> run(std::string image, logger log, std::uint64_t seed, bool create, 
             continue;
         }
         if (dice < 12 && replicas.size() > 2) {
-            std::string what = "D " + victim.name;
+            // With snapshots: mostly volumes nobody descends from, so that
+            // the pool keeps room for new snapshots and clones.
+            std::string target = victim.name;
+            if (snaps && rng() % 4 != 0) {
+                std::set<std::string> parents;
+                for (const auto& ri : replicas) parents.insert(ri.parent);
+                std::vector<std::string> leaves;
+                for (const auto& ri : replicas) {
+                    if (!parents.count(ri.name)) leaves.push_back(ri.name);
+                }
+                if (!leaves.empty()) target = leaves[rng() % leaves.size()];
+            }
+            std::string what = "D " + target;
             log.line(what + " issued");
             try {
-                co_await p->destroy_replica(victim.name);
+                co_await p->destroy_replica(target);
                 log.line(what + " ok");
             } catch (const storage_error&) {
                 if (!snaps) throw;
