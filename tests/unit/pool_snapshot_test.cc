@@ -7,7 +7,10 @@
 // version 2, and the errors (busy, not found, read-only, capacity).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+
+#include "runtime/timer.hh"
 
 #include "storage/device_registry.hh"
 #include "storage/pool.hh"
@@ -29,8 +32,8 @@ pool_create_options opts(std::string name) {
 }
 
 int with_device(std::function<future<int>(device_registry*, block_device*)> body,
-                const char* uri = "malloc:///d0?size_mb=64&blk_size=4096") {
-    return test::run_engine(test::small_config(1), [&](engine*) -> future<int> {
+                const char* uri = "malloc:///d0?size_mb=64&blk_size=4096", unsigned shards = 1) {
+    return test::run_engine(test::small_config(shards), [&](engine*) -> future<int> {
         device_registry reg;
         block_device* dev = co_await reg.create(uri);
         int rc = co_await body(&reg, dev);
@@ -404,4 +407,88 @@ TEST(pool_snapshot, version_1_pool_stays_version_1_until_its_first_snapshot) {
     EXPECT_EQ(v_reimport, 1u);
     EXPECT_EQ(v_clone, 2u);
     EXPECT_EQ(bad, 0);
+}
+
+namespace {
+
+// The seed each block of [lba, lba+blocks) holds (at most 1 MiB): -1 for
+// zeros, -2 for anything that is not one whole stamped block.
+future<std::vector<int>> seeds_of(block_device* dev, std::uint64_t lba, std::uint32_t blocks) {
+    const std::uint32_t bs = dev->block_size();
+    std::vector<int> out(blocks, -2);
+    auto buf = engine::current()->dma().allocate(std::uint64_t(blocks) * bs);
+    if (!buf) co_return out;
+    io_vec v = to_io_vec(*buf);
+    if (!ok(co_await dev->channel()->read(lba, blocks, io_vecs(&v, 1)))) co_return out;
+    std::vector<std::byte> expect(bs), zero(bs);
+    for (std::uint32_t b = 0; b < blocks; ++b) {
+        const std::byte* p = buf->data() + std::uint64_t(b) * bs;
+        if (std::memcmp(p, zero.data(), bs) == 0) {
+            out[b] = -1;
+            continue;
+        }
+        std::uint64_t word;
+        std::memcpy(&word, p, 8);
+        test::stamp(expect.data(), bs, lba + b, static_cast<std::uint16_t>(word & 0xffff));
+        if (std::memcmp(p, expect.data(), bs) == 0) out[b] = static_cast<int>(word & 0xffff);
+    }
+    co_return out;
+}
+
+}  // namespace
+
+// Shard 1 rewrites the replica in batches while shard 0 takes a snapshot:
+// the snapshot is one point in time (every batch before the newest one it
+// shows is whole in it), holds only whole blocks, and stays put afterwards.
+TEST(pool_snapshot, snapshot_under_writes_from_another_shard_is_one_point_in_time) {
+    IOE_NEED_CORES(2);
+    std::vector<int> in_snap, in_snap_later, in_rep;
+    int rc = with_device(
+        [&](device_registry* reg, block_device* dev) -> future<int> {
+            auto p = co_await pool::create(dev, opts("p0"), reg);
+            replica* r = co_await p->create_replica("r", uuid::random(), 4 * MiB, true);
+            if (co_await test::write_stamped_range(r, 0, 1024, 1) != io_status::success) co_return 1;
+            auto writer = [](replica* r, std::atomic<int>* done) -> future<int> {
+                int failed = 0;
+                for (std::uint64_t batch = 0; batch < 64; ++batch) {
+                    std::vector<future<io_status>> ios;
+                    for (std::uint64_t i = 0; i < 16; ++i) ios.push_back(test::write_stamped(r, batch * 16 + i, 1, 2));
+                    for (auto& f : ios) failed += (co_await std::move(f)) != io_status::success;
+                    done->fetch_add(1);
+                    co_await sleep(std::chrono::microseconds(500));  // a stream, not a burst
+                }
+                co_return failed;
+            };
+            std::atomic<int> batches{0};
+            auto other = submit_to(1, [r, writer, b = &batches] { return writer(r, b); });
+            // Snapshot in the middle of the stream (bounded: 5 s).
+            for (int i = 0; i < 5000 && batches.load() < 8; ++i) co_await sleep(std::chrono::milliseconds(1));
+            replica* s = co_await p->snapshot_replica("r", snap("s"));
+            if (co_await std::move(other) != 0) co_return 2;
+            for (std::uint64_t at = 0; at < 1024; at += 256) {
+                auto part = co_await seeds_of(s, at, 256);
+                in_snap.insert(in_snap.end(), part.begin(), part.end());
+                auto rp = co_await submit_to(1, [r, at] { return seeds_of(r, at, 256); });
+                in_rep.insert(in_rep.end(), rp.begin(), rp.end());
+            }
+            if (co_await test::write_stamped_range(r, 0, 1024, 3) != io_status::success) co_return 3;
+            for (std::uint64_t at = 0; at < 1024; at += 256) {
+                auto part = co_await submit_to(1, [s, at] { return seeds_of(s, at, 256); });
+                in_snap_later.insert(in_snap_later.end(), part.begin(), part.end());
+            }
+            co_await p->export_pool();
+            co_return 0;
+        },
+        "malloc:///d0?size_mb=64&blk_size=4096", 2);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(in_snap.size(), 1024u);
+    int newest = -1;  // the last batch with a new block in the snapshot
+    for (std::size_t b = 0; b < 1024; ++b) {
+        EXPECT_TRUE(in_snap[b] == 1 || in_snap[b] == 2) << "block " << b << " holds " << in_snap[b];
+        if (in_snap[b] == 2) newest = static_cast<int>(b / 16);
+        EXPECT_EQ(in_rep[b], 2) << b;
+    }
+    for (int b = 0; b < newest * 16; ++b) EXPECT_EQ(in_snap[b], 2) << "batch " << b / 16 << " is torn in the snapshot";
+    std::printf("the snapshot shows %d of the 64 batches\n", newest + 1);
+    EXPECT_EQ(in_snap_later, in_snap);
 }
