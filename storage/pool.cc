@@ -309,6 +309,10 @@ std::vector<replica_info> pool::list_replicas() const {
         info.size_bytes = m.size_bytes;
         info.thin = m.thin;
         info.allocated_bytes = r ? r->allocated_clusters() * _geo.cluster_size : 0;
+        info.referenced_bytes = r ? r->bytes_from_ancestors() : 0;
+        const bool has_children = std::any_of(_meta.replicas.begin(), _meta.replicas.end(),
+                                              [&m](const pf::replica_meta& x) { return x.parent_id == m.id; });
+        info.freed_by_delete_bytes = has_children ? 0 : info.allocated_bytes;
         info.snapshot = m.snapshot;
         if (replica* p = m.parent_id ? replica_by_id(m.parent_id) : nullptr) info.parent = p->name();
         info.created_ns = m.created_ns;

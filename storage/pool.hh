@@ -67,6 +67,8 @@ struct replica_info {
     std::uint64_t size_bytes = 0;
     bool thin = false;
     std::uint64_t allocated_bytes = 0;  // clusters this volume owns
+    std::uint64_t referenced_bytes = 0; // data it reads through its ancestors (granules)
+    std::uint64_t freed_by_delete_bytes = 0;  // what destroying it now frees (0: it has children)
     bool snapshot = false;              // read-only
     std::string parent;                 // the parent snapshot's name, empty = none
     std::uint64_t created_ns = 0;       // Unix nanoseconds (snapshots and clones)
@@ -102,6 +104,11 @@ public:
     future<replica*> snapshot_replica(std::string replica_name, snapshot_options opts);
     // A writable thin volume whose content is the snapshot's.
     future<replica*> clone_snapshot(std::string snapshot_name, std::string clone_name, uuid id = {});
+    // Returns a replica (or clone) to the content of one of its ancestor
+    // snapshots, in place: its own data is dropped (a thick replica keeps
+    // its clusters, emptied), its parent becomes that snapshot; the
+    // snapshots taken after it stay as they are. Its size stays.
+    future<> restore_replica(std::string replica_name, std::string snapshot_name);
     replica* find_replica(const std::string& name) const noexcept;
 
     // ---- for replica channels, on the pool's shard ----

@@ -5,8 +5,10 @@
 // Each operation is one metadata update: a snapshot moves the replica's
 // clusters to the new snapshot volume and makes it the replica's parent (a
 // thick replica gets a fresh reserved set in the same update); a clone is a
-// new thin volume whose parent is the snapshot. A crash finds the update
-// whole or not at all.
+// new thin volume whose parent is the snapshot; a restore drops the
+// replica's own data (thin: frees its clusters; thick: empties their
+// bitmaps) and makes an ancestor snapshot its parent. A crash finds the
+// update whole or not at all.
 #include <chrono>
 #include <fmt/format.h>
 
@@ -208,6 +210,73 @@ future<replica*> pool::clone_snapshot(std::string snapshot_name, std::string clo
     replica* r = co_await add_replica_object(c);
     log::info("pool \"{}\": clone \"{}\" of snapshot \"{}\"", _geo.name, clone_name, snapshot_name);
     co_return r;
+}
+
+future<> pool::restore_replica(std::string replica_name, std::string snapshot_name) {
+    auto guard = co_await _control.hold();
+    check_usable();
+    replica* r = find_replica(replica_name);
+    pf::replica_meta* m = r ? meta_of(r->replica_id()) : nullptr;
+    replica* s = find_replica(snapshot_name);
+    pf::replica_meta* sm = s ? meta_of(s->replica_id()) : nullptr;
+    if (!r || !m) {
+        throw storage_error(storage_errc::not_found,
+                            fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, replica_name));
+    }
+    if (!s || !sm) {
+        throw storage_error(storage_errc::not_found,
+                            fmt::format("pool \"{}\" has no snapshot \"{}\"", _geo.name, snapshot_name));
+    }
+    if (m->snapshot) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("\"{}\" is a read-only snapshot; only replicas and clones are restored",
+                                        replica_name));
+    }
+    bool ancestor = false;
+    for (std::uint32_t at = m->parent_id; at != 0 && !ancestor;) {
+        ancestor = at == sm->id;
+        const pf::replica_meta* up = meta_of(at);
+        at = up ? up->parent_id : 0;
+    }
+    if (!ancestor) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("\"{}\" is not a snapshot of \"{}\" (not in its parent chain)", snapshot_name,
+                                        replica_name));
+    }
+
+    co_await r->pause();
+    std::exception_ptr error;
+    std::vector<std::uint32_t> freed;
+    try {
+        const std::uint32_t rid = r->replica_id();
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> kept;  // (logical, physical) of a thick replica
+        for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
+            if (_meta.clusters[c].owner != rid) continue;
+            const auto physical = static_cast<std::uint32_t>(c);
+            if (m->thin) {
+                freed.push_back(physical);
+                set_cluster(physical, pf::no_owner, 0, 0);
+            } else {
+                kept.emplace_back(_meta.clusters[c].logical, physical);
+                _meta.granules[c] = 0;
+            }
+        }
+        m->parent_id = sm->id;
+        co_await persist();
+        auto old_table = r->current_table();
+        auto table = std::make_shared<cluster_table>(old_table->count, s->current_table());
+        for (const auto& [logical, physical] : kept) table->entries[logical].store(physical, std::memory_order_relaxed);
+        co_await r->replace_table(std::move(table));
+    } catch (...) {
+        error = std::current_exception();
+    }
+    co_await r->resume();
+    if (error) std::rethrow_exception(error);
+    // The replica was drained and its new table does not name them: no I/O
+    // can reach the freed clusters any more.
+    give_back(freed);
+    log::info("pool \"{}\": replica \"{}\" restored to snapshot \"{}\" ({} clusters freed)", _geo.name,
+              replica_name, snapshot_name, freed.size());
 }
 
 }  // namespace ioe

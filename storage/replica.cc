@@ -366,4 +366,18 @@ future<> replica::replace_table(std::shared_ptr<cluster_table> table) {
     }
 }
 
+std::uint64_t replica::bytes_from_ancestors() const noexcept {
+    if (!_table->parent) return 0;
+    const std::uint64_t gb = _cluster_size / pool_format::granules_per_cluster;
+    std::uint64_t n = 0;
+    for (std::uint64_t l = 0; l < _table->count; ++l) {
+        const bool own = _table->lookup(l) != unallocated_cluster;
+        const std::uint64_t mine = own ? _table->present(l) : 0;
+        for (unsigned g = 0; g < pool_format::granules_per_cluster; ++g) {
+            if (!(mine >> g & 1) && _table->parent->source(l, g) != unallocated_cluster) n += gb;
+        }
+    }
+    return n;
+}
+
 }  // namespace ioe

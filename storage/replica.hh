@@ -84,6 +84,8 @@ public:
     bool paused() const noexcept { return _paused.load(std::memory_order_acquire); }
     std::uint64_t logical_clusters() const noexcept { return _table->count; }
     std::uint64_t allocated_clusters() const noexcept { return _allocated; }
+    // Bytes of granules this volume reads from its ancestors (pool shard).
+    std::uint64_t bytes_from_ancestors() const noexcept;
 
     // ---- pool shard only ----
     std::uint32_t lookup(std::uint64_t logical) const noexcept { return _table->lookup(logical); }
