@@ -2,8 +2,9 @@
 // uring device and then, until SIGKILL, creates, resizes and destroys
 // replicas and writes stamped blocks, logging every step (crash_common.hh).
 // With "snap" it also takes snapshots and clones ("S vol snap", "K snap
-// clone"), writes through copy-on-write, and destroys any volume (a parent
-// is refused as busy and logged as failed).
+// clone"), restores volumes to their parent snapshot ("B vol snap"), writes
+// through copy-on-write, and destroys any volume (a parent is refused as
+// busy and logged as failed).
 // Usage: pool_crash_child IMAGE LOG SEED [create] [snap]
 #include <fcntl.h>
 #include <unistd.h>
@@ -80,6 +81,14 @@ future<int> run(std::string image, logger log, std::uint64_t seed, bool create, 
             continue;
         }
         const auto& victim = replicas[rng() % replicas.size()];
+        if (snaps && dice >= 30 && dice < 34 && !victim.snapshot && !victim.parent.empty()) {
+            // Restore to the parent snapshot.
+            std::string what = "B " + victim.name + " " + victim.parent;
+            log.line(what + " issued");
+            co_await p->restore_replica(victim.name, victim.parent);
+            log.line(what + " ok");
+            continue;
+        }
         if (snaps && dice >= 16 && dice < 30) {
             // Snapshots of writable volumes, clones of snapshots.
             const bool snapshot = !victim.snapshot;

@@ -1,6 +1,7 @@
 // The kill loop with snapshots, clones and copy-on-write: the child
-// (pool_crash_child ... snap) also snapshots writable volumes and clones
-// snapshots, and its writes after a snapshot are granule COW writes. After
+// (pool_crash_child ... snap) also snapshots writable volumes, clones
+// snapshots and restores volumes to their parent snapshot, and its writes
+// after a snapshot are granule COW writes. After
 // each SIGKILL the pool is imported and checked: every acknowledged write of
 // every volume reads back (or a later issued one), every snapshot and clone
 // reads the content its source had when it was taken (blocks are stamped
@@ -67,6 +68,23 @@ void replay(const std::string& path, model& m) {
             }
             if (status == "ok") m[made].acked = true;
             if (status == "failed") m.erase(made);
+        } else if (op == "B") {
+            // Restore of `name` to snapshot rest[0]: every block the two
+            // know becomes the snapshot's (zeros where it has none); until
+            // acknowledged, either.
+            const auto& from = m[rest[0]].blocks;
+            auto& to = m[name].blocks;
+            std::set<std::uint64_t> lbas;
+            for (const auto& [lba, v] : from) lbas.insert(lba);
+            for (const auto& [lba, v] : to) lbas.insert(lba);
+            for (std::uint64_t lba : lbas) {
+                auto it = from.find(lba);
+                std::set<block_value> now = it == from.end() ? std::set<block_value>{block_value{0, 0}} : it->second;
+                auto& may = to[lba];
+                if (may.empty()) may.insert(block_value{0, 0});
+                if (status == "ok") may.clear();
+                may.insert(now.begin(), now.end());
+            }
         } else if (op == "D") {
             if (status == "issued") m[name].destroy_issued = true;
             if (status == "ok") m[name].destroy_acked = true;
