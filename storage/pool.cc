@@ -314,6 +314,7 @@ std::vector<replica_info> pool::list_replicas() const {
                                               [&m](const pf::replica_meta& x) { return x.parent_id == m.id; });
         info.freed_by_delete_bytes = has_children ? 0 : info.allocated_bytes;
         info.snapshot = m.snapshot;
+        info.discarded = m.discarded;
         if (replica* p = m.parent_id ? replica_by_id(m.parent_id) : nullptr) info.parent = p->name();
         info.created_ns = m.created_ns;
         info.txid = m.txid;
@@ -386,47 +387,6 @@ future<replica*> pool::create_replica(std::string name, uuid id, std::uint64_t s
     replica* r = co_await add_replica_object(meta);
     log::info("pool \"{}\": replica \"{}\" created ({} bytes, {})", _geo.name, name, size_bytes, thin ? "thin" : "thick");
     co_return r;
-}
-
-future<> pool::destroy_replica(std::string name) {
-    auto guard = co_await _control.hold();
-    replica* r = find_replica(name);
-    if (!r) {
-        throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
-    }
-    for (const auto& m : _meta.replicas) {
-        if (m.parent_id == r->replica_id()) {
-            throw storage_error(storage_errc::busy,
-                                fmt::format("pool \"{}\": \"{}\" is the parent of \"{}\"; destroy its children first "
-                                            "(deleting a snapshot that has clones is not built yet)",
-                                            _geo.name, name, m.name));
-        }
-    }
-    co_await r->close();  // waits for I/O on every shard
-    if (_registry) {
-        try {
-            co_await _registry->remove(name);
-        } catch (const storage_error&) {
-        }
-    }
-    if (_background > 0) {
-        _background_done.emplace();
-        co_await _background_done->get_future();
-        _background_done.reset();
-    }
-    const std::uint32_t id = r->replica_id();
-    std::vector<std::uint32_t> freed;
-    for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
-        if (_meta.clusters[c].owner == id) {
-            set_cluster(static_cast<std::uint32_t>(c), pf::no_owner, 0, 0);
-            freed.push_back(static_cast<std::uint32_t>(c));
-        }
-    }
-    std::erase_if(_meta.replicas, [id](const pf::replica_meta& m) { return m.id == id; });
-    std::erase_if(_replicas, [id](const std::unique_ptr<replica>& x) { return x->replica_id() == id; });
-    co_await persist();
-    give_back(freed);
-    log::info("pool \"{}\": replica \"{}\" destroyed ({} clusters freed)", _geo.name, name, freed.size());
 }
 
 future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {

@@ -70,6 +70,7 @@ struct replica_info {
     std::uint64_t referenced_bytes = 0; // data it reads through its ancestors (granules)
     std::uint64_t freed_by_delete_bytes = 0;  // what destroying it now frees (0: it has children)
     bool snapshot = false;              // read-only
+    bool discarded = false;             // destroyed, waits until at most one child is left
     std::string parent;                 // the parent snapshot's name, empty = none
     std::uint64_t created_ns = 0;       // Unix nanoseconds (snapshots and clones)
     std::string txid;
@@ -94,6 +95,10 @@ public:
     const std::string& pool_name() const noexcept { return _geo.name; }
 
     future<replica*> create_replica(std::string name, uuid id, std::uint64_t size_bytes, bool thin);
+    // Destroys a volume (pool_delete.cc). A snapshot that is the parent of
+    // one volume is merged into it; of several, it is marked discarded (no
+    // new clones) and goes when at most one child is left. A discarded
+    // ancestor left with no child (or one) goes with it.
     future<> destroy_replica(std::string name);
     future<> resize_replica(std::string name, std::uint64_t size_bytes);
     std::vector<replica_info> list_replicas() const;
@@ -144,6 +149,11 @@ private:
     // pool_snapshot.cc
     future<> upgrade_to_v2();
     future<> check_name_free(const std::string& name, const uuid& id);
+    // pool_delete.cc
+    std::vector<std::uint32_t> children_of(std::uint32_t id) const;
+    future<> remove_volume(std::uint32_t id);
+    future<> free_volume(std::uint32_t id);
+    future<> merge_into_child(std::uint32_t snapshot_id, std::uint32_t child_id);
     // pool_cow.cc
     future<> copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t logical, std::uint32_t physical,
                            std::uint64_t need);

@@ -4,7 +4,7 @@
 // (before and after export/import), COW at every granule offset of a
 // cluster and across cluster edges, thick replicas staying thick, a full
 // pool during COW over recycled clusters, the in-place upgrade to format
-// version 2, and the errors (busy, not found, read-only, capacity).
+// version 2, and the errors (not found, read-only, capacity, discarded).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -293,14 +293,17 @@ TEST(pool_snapshot, errors_have_codes) {
         }());
         co_await attempt("clone of missing", clone_of("nope", "x"));
         co_await attempt("clone of a replica", clone_of("r", "x"));
-        co_await attempt("destroy a parent", p->destroy_replica("s"));
         co_await attempt("resize a snapshot", p->resize_replica("s", 8 * MiB));
         write_snap = co_await test::write_stamped(s, 0, 1, 1);
         unmap_snap = co_await s->channel()->unmap(0, 256);
-        // The refusals changed nothing: the chain still works.
-        co_await p->destroy_replica("c");
-        co_await p->destroy_replica("r");
+        // A snapshot with two children is discarded: no new clones from it.
         co_await p->destroy_replica("s");
+        co_await attempt("clone of a discarded snapshot", clone_of("s", "x"));
+        // The refusals changed nothing: the chain still works; the last
+        // child but one going takes the discarded snapshot with it.
+        co_await p->destroy_replica("c");
+        co_await attempt("destroy a merged snapshot", p->destroy_replica("s"));
+        co_await p->destroy_replica("r");
         co_await p->export_pool();
         co_return 0;
     });
@@ -311,7 +314,8 @@ TEST(pool_snapshot, errors_have_codes) {
     EXPECT_EQ(got["txid too long"], storage_errc::invalid_argument);
     EXPECT_EQ(got["clone of missing"], storage_errc::not_found);
     EXPECT_EQ(got["clone of a replica"], storage_errc::invalid_argument);
-    EXPECT_EQ(got["destroy a parent"], storage_errc::busy);
+    EXPECT_EQ(got["clone of a discarded snapshot"], storage_errc::not_found);
+    EXPECT_EQ(got["destroy a merged snapshot"], storage_errc::not_found);
     EXPECT_EQ(got["resize a snapshot"], storage_errc::invalid_argument);
     EXPECT_EQ(write_snap, io_status::namespace_write_protected);
     EXPECT_EQ(unmap_snap, io_status::namespace_write_protected);
