@@ -39,6 +39,7 @@ struct volume_model {
     bool acked = true;        // its creation (or snapshot, clone) was acknowledged
     bool destroy_issued = false;
     bool destroy_acked = false;
+    bool discarded = false;  // may go with a child's destroy (or a merge)
 };
 using model = std::map<std::string, volume_model>;
 
@@ -55,7 +56,7 @@ void replay(const std::string& path, model& m) {
         if (rest.empty()) continue;
         const std::string& status = rest.back();
         if (op == "C") {
-            if (status == "issued") m[name] = volume_model{{}, false, false, false};
+            if (status == "issued") m[name] = volume_model{{}, false, false, false, false};
             if (status == "ok") m[name].acked = true;
             if (status == "failed") m.erase(name);
         } else if (op == "S" || op == "K") {
@@ -130,8 +131,10 @@ std::vector<std::string> check(const std::string& image, model& m, std::uint64_t
         }
         std::uint64_t allocated = 0;
         std::set<std::string> present;
+        std::set<std::string> discarded;
         for (const auto& ri : p->list_replicas()) {
             present.insert(ri.name);
+            if (ri.discarded) discarded.insert(ri.name);
             allocated += ri.allocated_bytes;
             snapshots_seen += ri.snapshot;
             if (!m.count(ri.name)) problems.push_back("volume " + ri.name + " exists but was never made");
@@ -140,9 +143,18 @@ std::vector<std::string> check(const std::string& image, model& m, std::uint64_t
             problems.push_back("volumes hold " + std::to_string(allocated) + " bytes, the pool counts " +
                                std::to_string(p->info().used_bytes));
         }
+        // A destroyed snapshot with several children stays, discarded; a
+        // discarded one goes when a child's destroy leaves it one or none.
+        // Any destroy issued in this run may have taken discarded ancestors.
+        bool any_destroy = false;
+        for (const auto& [name, v] : m) any_destroy |= v.destroy_issued;
         for (const auto& [name, v] : m) {
-            if (v.acked && !v.destroy_issued && !present.count(name)) problems.push_back("volume " + name + " vanished");
-            if (v.destroy_acked && present.count(name)) problems.push_back("volume " + name + " survived its destroy");
+            if (v.acked && !v.destroy_issued && !(v.discarded && any_destroy) && !present.count(name)) {
+                problems.push_back("volume " + name + " vanished");
+            }
+            if (v.destroy_acked && present.count(name) && !discarded.count(name)) {
+                problems.push_back("volume " + name + " survived its destroy");
+            }
         }
         const std::uint32_t bs = dev->block_size();
         auto buf = e->dma().allocate(bs);
@@ -151,6 +163,7 @@ std::vector<std::string> check(const std::string& image, model& m, std::uint64_t
             replica* r = present.count(name) ? p->find_replica(name) : nullptr;
             if (!r) continue;
             auto& next = now[name];
+            next.discarded = discarded.count(name) > 0;
             for (const auto& [lba, may] : v.blocks) {
                 if (lba >= r->block_count()) continue;  // a resize that did not survive
                 io_vec iv = to_io_vec(*buf);
