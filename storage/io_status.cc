@@ -13,6 +13,7 @@ std::string_view to_string(io_status s) noexcept {
         case io_status::data_transfer_error: return "data transfer error";
         case io_status::internal_error: return "internal error";
         case io_status::aborted: return "aborted";
+        case io_status::namespace_write_protected: return "namespace is write protected";
         case io_status::lba_out_of_range: return "LBA out of range";
         case io_status::capacity_exceeded: return "capacity exceeded";
         case io_status::namespace_not_ready: return "namespace not ready";

@@ -15,6 +15,7 @@ enum class io_status : std::uint16_t {
     data_transfer_error = 0x004,
     internal_error = 0x006,         // an OS error with no better mapping
     aborted = 0x007,                // cancelled (device closing, shutdown)
+    namespace_write_protected = 0x020,  // a write to a read-only volume (a snapshot)
     lba_out_of_range = 0x080,
     capacity_exceeded = 0x081,      // thin pool full
     namespace_not_ready = 0x082,    // device closed or not open on this shard

@@ -1,5 +1,7 @@
-// Pool operations: create, import, export, destroy, grow, replicas, and the
-// thin allocator (see pool.hh; metadata I/O is in pool_metadata.cc).
+// Pool operations: create, import, export, destroy, grow, and replica
+// create/resize/list (see pool.hh; metadata I/O is in pool_metadata.cc, the
+// allocator in pool_alloc.cc, snapshots and clones in pool_snapshot.cc,
+// copy-on-write in pool_cow.cc, volume destroy in pool_delete.cc).
 #include "storage/pool.hh"
 
 #include <algorithm>
@@ -33,6 +35,17 @@ pool::pool(block_device* dev, pf::pool_geometry geo, pf::metadata_state meta, de
     for (std::size_t c = _meta.clusters.size(); c-- > 0;) {
         if (_meta.clusters[c].owner == pf::no_owner) _free.push_back(static_cast<std::uint32_t>(c));
     }
+    if (_meta.granules.size() != _meta.clusters.size()) {
+        _meta.granules.resize(_meta.clusters.size());
+        for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
+            _meta.granules[c] = _meta.clusters[c].owner == pf::no_owner ? 0 : pf::all_granules;
+        }
+    }
+}
+
+void pool::set_cluster(std::uint32_t c, std::uint32_t owner, std::uint32_t logical, std::uint64_t granules) noexcept {
+    _meta.clusters[c] = pf::alloc_entry{owner, logical};
+    _meta.granules[c] = owner == pf::no_owner ? 0 : granules;
 }
 
 pool::~pool() = default;
@@ -70,6 +83,7 @@ future<std::unique_ptr<pool>> pool::create(block_device* dev, pool_create_option
     meta.sequence = 1;
     meta.next_replica_id = 1;
     meta.clusters.assign(geo->cluster_count, pf::alloc_entry{pf::no_owner, 0});
+    meta.granules.assign(geo->cluster_count, 0);
 
     // Metadata first (slot 0 cleared, slot 1 = sequence 1), superblocks last:
     // a crash before the superblocks leaves no pool.
@@ -146,14 +160,37 @@ future<std::unique_ptr<pool>> pool::import(block_device* dev, device_registry* r
 }
 
 future<> pool::attach_replicas() {
-    for (const auto& m : _meta.replicas) co_await add_replica_object(m);
+    // Parents before their children (the importer refused cycles).
+    std::vector<const pf::replica_meta*> left;
+    for (const auto& m : _meta.replicas) left.push_back(&m);
+    while (!left.empty()) {
+        std::vector<const pf::replica_meta*> later;
+        for (const pf::replica_meta* m : left) {
+            if (m->parent_id != 0 && !replica_by_id(m->parent_id)) later.push_back(m);
+            else co_await add_replica_object(*m);
+        }
+        if (later.size() == left.size()) {
+            throw storage_error(storage_errc::internal, fmt::format("pool \"{}\": volume parents do not resolve", _geo.name));
+        }
+        left = std::move(later);
+    }
 }
 
 future<replica*> pool::add_replica_object(const pf::replica_meta& meta) {
-    auto r = std::make_unique<replica>(*this, meta, _dev->block_size(), _geo.cluster_size);
+    std::shared_ptr<cluster_table> parent;
+    if (meta.parent_id != 0) {
+        replica* pr = replica_by_id(meta.parent_id);
+        if (!pr) {
+            throw storage_error(storage_errc::internal,
+                                fmt::format("volume \"{}\": parent id {} is not attached", meta.name, meta.parent_id));
+        }
+        parent = pr->current_table();
+    }
+    auto table = std::make_shared<cluster_table>(clusters_for(meta.size_bytes, _geo.cluster_size), std::move(parent));
+    auto r = std::make_unique<replica>(*this, meta, _dev->block_size(), _geo.cluster_size, std::move(table));
     for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
         const auto& e = _meta.clusters[c];
-        if (e.owner == meta.id) r->publish(e.logical, static_cast<std::uint32_t>(c));
+        if (e.owner == meta.id) r->publish(e.logical, static_cast<std::uint32_t>(c), _meta.granules[c]);
     }
     replica* raw = r.get();
     _replicas.push_back(std::move(r));
@@ -216,6 +253,7 @@ future<> pool::grow() {
     const std::uint64_t old = _meta.clusters.size();
     if (fits <= old) co_return;  // nothing gained (or capped at max_clusters)
     _meta.clusters.resize(fits, pf::alloc_entry{pf::no_owner, 0});
+    _meta.granules.resize(fits, 0);
     co_await persist();
     _geo.cluster_count = fits;
     _geo.device_bytes = _dev->size_bytes();
@@ -238,6 +276,7 @@ pool_info pool::info() const {
     for (const auto& r : _meta.replicas) i.committed_bytes += r.size_bytes;
     i.replica_count = _meta.replicas.size();
     i.was_exported = _was_exported;
+    i.format_version = _meta.version;
     return i;
 }
 
@@ -265,8 +304,23 @@ std::vector<replica_info> pool::list_replicas() const {
     std::vector<replica_info> out;
     for (const auto& m : _meta.replicas) {
         replica* r = replica_by_id(m.id);
-        out.push_back(replica_info{m.name, m.replica_uuid, _geo.name, m.size_bytes, m.thin,
-                                   r ? r->allocated_clusters() * _geo.cluster_size : 0});
+        replica_info info;
+        info.name = m.name;
+        info.id = m.replica_uuid;
+        info.pool = _geo.name;
+        info.size_bytes = m.size_bytes;
+        info.thin = m.thin;
+        info.allocated_bytes = r ? r->allocated_clusters() * _geo.cluster_size : 0;
+        info.referenced_bytes = r ? r->bytes_from_ancestors() : 0;
+        const bool has_children = std::any_of(_meta.replicas.begin(), _meta.replicas.end(),
+                                              [&m](const pf::replica_meta& x) { return x.parent_id == m.id; });
+        info.freed_by_delete_bytes = has_children ? 0 : info.allocated_bytes;
+        info.snapshot = m.snapshot;
+        info.discarded = m.discarded;
+        if (replica* p = m.parent_id ? replica_by_id(m.parent_id) : nullptr) info.parent = p->name();
+        info.created_ns = m.created_ns;
+        info.txid = m.txid;
+        out.push_back(std::move(info));
     }
     return out;
 }
@@ -280,6 +334,11 @@ future<replica*> pool::create_replica(std::string name, uuid id, std::uint64_t s
                             fmt::format("replica \"{}\": size {} is not a positive multiple of 4096", name, size_bytes));
     }
     if (id.is_nil()) id = uuid::random();
+    if (_meta.replicas.size() >= _geo.max_replicas) {
+        throw storage_error(storage_errc::no_space,
+                            fmt::format("pool \"{}\" holds {} volumes, its limit (snapshots and clones count)",
+                                        _geo.name, _meta.replicas.size()));
+    }
     for (const auto& m : _meta.replicas) {
         if (m.name == name || m.replica_uuid == id) {
             throw storage_error(storage_errc::already_exists,
@@ -324,45 +383,12 @@ future<replica*> pool::create_replica(std::string name, uuid id, std::uint64_t s
     meta.name = name;
     _meta.replicas.push_back(meta);
     for (std::uint64_t i = 0; i < reserved.size(); ++i) {
-        _meta.clusters[reserved[i]] = pf::alloc_entry{meta.id, static_cast<std::uint32_t>(i)};
+        set_cluster(reserved[i], meta.id, static_cast<std::uint32_t>(i), pf::all_granules);
     }
     co_await persist();
     replica* r = co_await add_replica_object(meta);
     log::info("pool \"{}\": replica \"{}\" created ({} bytes, {})", _geo.name, name, size_bytes, thin ? "thin" : "thick");
     co_return r;
-}
-
-future<> pool::destroy_replica(std::string name) {
-    auto guard = co_await _control.hold();
-    replica* r = find_replica(name);
-    if (!r) {
-        throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
-    }
-    co_await r->close();  // waits for I/O on every shard
-    if (_registry) {
-        try {
-            co_await _registry->remove(name);
-        } catch (const storage_error&) {
-        }
-    }
-    if (_background > 0) {
-        _background_done.emplace();
-        co_await _background_done->get_future();
-        _background_done.reset();
-    }
-    const std::uint32_t id = r->replica_id();
-    std::vector<std::uint32_t> freed;
-    for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
-        if (_meta.clusters[c].owner == id) {
-            _meta.clusters[c] = pf::alloc_entry{pf::no_owner, 0};
-            freed.push_back(static_cast<std::uint32_t>(c));
-        }
-    }
-    std::erase_if(_meta.replicas, [id](const pf::replica_meta& m) { return m.id == id; });
-    std::erase_if(_replicas, [id](const std::unique_ptr<replica>& x) { return x->replica_id() == id; });
-    co_await persist();
-    give_back(freed);
-    log::info("pool \"{}\": replica \"{}\" destroyed ({} clusters freed)", _geo.name, name, freed.size());
 }
 
 future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {
@@ -372,6 +398,10 @@ future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {
     pf::replica_meta* m = r ? meta_of(r->replica_id()) : nullptr;
     if (!r || !m) {
         throw storage_error(storage_errc::not_found, fmt::format("pool \"{}\" has no replica \"{}\"", _geo.name, name));
+    }
+    if (m->snapshot) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("\"{}\" is a read-only snapshot; it cannot be resized", name));
     }
     if (size_bytes < m->size_bytes) {
         throw storage_error(storage_errc::invalid_argument,
@@ -403,115 +433,13 @@ future<> pool::resize_replica(std::string name, std::uint64_t size_bytes) {
     }
     m->size_bytes = size_bytes;
     for (std::uint64_t i = 0; i < reserved.size(); ++i) {
-        _meta.clusters[reserved[i]] = pf::alloc_entry{r->replica_id(), static_cast<std::uint32_t>(old_n + i)};
+        set_cluster(reserved[i], r->replica_id(), static_cast<std::uint32_t>(old_n + i), pf::all_granules);
     }
     co_await persist();
     std::vector<std::pair<std::uint64_t, std::uint32_t>> mapping;
     for (std::uint64_t i = 0; i < reserved.size(); ++i) mapping.emplace_back(old_n + i, reserved[i]);
     co_await r->grow(size_bytes, std::move(mapping));
     log::info("pool \"{}\": replica \"{}\" resized to {} bytes", _geo.name, name, size_bytes);
-}
-
-// ---- allocator ----------------------------------------------------------------------
-
-std::optional<std::uint32_t> pool::take_free_cluster() {
-    if (_free.empty()) return std::nullopt;
-    std::uint32_t c = _free.back();
-    _free.pop_back();
-    return c;
-}
-
-std::vector<std::uint32_t> pool::take_free_clusters(std::uint64_t n) {
-    std::vector<std::uint32_t> out;
-    while (out.size() < n && !_free.empty()) out.push_back(*take_free_cluster());
-    return out;
-}
-
-void pool::give_back(const std::vector<std::uint32_t>& clusters) {
-    _free.insert(_free.end(), clusters.begin(), clusters.end());
-    std::sort(_free.begin(), _free.end(), std::greater<>());  // lowest index last
-}
-
-void pool::fail(const std::string& why) {
-    _failed = why;
-    log::error("pool \"{}\" is now read-only: {}", _geo.name, why);
-}
-
-void pool::check_usable() const {
-    if (_failed) {
-        throw storage_error(storage_errc::io_error,
-                            fmt::format("pool \"{}\" is read-only after a failed metadata update ({}); export and "
-                                        "re-import it",
-                                        _geo.name, *_failed));
-    }
-}
-
-future<result<std::uint32_t>> pool::ensure_allocated(std::uint32_t replica_id, std::uint32_t logical) {
-    replica* r = replica_by_id(replica_id);
-    if (!r) return make_ready_future<result<std::uint32_t>>(errno_error(ENODEV));
-    if (std::uint32_t p = r->lookup(logical); p != unallocated_cluster) {
-        return make_ready_future<result<std::uint32_t>>(p);
-    }
-    if (_failed) return make_ready_future<result<std::uint32_t>>(errno_error(EIO));
-    for (auto& pa : _pending) {
-        if (pa->replica_id == replica_id && pa->logical == logical) {
-            pa->waiters.emplace_back();
-            return pa->waiters.back().get_future();
-        }
-    }
-    auto physical = take_free_cluster();
-    if (!physical) return make_ready_future<result<std::uint32_t>>(errno_error(ENOSPC));
-    auto pa = std::make_unique<pending_alloc>(pending_alloc{replica_id, logical, *physical, {}});
-    pa->waiters.emplace_back();
-    auto f = pa->waiters.back().get_future();
-    pending_alloc* raw = pa.get();
-    _pending.push_back(std::move(pa));
-    // Zero, persist, publish; then answer everyone waiting for this cluster.
-    [](pool* self, pending_alloc* pa) -> future<> {
-        std::optional<std::error_code> error;
-        // (Named vectors: GCC 12 miscompiles braced lists inside coroutines.)
-        std::vector<std::uint32_t> cluster(1, pa->physical);
-        try {
-            co_await self->zero_clusters(cluster);
-            self->_meta.clusters[pa->physical] = pf::alloc_entry{pa->replica_id, pa->logical};
-            co_await self->persist();
-            if (replica* r = self->replica_by_id(pa->replica_id)) r->publish(pa->logical, pa->physical);
-        } catch (const std::exception& e) {
-            log::error("pool \"{}\": allocating a cluster failed: {}", self->_geo.name, e.what());
-            error = errno_error(EIO);
-        }
-        if (error && self->_meta.clusters[pa->physical].owner == pf::no_owner) self->give_back(cluster);
-        for (auto& w : pa->waiters) {
-            if (error) w.set_value(*error);
-            else w.set_value(pa->physical);
-        }
-        std::erase_if(self->_pending, [pa](const std::unique_ptr<pending_alloc>& x) { return x.get() == pa; });
-    }(this, raw).ignore();
-    return f;
-}
-
-future<io_status> pool::release_cluster(std::uint32_t replica_id, std::uint32_t logical) {
-    replica* r = replica_by_id(replica_id);
-    if (!r) co_return io_status::namespace_not_ready;
-    const std::uint32_t physical = r->lookup(logical);
-    if (physical == unallocated_cluster) co_return io_status::success;
-    r->unpublish(logical);
-    _meta.clusters[physical] = pf::alloc_entry{pf::no_owner, 0};
-    try {
-        co_await persist();
-    } catch (const std::exception&) {
-        co_return io_status::write_fault;
-    }
-    // The cluster is free on disk; it may be handed out again once no shard
-    // has an I/O to it in flight.
-    ++_background;
-    [](pool* self, replica* r, std::uint32_t physical) -> future<> {
-        co_await r->quiesce();
-        std::vector<std::uint32_t> cluster(1, physical);
-        self->give_back(cluster);
-        if (--self->_background == 0 && self->_background_done) self->_background_done->set_value();
-    }(this, r, physical).ignore();
-    co_return io_status::success;
 }
 
 }  // namespace ioe

@@ -4,6 +4,12 @@
 // grow, export, destroy) are serialized; thin allocations run beside them and
 // are grouped into shared metadata updates.
 //
+// Snapshots and clones (pool_snapshot.cc, format v2): a snapshot takes over
+// the replica's clusters and becomes its parent; a clone is a thin volume
+// whose parent is a snapshot; writes to granules a volume lacks are
+// materialized by ensure_granules (pool_cow.cc). The pool becomes version 2
+// on its first snapshot or clone.
+//
 // Crash consistency: the metadata lives in two alternating slots, each
 // written whole with a higher sequence and flushed (pool_metadata.cc); an
 // update is durable when its flush completes, and nothing that depends on it
@@ -35,6 +41,12 @@ struct pool_create_options {
     bool overwrite = false;  // replace a pool the device already holds
 };
 
+struct snapshot_options {
+    std::string name;
+    uuid id;           // nil: a random one
+    std::string txid;  // the caller's transaction id (at most 63 bytes)
+};
+
 struct pool_info {
     std::string name;
     uuid id;
@@ -45,6 +57,7 @@ struct pool_info {
     std::uint64_t committed_bytes = 0;  // sum of replica sizes (thin included)
     std::size_t replica_count = 0;
     bool was_exported = false;          // the last import found a clean export
+    std::uint32_t format_version = 1;   // of the metadata written now
 };
 
 struct replica_info {
@@ -53,7 +66,14 @@ struct replica_info {
     std::string pool;
     std::uint64_t size_bytes = 0;
     bool thin = false;
-    std::uint64_t allocated_bytes = 0;
+    std::uint64_t allocated_bytes = 0;  // clusters this volume owns
+    std::uint64_t referenced_bytes = 0; // data it reads through its ancestors (granules)
+    std::uint64_t freed_by_delete_bytes = 0;  // what destroying it now frees (0: it has children)
+    bool snapshot = false;              // read-only
+    bool discarded = false;             // destroyed, waits until at most one child is left
+    std::string parent;                 // the parent snapshot's name, empty = none
+    std::uint64_t created_ns = 0;       // Unix nanoseconds (snapshots and clones)
+    std::string txid;
 };
 
 class pool final : public actor {
@@ -75,9 +95,25 @@ public:
     const std::string& pool_name() const noexcept { return _geo.name; }
 
     future<replica*> create_replica(std::string name, uuid id, std::uint64_t size_bytes, bool thin);
+    // Destroys a volume (pool_delete.cc). A snapshot that is the parent of
+    // one volume is merged into it; of several, it is marked discarded (no
+    // new clones) and goes when at most one child is left. A discarded
+    // ancestor left with no child (or one) goes with it.
     future<> destroy_replica(std::string name);
     future<> resize_replica(std::string name, std::uint64_t size_bytes);
     std::vector<replica_info> list_replicas() const;
+
+    // A read-only point-in-time snapshot of a replica or clone (its writes
+    // pause for one metadata update). A thick replica stays thick: it gets
+    // a fresh reserved set of clusters (no_space when the pool lacks it).
+    future<replica*> snapshot_replica(std::string replica_name, snapshot_options opts);
+    // A writable thin volume whose content is the snapshot's.
+    future<replica*> clone_snapshot(std::string snapshot_name, std::string clone_name, uuid id = {});
+    // Returns a replica (or clone) to the content of one of its ancestor
+    // snapshots, in place: its own data is dropped (a thick replica keeps
+    // its clusters, emptied), its parent becomes that snapshot; the
+    // snapshots taken after it stay as they are. Its size stays.
+    future<> restore_replica(std::string replica_name, std::string snapshot_name);
     replica* find_replica(const std::string& name) const noexcept;
 
     // ---- for replica channels, on the pool's shard ----
@@ -86,6 +122,11 @@ public:
     future<result<std::uint32_t>> ensure_allocated(std::uint32_t replica_id, std::uint32_t logical);
     // Frees one thin cluster (unmap); reusable after a grace period.
     future<io_status> release_cluster(std::uint32_t replica_id, std::uint32_t logical);
+    // For a volume with a parent: makes the granules of `mask` in (replica,
+    // logical) present (cluster taken if needed, each granule copied from
+    // the nearest ancestor or zeroed, flushed, persisted, published) and
+    // returns the physical cluster; ENOSPC when the pool is full.
+    future<result<std::uint32_t>> ensure_granules(std::uint32_t replica_id, std::uint32_t logical, std::uint64_t mask);
 
     const pool_format::pool_geometry& geometry() const noexcept { return _geo; }
     block_device& device() const noexcept { return *_dev; }
@@ -105,7 +146,20 @@ private:
     future<> commit_loop();
     future<> zero_clusters(const std::vector<std::uint32_t>& clusters);
 
+    // pool_snapshot.cc
+    future<> upgrade_to_v2();
+    future<> check_name_free(const std::string& name, const uuid& id);
+    // pool_delete.cc
+    std::vector<std::uint32_t> children_of(std::uint32_t id) const;
+    future<> remove_volume(std::uint32_t id);
+    future<> free_volume(std::uint32_t id);
+    future<> merge_into_child(std::uint32_t snapshot_id, std::uint32_t child_id);
+    // pool_cow.cc
+    future<> copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t logical, std::uint32_t physical,
+                           std::uint64_t need);
+
     // pool.cc
+    void set_cluster(std::uint32_t c, std::uint32_t owner, std::uint32_t logical, std::uint64_t granules) noexcept;
     future<> attach_replicas();
     future<replica*> add_replica_object(const pool_format::replica_meta& meta);
     std::optional<std::uint32_t> take_free_cluster();
@@ -145,6 +199,13 @@ private:
         std::vector<promise<result<std::uint32_t>>> waiters;
     };
     std::vector<std::unique_ptr<pending_alloc>> _pending;
+    // Granule materializations in progress, one per (volume, cluster).
+    struct pending_cow {
+        std::uint32_t replica_id;
+        std::uint32_t logical;
+        std::vector<promise<>> waiters;
+    };
+    std::vector<std::unique_ptr<pending_cow>> _cow;
     unsigned _background = 0;  // grace periods running
     std::optional<promise<>> _background_done;
 };

@@ -17,6 +17,7 @@ namespace {
 
 constexpr char sb_magic[8] = {'I', 'O', 'E', 'P', 'O', 'O', 'L', '1'};
 constexpr char md_magic[8] = {'I', 'O', 'E', 'M', 'E', 'T', 'A', '1'};
+constexpr char md_magic_v2[8] = {'I', 'O', 'E', 'M', 'E', 'T', 'A', '2'};
 constexpr std::uint32_t max_replicas_limit = 65536;
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept { return (v + a - 1) / a * a; }
@@ -55,7 +56,8 @@ std::uint64_t metadata_bytes(std::size_t replicas, std::size_t clusters) noexcep
 
 std::uint64_t clusters_fitting(const pool_geometry& g, std::uint64_t device_bytes) noexcept {
     if (device_bytes <= g.data_offset) return 0;
-    return std::min<std::uint64_t>((device_bytes - g.data_offset) / g.cluster_size, g.max_clusters);
+    const std::uint64_t cap = g.version >= 2 ? std::min(g.max_clusters, max_clusters_v2(g)) : g.max_clusters;
+    return std::min<std::uint64_t>((device_bytes - g.data_offset) / g.cluster_size, cap);
 }
 
 std::optional<pool_geometry> plan(std::uint64_t device_bytes, std::uint32_t block_size, std::uint32_t cluster_size,
@@ -92,7 +94,7 @@ std::vector<std::byte> encode_superblock(const pool_geometry& g, std::uint64_t s
     std::vector<std::byte> page(page_bytes);
     superblock sb{};
     std::memcpy(sb.magic, sb_magic, 8);
-    sb.version = format_version;
+    sb.version = g.version;
     sb.header_bytes = sizeof(superblock);
     sb.sequence = sequence;
     std::memcpy(sb.pool_uuid, g.pool_uuid.bytes.data(), 16);
@@ -170,6 +172,7 @@ decode_result decode_superblock(std::span<const std::byte> page, pool_geometry& 
     g.max_replicas = sb.max_replicas;
     g.state = sb.state;
     g.sequence = sb.sequence;
+    g.version = sb.version;
     out = g;
     return decode_result::ok;
 }
@@ -215,6 +218,7 @@ decode_result choose_superblock(std::span<const std::byte> copy0, std::span<cons
 }
 
 std::vector<std::byte> encode_metadata(const pool_geometry& g, const metadata_state& m) {
+    if (m.version >= 2) return encode_metadata_v2(g, m);
     const std::uint64_t payload =
         m.replicas.size() * sizeof(replica_record) + m.clusters.size() * sizeof(alloc_entry);
     std::vector<std::byte> out(align_up(sizeof(metadata_header) + payload, page_bytes));
@@ -225,7 +229,7 @@ std::vector<std::byte> encode_metadata(const pool_geometry& g, const metadata_st
     h.replica_count = static_cast<std::uint32_t>(m.replicas.size());
     h.cluster_count = static_cast<std::uint32_t>(m.clusters.size());
     h.payload_bytes = payload;
-    h.version = format_version;
+    h.version = format_version_1;
     h.next_replica_id = m.next_replica_id;
     std::byte* p = out.data() + sizeof h;
     for (const auto& r : m.replicas) {
@@ -253,6 +257,7 @@ decode_result decode_metadata(std::span<const std::byte> slot, const pool_geomet
     }
     metadata_header h;
     std::memcpy(&h, slot.data(), sizeof h);
+    if (std::memcmp(h.magic, md_magic_v2, 8) == 0) return decode_metadata_v2(slot, g, out, why);
     if (std::memcmp(h.magic, md_magic, 8) != 0) {
         why = "no metadata magic";
         return decode_result::no_magic;
@@ -273,7 +278,7 @@ decode_result decode_metadata(std::span<const std::byte> slot, const pool_geomet
         why = "metadata checksum mismatch";
         return decode_result::bad_checksum;
     }
-    if (h.version > format_version) {
+    if (h.version > format_version_1) {
         why = fmt::format("metadata format version {} is newer than this engine supports ({})", h.version,
                           format_version);
         return decode_result::newer_version;
@@ -338,6 +343,12 @@ decode_result decode_metadata(std::span<const std::byte> slot, const pool_geomet
         bits[e.logical] = true;
         ++owned[ri];
     }
+    // Version 1 clusters are whole: every granule present.
+    m.granules.resize(m.clusters.size());
+    for (std::size_t c = 0; c < m.clusters.size(); ++c) {
+        m.granules[c] = m.clusters[c].owner == no_owner ? 0 : all_granules;
+    }
+    m.version = format_version_1;
     for (std::size_t i = 0; i < m.replicas.size(); ++i) {
         const auto& r = m.replicas[i];
         const std::uint64_t logical_clusters = (r.size_bytes + g.cluster_size - 1) / g.cluster_size;

@@ -18,7 +18,10 @@ namespace ioe::pool_format {
 
 static_assert(std::endian::native == std::endian::little, "the pool format is little-endian");
 
-inline constexpr std::uint32_t format_version = 1;
+// The newest format this engine reads and writes. Version 1 pools are read
+// and written as version 1 until their first snapshot or clone (pool.hh).
+inline constexpr std::uint32_t format_version = 2;
+inline constexpr std::uint32_t format_version_1 = 1;
 inline constexpr std::uint64_t page_bytes = 4096;
 inline constexpr std::uint64_t superblock_offset[2] = {0, 4096};
 inline constexpr std::uint64_t metadata_offset = 8192;
@@ -29,6 +32,14 @@ inline constexpr std::uint32_t state_imported = 1;
 inline constexpr std::uint32_t state_exported = 2;
 inline constexpr std::uint32_t no_owner = 0;
 inline constexpr std::uint32_t flag_thin = 1;
+// Version 2: volume flags, granules and intents.
+inline constexpr std::uint32_t flag_snapshot = 2;   // read-only point in time
+inline constexpr std::uint32_t flag_discarded = 4;  // deleted, waits for its last clone
+inline constexpr std::uint32_t granules_per_cluster = 64;
+inline constexpr std::uint64_t all_granules = ~std::uint64_t(0);
+inline constexpr std::uint32_t max_intents = 16;
+inline constexpr std::uint32_t intent_merge = 1;
+inline constexpr std::uint32_t intent_inflate = 2;
 
 struct superblock {
     char magic[8];
@@ -115,6 +126,86 @@ struct alloc_entry {
 static_assert(sizeof(alloc_entry) == 8);
 static_assert(offsetof(alloc_entry, logical) == 4);
 
+// ---- version 2 ------------------------------------------------------------
+
+struct metadata_header_v2 {
+    char magic[8];  // "IOEMETA2"
+    std::uint64_t sequence;
+    std::uint8_t pool_uuid[16];
+    std::uint32_t volume_count;
+    std::uint32_t cluster_count;
+    std::uint32_t intent_count;
+    std::uint32_t version;
+    std::uint32_t next_volume_id;
+    std::uint32_t map_crc32c;  // of the cluster map
+    std::uint32_t reserved;
+    std::uint32_t crc32c;  // of bytes 0..59 and the payload
+};
+static_assert(sizeof(metadata_header_v2) == 64);
+static_assert(offsetof(metadata_header_v2, sequence) == 8);
+static_assert(offsetof(metadata_header_v2, pool_uuid) == 16);
+static_assert(offsetof(metadata_header_v2, volume_count) == 32);
+static_assert(offsetof(metadata_header_v2, cluster_count) == 36);
+static_assert(offsetof(metadata_header_v2, intent_count) == 40);
+static_assert(offsetof(metadata_header_v2, version) == 44);
+static_assert(offsetof(metadata_header_v2, next_volume_id) == 48);
+static_assert(offsetof(metadata_header_v2, map_crc32c) == 52);
+static_assert(offsetof(metadata_header_v2, reserved) == 56);
+static_assert(offsetof(metadata_header_v2, crc32c) == 60);
+
+struct volume_record {
+    std::uint32_t id;
+    std::uint32_t flags;  // flag_thin | flag_snapshot | flag_discarded
+    std::uint64_t size_bytes;
+    std::uint8_t uuid[16];
+    char name[128];
+    std::uint32_t parent_id;  // 0 = none, else a snapshot volume
+    std::uint32_t reserved0;
+    std::uint64_t created_ns;  // Unix nanoseconds
+    char txid[64];             // caller's transaction id
+    std::uint8_t reserved1[12];
+    std::uint32_t crc32c;  // of bytes 0..251
+};
+static_assert(sizeof(volume_record) == 256);
+static_assert(offsetof(volume_record, flags) == 4);
+static_assert(offsetof(volume_record, size_bytes) == 8);
+static_assert(offsetof(volume_record, uuid) == 16);
+static_assert(offsetof(volume_record, name) == 32);
+static_assert(offsetof(volume_record, parent_id) == 160);
+static_assert(offsetof(volume_record, reserved0) == 164);
+static_assert(offsetof(volume_record, created_ns) == 168);
+static_assert(offsetof(volume_record, txid) == 176);
+static_assert(offsetof(volume_record, reserved1) == 240);
+static_assert(offsetof(volume_record, crc32c) == 252);
+
+struct cluster_entry {
+    std::uint32_t owner;
+    std::uint32_t logical;
+    std::uint64_t granules;  // bit g: granule g present here
+};
+static_assert(sizeof(cluster_entry) == 16);
+static_assert(offsetof(cluster_entry, logical) == 4);
+static_assert(offsetof(cluster_entry, granules) == 8);
+
+struct intent_record {
+    std::uint32_t kind;  // intent_merge | intent_inflate
+    std::uint32_t volume_id;
+    std::uint32_t other_id;
+    std::uint32_t progress;  // logical clusters done
+    std::uint64_t started_ns;
+    std::uint8_t reserved[32];
+    std::uint32_t reserved2;
+    std::uint32_t crc32c;  // of bytes 0..59
+};
+static_assert(sizeof(intent_record) == 64);
+static_assert(offsetof(intent_record, volume_id) == 4);
+static_assert(offsetof(intent_record, other_id) == 8);
+static_assert(offsetof(intent_record, progress) == 12);
+static_assert(offsetof(intent_record, started_ns) == 16);
+static_assert(offsetof(intent_record, reserved) == 24);
+static_assert(offsetof(intent_record, reserved2) == 56);
+static_assert(offsetof(intent_record, crc32c) == 60);
+
 // ---- decoded forms ----------------------------------------------------------
 
 struct pool_geometry {
@@ -130,14 +221,33 @@ struct pool_geometry {
     std::uint32_t max_replicas = default_max_replicas;
     std::uint32_t state = state_imported;
     std::uint64_t sequence = 0;  // of the superblock it was read from
+    std::uint32_t version = format_version_1;
 };
 
 struct replica_meta {
+    replica_meta() = default;
+    replica_meta(std::uint32_t id_, bool thin_, std::uint64_t size, uuid u, std::string name_)
+        : id(id_), thin(thin_), size_bytes(size), replica_uuid(u), name(std::move(name_)) {}
     std::uint32_t id = 0;
     bool thin = false;
     std::uint64_t size_bytes = 0;
     uuid replica_uuid;
     std::string name;
+    // Version 2 (defaults for version 1 replicas).
+    std::uint32_t parent_id = 0;  // a snapshot volume, 0 = none
+    bool snapshot = false;        // read-only
+    bool discarded = false;
+    std::uint64_t created_ns = 0;
+    std::string txid;
+};
+
+struct intent_meta {
+    std::uint32_t kind = 0;
+    std::uint32_t volume_id = 0;
+    std::uint32_t other_id = 0;
+    std::uint32_t progress = 0;
+    std::uint64_t started_ns = 0;
+    friend bool operator==(const intent_meta&, const intent_meta&) = default;
 };
 
 struct metadata_state {
@@ -145,13 +255,19 @@ struct metadata_state {
     std::uint32_t next_replica_id = 1;
     std::vector<replica_meta> replicas;
     std::vector<alloc_entry> clusters;  // one per data cluster
+    // Per data cluster, the granules present in it (version 1: all ones
+    // for an owned cluster); 0 for a free one. Same length as clusters.
+    std::vector<std::uint64_t> granules;
+    std::vector<intent_meta> intents;  // version 2 only
+    std::uint32_t version = format_version_1;  // of the slot it was read from / will be written as
 };
 
 // Geometry of a new pool on a device of `device_bytes`; nullopt (and why)
 // when the device is too small for metadata and one cluster.
 std::optional<pool_geometry> plan(std::uint64_t device_bytes, std::uint32_t block_size, std::uint32_t cluster_size,
                                   std::string& why);
-// Clusters that fit between data_offset and device_bytes.
+// Clusters that fit between data_offset and device_bytes (for a version 2
+// pool also in its slot).
 std::uint64_t clusters_fitting(const pool_geometry& g, std::uint64_t device_bytes) noexcept;
 
 // One 4 KiB page holding the superblock for `g` with `sequence`.
@@ -167,15 +283,28 @@ decode_result decode_superblock(std::span<const std::byte> page, pool_geometry& 
 decode_result choose_superblock(std::span<const std::byte> copy0, std::span<const std::byte> copy1,
                                 pool_geometry& out, std::string& why);
 
-// The bytes to write into a metadata slot (a multiple of 4 KiB, <= slot_bytes).
+// The bytes to write into a metadata slot (a multiple of 4 KiB, <= slot_bytes),
+// in the slot format of m.version.
 std::vector<std::byte> encode_metadata(const pool_geometry& g, const metadata_state& m);
+std::vector<std::byte> encode_metadata_v2(const pool_geometry& g, const metadata_state& m);
+// Bytes of a version 2 slot for these counts (rounded to 4 KiB).
+std::uint64_t metadata_bytes_v2(std::size_t volumes, std::size_t clusters, std::size_t intents) noexcept;
+// The most clusters a version 2 slot of this geometry holds (max_replicas
+// volumes and max_intents intents included).
+std::uint64_t max_clusters_v2(const pool_geometry& g) noexcept;
+// Granule size of the geometry's clusters.
+inline std::uint64_t granule_bytes(const pool_geometry& g) noexcept { return g.cluster_size / granules_per_cluster; }
 // Bytes of the slot that hold data for `m` (rounded to 4 KiB).
 std::uint64_t metadata_bytes(std::size_t replicas, std::size_t clusters) noexcept;
 
-// Decodes and validates one slot against the geometry (uuid, bounds, owners,
-// duplicates, complete thick replicas).
+// Decodes and validates one slot (version 1 or 2, by its magic) against the
+// geometry (uuid, bounds, owners, duplicates, complete thick replicas; for
+// version 2 also record CRCs, parents, cycles and granule bitmaps).
 decode_result decode_metadata(std::span<const std::byte> slot, const pool_geometry& g, metadata_state& out,
                               std::string& why);
+
+decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geometry& g, metadata_state& out,
+                                 std::string& why);
 
 // Picks the newest valid of the two slots.
 decode_result choose_metadata(std::span<const std::byte> slot0, std::span<const std::byte> slot1,

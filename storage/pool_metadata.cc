@@ -114,6 +114,11 @@ future<> pool::commit_loop() {
         const std::uint64_t offset = pool_format::metadata_offset + (next.sequence % 2) * _geo.slot_bytes;
         std::string error;
         try {
+            if (bytes.size() > _geo.slot_bytes) {
+                throw storage_error(storage_errc::internal,
+                                    fmt::format("{} bytes of metadata do not fit a {}-byte slot", bytes.size(),
+                                                _geo.slot_bytes));
+            }
             co_await write_bytes(_dev, offset, bytes);
             co_await flush(_dev);
         } catch (const std::exception& e) {

@@ -1,12 +1,17 @@
 // The process the crash test kills: it imports (or creates) a pool on a
 // uring device and then, until SIGKILL, creates, resizes and destroys
 // replicas and writes stamped blocks, logging every step (crash_common.hh).
-// Usage: pool_crash_child IMAGE LOG SEED [create]
+// With "snap" it also takes snapshots and clones ("S vol snap", "K snap
+// clone"), restores volumes to their parent snapshot ("B vol snap"), writes
+// through copy-on-write, and destroys any volume (a parent is refused as
+// busy and logged as failed).
+// Usage: pool_crash_child IMAGE LOG SEED [create] [snap]
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +46,7 @@ future<io_status> write_blocks(block_device* r, std::uint64_t lba, std::uint32_t
     co_return co_await r->channel()->write(lba, blocks, io_vecs(&v, 1));
 }
 
-future<int> run(std::string image, logger log, std::uint64_t seed, bool create) {
+future<int> run(std::string image, logger log, std::uint64_t seed, bool create, bool snaps) {
     std::mt19937_64 rng(seed);
     device_registry reg;
     block_device* dev = co_await reg.create("uring://" + image);
@@ -76,11 +81,57 @@ future<int> run(std::string image, logger log, std::uint64_t seed, bool create) 
             continue;
         }
         const auto& victim = replicas[rng() % replicas.size()];
-        if (dice < 12 && replicas.size() > 2) {
-            std::string what = "D " + victim.name;
+        if (snaps && dice >= 30 && dice < 34 && !victim.snapshot && !victim.parent.empty()) {
+            // Restore to the parent snapshot.
+            std::string what = "B " + victim.name + " " + victim.parent;
             log.line(what + " issued");
-            co_await p->destroy_replica(victim.name);
+            co_await p->restore_replica(victim.name, victim.parent);
             log.line(what + " ok");
+            continue;
+        }
+        if (snaps && dice >= 16 && dice < 30) {
+            // Snapshots of writable volumes, clones of snapshots.
+            const bool snapshot = !victim.snapshot;
+            std::string name = (snapshot ? "s" : "k") + std::to_string(seed) + "-" + std::to_string(op);
+            std::string what = (snapshot ? "S " : "K ") + victim.name + " " + name;
+            log.line(what + " issued");
+            try {
+                if (snapshot) {
+                    snapshot_options o;
+                    o.name = name;
+                    o.txid = "tx" + std::to_string(op);
+                    co_await p->snapshot_replica(victim.name, o);
+                } else {
+                    co_await p->clone_snapshot(victim.name, name);
+                }
+                log.line(what + " ok");
+            } catch (const storage_error&) {
+                log.line(what + " failed");  // no space, too many volumes
+            }
+            continue;
+        }
+        if (dice < 12 && replicas.size() > 2) {
+            // With snapshots: mostly volumes nobody descends from, so that
+            // the pool keeps room for new snapshots and clones.
+            std::string target = victim.name;
+            if (snaps && rng() % 4 != 0) {
+                std::set<std::string> parents;
+                for (const auto& ri : replicas) parents.insert(ri.parent);
+                std::vector<std::string> leaves;
+                for (const auto& ri : replicas) {
+                    if (!parents.count(ri.name)) leaves.push_back(ri.name);
+                }
+                if (!leaves.empty()) target = leaves[rng() % leaves.size()];
+            }
+            std::string what = "D " + target;
+            log.line(what + " issued");
+            try {
+                co_await p->destroy_replica(target);
+                log.line(what + " ok");
+            } catch (const storage_error&) {
+                if (!snaps) throw;
+                log.line(what + " failed");  // busy: the parent of another volume
+            }
         } else if (dice < 16) {
             std::uint64_t size = victim.size_bytes + (1 + rng() % 2) * MiB;
             std::string what = "R " + victim.name + " " + std::to_string(size);
@@ -92,6 +143,7 @@ future<int> run(std::string image, logger log, std::uint64_t seed, bool create) 
                 log.line(what + " failed");
             }
         } else {
+            if (victim.snapshot) continue;  // read-only
             replica* r = p->find_replica(victim.name);
             const std::uint64_t blocks_total = r->block_count();
             std::uint32_t blocks = 1 + rng() % 8;
@@ -110,7 +162,7 @@ future<int> run(std::string image, logger log, std::uint64_t seed, bool create) 
 
 int main(int argc, char** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: pool_crash_child IMAGE LOG SEED [create]\n");
+        std::fprintf(stderr, "usage: pool_crash_child IMAGE LOG SEED [create] [snap]\n");
         return 2;
     }
     log::set_level(spdlog::level::warn);
@@ -122,6 +174,10 @@ int main(int argc, char** argv) {
     engine e(cfg);
     std::string image = argv[1];
     std::uint64_t seed = std::stoull(argv[3]);
-    bool create = argc > 4 && std::string(argv[4]) == "create";
-    return e.run([&] { return run(image, logger{fd}, seed, create); });
+    bool create = false, snaps = false;
+    for (int i = 4; i < argc; ++i) {
+        create |= std::string(argv[i]) == "create";
+        snaps |= std::string(argv[i]) == "snap";
+    }
+    return e.run([&] { return run(image, logger{fd}, seed, create, snaps); });
 }

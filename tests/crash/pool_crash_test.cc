@@ -23,6 +23,7 @@
 #include "storage/device_registry.hh"
 #include "storage/pool.hh"
 #include "tests/crash/crash_common.hh"
+#include "tests/crash/crash_process.hh"
 #include "tests/unit/test_engine.hh"
 
 using namespace ioe;
@@ -89,37 +90,6 @@ run_log parse(const std::string& path) {
         }
     }
     return out;
-}
-
-struct child {
-    pid_t pid = -1;
-    int out_fd = -1;
-};
-
-child spawn(const std::string& image, const std::string& log, std::uint64_t seed, bool create) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return {};
-    child c;
-    c.pid = ::fork();
-    if (c.pid == 0) {
-        ::dup2(p[1], 1);
-        std::string s = std::to_string(seed);
-        std::vector<const char*> argv{POOL_CRASH_CHILD, image.c_str(), log.c_str(), s.c_str()};
-        if (create) argv.push_back("create");
-        argv.push_back(nullptr);
-        ::execv(POOL_CRASH_CHILD, const_cast<char**>(argv.data()));
-        ::_exit(127);
-    }
-    ::close(p[1]);
-    c.out_fd = p[0];
-    return c;
-}
-
-bool wait_ready(int fd, int ms) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, ms) <= 0) return false;
-    char buf[64];
-    return ::read(fd, buf, sizeof buf) > 0;
 }
 
 // Imports the pool and checks it against `state` and this run's log;
@@ -238,9 +208,11 @@ TEST(crash, kill_loop_loses_no_acknowledged_write) {
     std::uint64_t verified = 0, acked_writes = 0;
     for (int i = 0; i < iterations; ++i) {
         const std::string log = image + "." + std::to_string(i) + ".log";
-        child c = spawn(image, log, static_cast<std::uint64_t>(i + 1), i == 0);
+        std::vector<std::string> flags;
+        if (i == 0) flags.push_back("create");
+        crash::child c = crash::spawn(image, log, static_cast<std::uint64_t>(i + 1), flags);
         ASSERT_GT(c.pid, 0);
-        bool ready = wait_ready(c.out_fd, 20000);
+        bool ready = crash::wait_ready(c.out_fd, 20000);
         if (ready) ::usleep(static_cast<useconds_t>(5000 + rng() % 150000));
         ::kill(c.pid, SIGKILL);
         int st = 0;

@@ -97,14 +97,14 @@ TEST(pool_format, newer_version_is_refused_with_a_clear_message) {
     auto page = pf::encode_superblock(g, 9);
     pf::superblock sb;
     std::memcpy(&sb, page.data(), sizeof sb);
-    sb.version = 2;
+    sb.version = 3;
     std::memcpy(page.data(), &sb, sizeof sb);
     resign(page);
     auto old = pf::encode_superblock(g, 8);
     pf::pool_geometry out;
     std::string why;
     EXPECT_EQ(pf::choose_superblock(old, page, out, why), pf::decode_result::newer_version);
-    EXPECT_NE(why.find("format version 2 is newer"), std::string::npos) << why;
+    EXPECT_NE(why.find("format version 3 is newer"), std::string::npos) << why;
 }
 
 TEST(pool_format, inconsistent_superblock_fields_are_corrupt) {

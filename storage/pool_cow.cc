@@ -1,0 +1,134 @@
+// Granule copy-on-write on the pool's shard (pool.hh, docs/pool-format.md
+// "Decision 2"): a write to granules a volume with a parent does not hold
+// yet has them materialized here first. The cluster is taken from the free
+// list if the volume has none for that logical cluster (not zeroed: clear
+// bits are never read), each missing granule is copied from the nearest
+// ancestor that holds it or zeroed, the device is flushed, and one
+// (group-committed) metadata update sets the bits; only then are the bits
+// published and the write proceeds. A crash before the update leaves the
+// granules unreachable and the ancestor's data in place.
+#include <cstring>
+#include <fmt/format.h>
+
+#include "runtime/engine.hh"
+#include "runtime/log.hh"
+#include "storage/pool.hh"
+
+namespace ioe {
+
+namespace pf = pool_format;
+
+namespace {
+
+constexpr std::uint64_t max_copy_bytes = 1 << 20;  // the largest DMA buffer
+
+void check_io(io_status st, block_device* dev, const char* what, std::uint64_t offset) {
+    if (!ok(st)) {
+        throw storage_error(storage_errc::io_error, fmt::format("device \"{}\": {} at byte {} failed: {}", dev->name(),
+                                                                what, offset, to_string(st)));
+    }
+}
+
+}  // namespace
+
+future<> pool::copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t logical, std::uint32_t physical,
+                             std::uint64_t need) {
+    const std::uint64_t gb = pf::granule_bytes(_geo);
+    const std::uint32_t bs = _dev->block_size();
+    auto byte_of = [&](std::uint32_t cluster, std::uint64_t within) {
+        return _geo.data_offset + std::uint64_t(cluster) * _geo.cluster_size + within;
+    };
+    for (unsigned g = 0; g < pf::granules_per_cluster;) {
+        if (!(need >> g & 1)) {
+            ++g;
+            continue;
+        }
+        // A run of needed granules with the same source, at most 1 MiB.
+        const std::uint32_t src = table->source(logical, g);
+        unsigned end = g + 1;
+        while (end < pf::granules_per_cluster && (need >> end & 1) && table->source(logical, end) == src &&
+               (end - g + 1) * gb <= max_copy_bytes) {
+            ++end;
+        }
+        const std::uint64_t within = g * gb, len = (end - g) * gb;
+        io_channel* ch = _dev->channel();
+        if (!ch) throw storage_error(storage_errc::unavailable, fmt::format("device \"{}\" is closing", _dev->name()));
+        const std::uint64_t to = byte_of(physical, within);
+        if (src == unallocated_cluster) {
+            check_io(co_await ch->write_zeroes(to / bs, len / bs), _dev, "zeroing a granule", to);
+        } else {
+            auto buf = engine::current()->dma().allocate(len);
+            if (!buf) throw storage_error(storage_errc::no_space, "DMA pool exhausted while copying a granule");
+            io_vec v = to_io_vec(*buf);
+            const std::uint64_t from = byte_of(src, within);
+            check_io(co_await ch->read(from / bs, static_cast<std::uint32_t>(len / bs), io_vecs(&v, 1)), _dev,
+                     "reading a granule to copy", from);
+            check_io(co_await ch->write(to / bs, static_cast<std::uint32_t>(len / bs), io_vecs(&v, 1)), _dev,
+                     "writing a copied granule", to);
+        }
+        g = end;
+    }
+    io_channel* ch = _dev->channel();
+    if (!ch) throw storage_error(storage_errc::unavailable, fmt::format("device \"{}\" is closing", _dev->name()));
+    check_io(co_await ch->flush(), _dev, "flush", 0);
+}
+
+future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, std::uint32_t logical,
+                                                    std::uint64_t mask) {
+    replica* r = nullptr;
+    std::shared_ptr<cluster_table> t;
+    for (;;) {
+        r = replica_by_id(replica_id);
+        if (!r) co_return errno_error(ENODEV);
+        t = r->current_table();
+        const std::uint32_t p = t->lookup(logical);
+        if (p != unallocated_cluster && (t->present(logical) & mask) == mask) co_return p;
+        if (_failed) co_return errno_error(EIO);
+        pending_cow* busy = nullptr;
+        for (auto& c : _cow) {
+            if (c->replica_id == replica_id && c->logical == logical) busy = c.get();
+        }
+        if (!busy) break;
+        // One materialization per cluster at a time; then look again.
+        busy->waiters.emplace_back();
+        co_await busy->waiters.back().get_future();
+    }
+    _cow.push_back(std::make_unique<pending_cow>(pending_cow{replica_id, logical, {}}));
+    pending_cow* mine = _cow.back().get();
+
+    std::optional<std::error_code> error;
+    std::uint32_t physical = t->lookup(logical);
+    bool taken = false;
+    if (physical == unallocated_cluster) {
+        if (auto c = take_free_cluster()) {
+            physical = *c;
+            taken = true;
+        } else {
+            error = errno_error(ENOSPC);
+        }
+    }
+    if (!error) {
+        const std::uint64_t have = t->present(logical);
+        const std::uint64_t need = mask & ~have;
+        try {
+            co_await copy_granules(t, logical, physical, need);
+            set_cluster(physical, replica_id, logical, have | need);
+            co_await persist();
+            r->publish(logical, physical, have | need);
+        } catch (const std::exception& e) {
+            log::error("pool \"{}\": copy-on-write of cluster {} failed: {}", _geo.name, logical, e.what());
+            error = errno_error(EIO);
+        }
+        if (error && taken && _meta.clusters[physical].owner == pf::no_owner) {
+            std::vector<std::uint32_t> back(1, physical);
+            give_back(back);
+        }
+    }
+    auto waiters = std::move(mine->waiters);
+    std::erase_if(_cow, [mine](const std::unique_ptr<pending_cow>& x) { return x.get() == mine; });
+    for (auto& w : waiters) w.set_value();
+    if (error) co_return *error;
+    co_return physical;
+}
+
+}  // namespace ioe
