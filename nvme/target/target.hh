@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "nvme/target/identify_data.hh"
+#include "nvme/target/reservation_state.hh"
 #include "runtime/future.hh"
 #include "runtime/timer.hh"
 #include "storage/block_device.hh"
@@ -33,6 +34,20 @@
 namespace ioe::nvme {
 
 class tcp_qpair;
+
+// One namespace's reservation: the state, owned by the target's home shard,
+// and one copy per shard that the I/O path of that shard reads without a
+// lock (docs/nvmf.md, "Reservations"). The home shard replaces the copies
+// (newer version wins) before a reservation command completes.
+struct namespace_reservations {
+    explicit namespace_reservations(unsigned shards) : views(shards) {}
+    reservation_state state;  // home shard only
+    struct alignas(64) slot {
+        reservation_view v;
+    };
+    std::vector<slot> views;  // index: shard
+    const reservation_view& local() const noexcept;
+};
 
 // What add_subsystem() takes.
 struct subsystem_config {
@@ -58,6 +73,8 @@ public:
     // This shard's view of the namespaces (no lock: only this shard writes
     // it, when the home shard publishes a new table).
     block_device* namespace_of(std::uint32_t nsid) const noexcept;
+    // This shard's copy of a namespace's reservation (null: inactive nsid).
+    namespace_reservations* reservations_of(std::uint32_t nsid) const noexcept;
     std::vector<std::uint32_t> active_nsids() const;  // ascending
     std::uint32_t highest_nsid() const noexcept;
 
@@ -69,9 +86,11 @@ private:
     friend class nvmf_target;
     struct alignas(64) shard_view {
         std::vector<block_device*> ns;  // index nsid - 1; null: inactive
+        std::vector<std::shared_ptr<namespace_reservations>> resv;  // index nsid - 1
     };
     std::vector<shard_view> _views;
     std::vector<block_device*> _namespaces;  // home shard: the table being published
+    std::vector<std::shared_ptr<namespace_reservations>> _reservations;  // home shard, parallel to _namespaces
     mutable std::mutex _hosts_mutex;
     std::vector<std::string> _allowed;
 };
@@ -81,6 +100,7 @@ struct controller {
     std::uint16_t cntlid = 0;
     std::shared_ptr<subsystem> subsys;  // null: the discovery controller
     std::string hostnqn;
+    host_id hostid{};  // Connect data HOSTID: the host's identity for reservations
     unsigned admin_shard = 0;
     // Admin shard state.
     std::uint32_t cc = 0;
@@ -104,6 +124,9 @@ struct controller {
     bool discovery_event_masked = false;
     std::uint32_t error_recovery = 0;  // feature 05h (TLER, DULBE): stored
     std::atomic<bool> dead{false};  // torn down: I/O queues close too
+    // Queue pairs (admin and I/O, any shard) not yet closed and drained: a
+    // new controller of the same host waits for 0 (docs/nvmf.md).
+    std::atomic<int> live_qpairs{0};
 
     bool discovery() const noexcept { return subsys == nullptr; }
     // Admin shard: records `nsid` as changed and reports the event if the
@@ -137,6 +160,20 @@ struct target_limits {
     // host kept SQ flow control on (SPDK's target does; TP 8000 ties the
     // flag to SQ flow control being disabled, so it is off by default).
     bool c2h_success_always = false;
+    // Preempt-and-abort waits this long for the preempted hosts' commands
+    // to finish at the device, then fails; a Connect of a host whose old
+    // controller still drains waits as long, then gets Controller Busy.
+    std::uint32_t drain_timeout_ms = 10000;
+};
+
+// A Reservation Register / Acquire / Release as the home shard applies it.
+struct reservation_request {
+    host_id host{};
+    std::uint16_t cntlid = 0xffff;
+    std::uint8_t opcode = 0;
+    std::uint32_t cdw10 = 0;
+    std::uint64_t key1 = 0;  // CRKEY
+    std::uint64_t key2 = 0;  // NRKEY / PRKEY
 };
 
 struct subsystem_namespace {
@@ -206,7 +243,26 @@ public:
     void connection_opened(int fd);
     void connection_closed(int fd);
 
+    // Reservations (target_reservations.cc): from the command's shard,
+    // applied on the home shard, every shard's copy updated (and, for
+    // preempt-and-abort, every unregistered host's commands drained)
+    // before the returned status.
+    future<std::uint16_t> change_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid,
+                                             reservation_request rq);
+    // Queue pairs of this shard (their constructor / destructor).
+    void qpair_opened(tcp_qpair* q);
+    void qpair_closed(tcp_qpair* q);
+    // A controller of this host on this subsystem was torn down and some
+    // of its queue pairs still run commands.
+    bool host_draining(const subsystem* s, const host_id& h);
+
 private:
+    future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);
+    future<> publish_reservation(std::shared_ptr<namespace_reservations> r);
+    future<bool> drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r);
+    future<bool> drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
+                                steady_clock::time_point deadline);
+
     future<> accept_loop();
     void check_home(const char* what) const;
     std::shared_ptr<subsystem> subsystem_or_throw(const std::string& nqn) const;
@@ -234,6 +290,11 @@ private:
     std::uint16_t _next_cntlid = 1;
     std::set<int> _connections;
     std::atomic<unsigned> _open{0};
+    std::vector<std::weak_ptr<controller>> _retired;  // torn down, maybe still draining (_mutex)
+    struct alignas(64) shard_qpairs {
+        std::vector<tcp_qpair*> list;  // touched by its shard only
+    };
+    std::vector<shard_qpairs> _qpairs;
 };
 
 }  // namespace ioe::nvme

@@ -10,6 +10,7 @@
 #include "nvme/spec/nvme_fabrics.hh"
 #include "nvme/spec/nvme_identify.hh"
 #include "nvme/spec/nvme_log.hh"
+#include "nvme/spec/nvme_reservation.hh"
 #include "nvme/target/identify_data.hh"
 #include "nvme/target/tcp_qpair.hh"
 #include "runtime/engine.hh"
@@ -30,6 +31,11 @@ completion status(std::uint8_t type, std::uint8_t code, bool dnr = true) {
 }
 completion ok_status() { return status(sct::generic, sc::success); }
 completion invalid_field() { return status(sct::generic, sc::invalid_field); }
+
+// What a data command gets when its namespace or controller went away under
+// it: Asymmetric Access Inaccessible (path status, no DNR), which a host
+// retries or fails over to another path; never Invalid Namespace with DNR.
+completion path_gone() { return status(sct::path, 0x02, false); }
 
 completion from_io_status(io_status st) {
     const auto v = static_cast<std::uint16_t>(st);
@@ -214,10 +220,24 @@ future<completion> tcp_qpair::connect(command* c) {
         log::warn("NVMe/TCP connect refused: host {} is not allowed on {}", hostnqn, subnqn);
         co_return status(sct::command_specific, sc_specific::connect_invalid_host);
     }
+    host_id hostid;
+    std::memcpy(hostid.data(), data.hostid, hostid.size());
     completion r = ok_status();
     if (cmd.qid == 0) {
+        // The same host's torn-down controller still has commands at the
+        // device: the new one waits for them (bounded), docs/nvmf.md.
+        const auto wait_until = steady_clock::now() + std::chrono::milliseconds(_target.limits().drain_timeout_ms);
+        while (subsys && _target.host_draining(subsys.get(), hostid)) {
+            if (steady_clock::now() >= wait_until) {
+                log::warn("NVMe/TCP connect from {}: its previous controller on {} still drains: busy", hostnqn,
+                          subnqn);
+                co_return status(sct::command_specific, sc_specific::connect_controller_busy, false);
+            }
+            co_await sleep(std::chrono::milliseconds(2));
+        }
         _ctrl = _target.create_controller(subsys, hostnqn, this_shard_id());
         if (!_ctrl) co_return status(sct::command_specific, sc_specific::connect_controller_busy);
+        _ctrl->hostid = hostid;
         _ctrl->admin = this;
         _ctrl->kato_ms = cmd.kato;
         _ctrl->last_keep_alive = steady_clock::now();
@@ -227,7 +247,7 @@ future<completion> tcp_qpair::connect(command* c) {
                   _ctrl->cntlid);
     } else {
         auto ctrl = _target.find_controller(data.cntlid);
-        if (!ctrl || ctrl->dead.load() || ctrl->hostnqn != hostnqn || ctrl->subsys != subsys) {
+        if (!ctrl || ctrl->dead.load() || ctrl->hostnqn != hostnqn || ctrl->subsys != subsys || ctrl->hostid != hostid) {
             co_return invalid_param(offsetof(connect_data, cntlid), true);
         }
         if (cmd.qid > std::uint32_t{ctrl->io_queues} + 1 || ctrl->discovery()) {
@@ -240,6 +260,8 @@ future<completion> tcp_qpair::connect(command* c) {
         }
         _ctrl = std::move(ctrl);
     }
+    _ctrl->live_qpairs.fetch_add(1);
+    _counted_live = true;
     _qid = cmd.qid;
     _sqsize = cmd.sqsize;
     _sq_flow_disabled = (cmd.cattr & cattr_disable_sq_flow_control) != 0;
@@ -456,9 +478,29 @@ completion tcp_qpair::features(command* c, bool set) {
 // ---- I/O -------------------------------------------------------------------------
 
 future<completion> tcp_qpair::io_command(command* c) {
-    if (_ctrl->dead.load()) co_return status(sct::generic, sc::abort_requested);
+    if (_ctrl->dead.load()) co_return path_gone();
     block_device* dev = namespace_device(c->cmd.nsid);
-    if (!dev) co_return status(sct::generic, sc::invalid_namespace_or_format);
+    if (!dev) {
+        // A namespace this controller once had (it went away): path status.
+        if (c->cmd.nsid != 0 && c->cmd.nsid <= subsystem::max_namespaces && _ctrl->subsys->highest_nsid() == 0)
+            co_return path_gone();
+        co_return status(sct::generic, sc::invalid_namespace_or_format);
+    }
+    switch (c->cmd.opcode) {
+        case nvm_opcode::reservation_register:
+        case nvm_opcode::reservation_acquire:
+        case nvm_opcode::reservation_release:
+        case nvm_opcode::reservation_report: co_return co_await reservation_command(c);
+        default: break;
+    }
+    // Counted for preempt-and-abort's drain (tcp_qpair::begin_drain).
+    struct inflight_guard {
+        unsigned& n;
+        explicit inflight_guard(unsigned& c) : n(c) { ++n; }
+        ~inflight_guard() { --n; }
+    } counted(_io_inflight[_io_epoch]);
+    const bool writes = c->cmd.opcode != nvm_opcode::read;
+    if (!reservation_allows(c->cmd.nsid, writes)) co_return status(sct::generic, sc::reservation_conflict);
     io_channel* ch = dev->channel();
     if (!ch) co_return status(sct::generic, sc::namespace_not_ready, false);
     const std::uint32_t bs = dev->block_size();
@@ -473,6 +515,8 @@ future<completion> tcp_qpair::io_command(command* c) {
             if (bytes != c->length) co_return status(sct::generic, sc::data_sgl_length_invalid);
             if (c->cmd.opcode == nvm_opcode::write) {
                 if (!co_await fetch_data(c)) co_return status(sct::generic, sc::data_transfer_error);
+                // Checked again: the reservation may have changed while the data came.
+                if (!reservation_allows(c->cmd.nsid, true)) co_return status(sct::generic, sc::reservation_conflict);
                 io_vec v = to_io_vec(c->data, 0, bytes);
                 co_return from_io_status(co_await ch->write(lba, blocks, io_vecs(&v, 1)));
             }

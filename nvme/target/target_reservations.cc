@@ -1,0 +1,172 @@
+// Reservations in the NVMe/TCP target (docs/nvmf.md, "Reservations"): the
+// four reservation commands of a queue pair, the I/O path's check against
+// this shard's copy of the namespace's reservation, and the target's side:
+// a change is applied on the home shard (the owner of every namespace's
+// reservation_state), copied to every shard before the command completes,
+// and preempt-and-abort then waits, bounded, until every data command of a
+// host that is no longer registered has finished at the device, on every
+// shard (queue pairs still draining after their connection dropped too).
+#include <algorithm>
+#include <cstring>
+
+#include "nvme/spec/nvme_reservation.hh"
+#include "nvme/target/tcp_qpair.hh"
+#include "runtime/engine.hh"
+#include "runtime/log.hh"
+#include "runtime/reactor.hh"
+#include "runtime/smp.hh"
+#include "runtime/timer.hh"
+
+namespace ioe::nvme {
+
+namespace {
+
+using completion = tcp_qpair::completion;
+
+completion with_status(std::uint16_t st) {
+    completion c;
+    c.status = st;
+    return c;
+}
+
+// The preempted hosts' commands did not finish within the bound: the
+// preemption has happened, the command reports that it could not confirm
+// the abort (retryable: a retry waits again).
+constexpr std::uint16_t drain_timed_out = make_status(sct::generic, sc::internal_error, false);
+
+}  // namespace
+
+bool tcp_qpair::reservation_allows(std::uint32_t nsid, bool write) const noexcept {
+    const namespace_reservations* r = _ctrl->subsys->reservations_of(nsid);
+    if (!r) return true;
+    const reservation_view& v = r->local();
+    return v.type == rtype::none || v.allows(_ctrl->hostid, write);
+}
+
+future<completion> tcp_qpair::reservation_command(command* c) {
+    const sqe& cmd = c->cmd;
+    const bool invalid_dnr = true;
+    if (cmd.opcode == nvm_opcode::reservation_report) {
+        const std::uint64_t bytes = (std::uint64_t{cmd.cdw10} + 1) * 4;
+        if (bytes > c->length || bytes > (1u << 16)) {
+            co_return with_status(make_status(sct::generic, sc::invalid_field, invalid_dnr));
+        }
+        // We identify hosts by 128-bit HOSTIDs: only the extended form.
+        if (!(cmd.cdw11 & report_eds)) {
+            co_return with_status(make_status(sct::generic, sc::host_id_inconsistent_format, true));
+        }
+        const namespace_reservations* r = _ctrl->subsys->reservations_of(cmd.nsid);
+        auto buf = engine::current()->dma().allocate(bytes);
+        if (!r || !buf) co_return with_status(make_status(sct::generic, sc::internal_error, false));
+        c->data = std::move(*buf);
+        build_reservation_report(r->local(), std::span<std::byte>(c->data.data(), bytes));
+        completion out = with_status(0);
+        out.data = std::span<const std::byte>(c->data.data(), bytes);
+        co_return out;
+    }
+    // Register / Acquire: CRKEY and NRKEY / PRKEY (16 bytes); Release: CRKEY.
+    const std::uint32_t need = cmd.opcode == nvm_opcode::reservation_release ? 8 : 16;
+    if (c->length < need) co_return with_status(make_status(sct::generic, sc::data_sgl_length_invalid, true));
+    if (!co_await fetch_data(c)) co_return with_status(make_status(sct::generic, sc::data_transfer_error, false));
+    reservation_request rq;
+    rq.host = _ctrl->hostid;
+    rq.cntlid = _ctrl->cntlid;
+    rq.opcode = cmd.opcode;
+    rq.cdw10 = cmd.cdw10;
+    std::memcpy(&rq.key1, c->data.data(), 8);
+    if (need == 16) std::memcpy(&rq.key2, c->data.data() + 8, 8);
+    co_return with_status(co_await _target.change_reservation(_ctrl->subsys, cmd.nsid, rq));
+}
+
+// ---- the target's side -------------------------------------------------------------
+
+void nvmf_target::qpair_opened(tcp_qpair* q) { _qpairs[this_shard_id()].list.push_back(q); }
+
+void nvmf_target::qpair_closed(tcp_qpair* q) { std::erase(_qpairs[this_shard_id()].list, q); }
+
+future<std::uint16_t> nvmf_target::change_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid,
+                                                      reservation_request rq) {
+    nvmf_target* self = this;
+    co_return co_await submit_to(_home, [self, s, nsid, rq] { return self->apply_reservation(s, nsid, rq); });
+}
+
+future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid,
+                                                     reservation_request rq) {
+    if (nsid == 0 || nsid > s->_reservations.size() || !s->_reservations[nsid - 1]) {
+        co_return make_status(sct::path, 0x02, false);  // the namespace went away meanwhile
+    }
+    std::shared_ptr<namespace_reservations> r = s->_reservations[nsid - 1];
+    reservation_outcome o;
+    switch (rq.opcode) {
+        case nvm_opcode::reservation_register:
+            o = r->state.do_register(rq.host, rq.cntlid, rq.cdw10, rq.key1, rq.key2);
+            break;
+        case nvm_opcode::reservation_acquire: o = r->state.acquire(rq.host, rq.cdw10, rq.key1, rq.key2); break;
+        case nvm_opcode::reservation_release: o = r->state.release(rq.host, rq.cdw10, rq.key1); break;
+        default: co_return make_status(sct::generic, sc::invalid_opcode, true);
+    }
+    if (o.changed) {
+        r->state.stamp();
+        co_await publish_reservation(r);
+    }
+    const bool abort = rq.opcode == nvm_opcode::reservation_acquire &&
+                       resv_action(rq.cdw10) == racqa::preempt_and_abort && status_ok(o.status);
+    if (abort && !co_await drain_unregistered(s, r)) {
+        log::warn("nvmf subsystem {} namespace {}: preempt-and-abort: commands of preempted hosts still run after "
+                  "{} ms: failed",
+                  s->nqn, nsid, _limits.drain_timeout_ms);
+        co_return drain_timed_out;
+    }
+    co_return o.status;
+}
+
+future<> nvmf_target::publish_reservation(std::shared_ptr<namespace_reservations> r) {
+    const reservation_view v = r->state.view();
+    for (unsigned shard = 0; shard < shard_count(); ++shard) {
+        co_await submit_to(shard, [r, v] {
+            auto& mine = r->views[this_shard_id()].v;
+            if (v.version > mine.version) mine = v;  // a newer copy may have overtaken this one
+        });
+    }
+}
+
+future<bool> nvmf_target::drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r) {
+    const auto deadline = steady_clock::now() + std::chrono::milliseconds(_limits.drain_timeout_ms);
+    bool all = true;
+    nvmf_target* self = this;
+    for (unsigned shard = 0; shard < shard_count(); ++shard) {
+        const bool ok = co_await submit_to(shard, [self, s, r, deadline] { return self->drain_on_shard(s, r, deadline); });
+        all = all && ok;
+    }
+    co_return all;
+}
+
+future<bool> nvmf_target::drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
+                                         steady_clock::time_point deadline) {
+    // Every I/O queue pair of the subsystem on this shard whose host is not
+    // registered now (the preempted ones, and anyone preempted earlier whose
+    // drain timed out): the data commands it started so far.
+    struct waiting {
+        std::uint64_t serial;
+        unsigned token;
+    };
+    std::vector<waiting> wait;
+    const reservation_view& v = r->local();
+    for (tcp_qpair* q : _qpairs[this_shard_id()].list) {
+        if (q->io_queue_of(s.get()) && !v.registered(q->host())) wait.push_back({q->serial(), q->begin_drain()});
+    }
+    for (;;) {
+        bool busy = false;
+        auto& list = _qpairs[this_shard_id()].list;
+        for (const waiting& w : wait) {
+            // Looked up by serial each time: a queue pair that closed is gone.
+            auto it = std::find_if(list.begin(), list.end(), [&](tcp_qpair* q) { return q->serial() == w.serial; });
+            if (it != list.end() && !(*it)->drained(w.token)) busy = true;
+        }
+        if (!busy) co_return true;
+        if (steady_clock::now() >= deadline) co_return false;
+        co_await sleep(std::chrono::milliseconds(1));
+    }
+}
+
+}  // namespace ioe::nvme
