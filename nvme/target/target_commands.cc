@@ -499,8 +499,12 @@ future<completion> tcp_qpair::io_command(command* c) {
         explicit inflight_guard(unsigned& c) : n(c) { ++n; }
         ~inflight_guard() { --n; }
     } counted(_io_inflight[_io_epoch]);
-    const bool writes = c->cmd.opcode != nvm_opcode::read;
-    if (!reservation_allows(c->cmd.nsid, writes)) co_return status(sct::generic, sc::reservation_conflict);
+    const std::uint8_t op = c->cmd.opcode;
+    const bool data_op = op == nvm_opcode::read || op == nvm_opcode::write || op == nvm_opcode::flush ||
+                         op == nvm_opcode::write_zeroes || op == nvm_opcode::dataset_management;
+    if (data_op && !reservation_allows(c->cmd.nsid, op != nvm_opcode::read)) {
+        co_return status(sct::generic, sc::reservation_conflict);
+    }
     io_channel* ch = dev->channel();
     if (!ch) co_return status(sct::generic, sc::namespace_not_ready, false);
     const std::uint32_t bs = dev->block_size();
