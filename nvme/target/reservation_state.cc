@@ -84,7 +84,7 @@ reservation_outcome reservation_state::do_register(const host_id& h, std::uint16
                                                    std::uint64_t crkey, std::uint64_t nrkey) {
     const bool iekey = (cdw10 & resv_iekey) != 0;
     const std::uint8_t cpt = resv_cptpl(cdw10);
-    if (cpt == 1) return done(invalid_field);
+    if (cpt == 1 || (cpt == cptpl::set && !ptpl_capable)) return done(invalid_field);
     registrant* r = find(h);
     reservation_outcome o;
     switch (resv_action(cdw10)) {

@@ -62,6 +62,9 @@ struct reservation_outcome {
 
 class reservation_state {
 public:
+    // CPTPL = 11b (persist) is refused with Invalid Field unless set.
+    bool ptpl_capable = false;
+
     const reservation_view& view() const noexcept { return _v; }
     void load(const reservation_view& v) { _v = v; }
 

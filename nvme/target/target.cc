@@ -184,6 +184,9 @@ future<> nvmf_target::add_subsystem(subsystem_config cfg) {
                                     fmt::format("nvmf subsystem '{}' already exists", cfg.nqn));
             }
     }
+    // Reservations persisted through power loss are back before any I/O.
+    for (std::size_t i = 0; i < cfg.namespaces.size(); ++i)
+        s->_reservations[i] = co_await make_reservations(cfg.nqn, cfg.namespaces[i]);
     // Visible to Connect only once every shard has its namespaces.
     co_await publish_namespaces(s);
     {
@@ -234,6 +237,7 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
     check_home("add_namespace");
     if (!dev) throw storage_error(storage_errc::invalid_argument, fmt::format("nvmf subsystem {}: no device", nqn));
     auto s = subsystem_or_throw(nqn);
+    auto resv = co_await make_reservations(nqn, dev);
     auto& ns = s->_namespaces;
     for (block_device* d : ns)
         if (d == dev) {
@@ -245,14 +249,14 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
     if (free_slot != ns.end()) {
         *free_slot = dev;
         nsid = static_cast<std::uint32_t>(free_slot - ns.begin()) + 1;
-        s->_reservations[nsid - 1] = std::make_shared<namespace_reservations>(shard_count());
+        s->_reservations[nsid - 1] = resv;
     } else {
         if (ns.size() >= subsystem::max_namespaces) {
             throw storage_error(storage_errc::no_space, fmt::format("nvmf subsystem {}: already {} namespaces", nqn,
                                                                     subsystem::max_namespaces));
         }
         ns.push_back(dev);
-        s->_reservations.push_back(std::make_shared<namespace_reservations>(shard_count()));
+        s->_reservations.push_back(resv);
         nsid = static_cast<std::uint32_t>(ns.size());
     }
     co_await publish_namespaces(s);

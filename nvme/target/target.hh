@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -46,7 +47,17 @@ struct namespace_reservations {
         reservation_view v;
     };
     std::vector<slot> views;  // index: shard
+    std::string ptpl_name;    // its PTPL file: "<device uuid>.resv"
     const reservation_view& local() const noexcept;
+};
+
+// Where the target keeps reservations that persist through power loss (the
+// daemon: files under <data dir>/reservations, written on its control
+// thread; see reservation_file.hh). Both run on the home shard and may
+// suspend; save completes once the bytes are durable.
+struct reservation_store {
+    std::function<future<>(std::string name, std::vector<std::byte> bytes)> save;
+    std::function<future<std::optional<std::vector<std::byte>>>(std::string name)> load;
 };
 
 // What add_subsystem() takes.
@@ -167,6 +178,7 @@ struct target_limits {
 };
 
 // A Reservation Register / Acquire / Release as the home shard applies it.
+// opcode 0 with cdw10 bit 0 = PTPL: Set Features Reservation Persistence.
 struct reservation_request {
     host_id host{};
     std::uint16_t cntlid = 0xffff;
@@ -249,6 +261,10 @@ public:
     // before the returned status.
     future<std::uint16_t> change_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid,
                                              reservation_request rq);
+    // Home shard, before namespaces are added: PTPL through this store
+    // (without one, RESCAP has no PTPL bit and CPTPL = 11b is refused).
+    void set_reservation_store(reservation_store store) { _store = std::move(store); }
+    bool persists_reservations() const noexcept { return static_cast<bool>(_store.save); }
     // Queue pairs of this shard (their constructor / destructor).
     void qpair_opened(tcp_qpair* q);
     void qpair_closed(tcp_qpair* q);
@@ -259,6 +275,9 @@ public:
 private:
     future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);
     future<> publish_reservation(std::shared_ptr<namespace_reservations> r);
+    // A namespace's reservation, its PTPL file loaded (home shard, before
+    // the namespace is published). Throws storage_error on a corrupt file.
+    future<std::shared_ptr<namespace_reservations>> make_reservations(std::string subnqn, block_device* dev);
     future<bool> drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r);
     future<bool> drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
                                 steady_clock::time_point deadline);
@@ -295,6 +314,7 @@ private:
         std::vector<tcp_qpair*> list;  // touched by its shard only
     };
     std::vector<shard_qpairs> _qpairs;
+    reservation_store _store;
 };
 
 }  // namespace ioe::nvme

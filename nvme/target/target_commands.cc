@@ -294,8 +294,12 @@ future<completion> tcp_qpair::admin_command(command* c) {
     switch (c->cmd.opcode) {
         case admin_opcode::identify: co_return identify(c);
         case admin_opcode::get_log_page: co_return get_log_page(c);
-        case admin_opcode::set_features: co_return features(c, true);
-        case admin_opcode::get_features: co_return features(c, false);
+        case admin_opcode::set_features:
+        case admin_opcode::get_features: {
+            const bool set = c->cmd.opcode == admin_opcode::set_features;
+            if ((c->cmd.cdw10 & 0xff) == feature_reservation_persistence) co_return co_await reservation_persistence(c, set);
+            co_return features(c, set);
+        }
         case admin_opcode::keep_alive: co_return ok_status();
         case admin_opcode::async_event_request: {
             // Held, on the discovery controller too (a Discovery Log Page
@@ -344,6 +348,7 @@ completion tcp_qpair::identify(command* c) {
                 ns.block_size = dev->block_size();
                 ns.block_count = dev->block_count();
                 ns.id = dev->id();
+                ns.ptpl = _target.persists_reservations();
                 build_identify_namespace(ns, page);
             }  // an inactive nsid: all zeros
             break;

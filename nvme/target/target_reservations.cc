@@ -8,14 +8,17 @@
 // shard (queue pairs still draining after their connection dropped too).
 #include <algorithm>
 #include <cstring>
+#include <fmt/format.h>
 
 #include "nvme/spec/nvme_reservation.hh"
+#include "nvme/target/reservation_file.hh"
 #include "nvme/target/tcp_qpair.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
 #include "runtime/timer.hh"
+#include "storage/errors.hh"
 
 namespace ioe::nvme {
 
@@ -78,7 +81,52 @@ future<completion> tcp_qpair::reservation_command(command* c) {
     co_return with_status(co_await _target.change_reservation(_ctrl->subsys, cmd.nsid, rq));
 }
 
+future<completion> tcp_qpair::reservation_persistence(command* c, bool set) {
+    namespace_reservations* r = _ctrl->discovery() ? nullptr : _ctrl->subsys->reservations_of(c->cmd.nsid);
+    if (!r) co_return with_status(make_status(sct::generic, sc::invalid_namespace_or_format, true));
+    if (set) {
+        reservation_request rq;
+        rq.host = _ctrl->hostid;
+        rq.cntlid = _ctrl->cntlid;
+        rq.opcode = 0;
+        rq.cdw10 = c->cmd.cdw11 & 1;
+        const std::uint16_t st = co_await _target.change_reservation(_ctrl->subsys, c->cmd.nsid, rq);
+        if (!status_ok(st)) co_return with_status(st);
+    }
+    completion out = with_status(0);
+    out.dw0 = r->local().ptpl ? 1 : 0;
+    co_return out;
+}
+
 // ---- the target's side -------------------------------------------------------------
+
+future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(std::string subnqn,
+                                                                              block_device* dev) {
+    auto r = std::make_shared<namespace_reservations>(shard_count());
+    r->ptpl_name = dev->id().to_string() + ".resv";
+    r->state.ptpl_capable = persists_reservations();
+    if (persists_reservations() && _store.load) {
+        auto bytes = co_await _store.load(r->ptpl_name);
+        if (bytes) {
+            std::string err;
+            auto v = decode_reservation_file(*bytes, err);
+            if (!v) {
+                throw storage_error(storage_errc::io_error,
+                                    fmt::format("nvmf subsystem {}: device {}: its reservation file {} is unusable: {} "
+                                                "(remove it to serve the device without its reservations)",
+                                                subnqn, dev->name(), r->ptpl_name, err));
+            }
+            if (v->ptpl) {
+                r->state.load(*v);
+                log::info("nvmf subsystem {}: device {}: reservation restored (type {}, {} registrant(s))", subnqn,
+                          dev->name(), int(v->type), v->count);
+            }
+        }
+    }
+    // Not visible to any shard yet: every copy is set from here.
+    for (auto& slot : r->views) slot.v = r->state.view();
+    co_return r;
+}
 
 void nvmf_target::qpair_opened(tcp_qpair* q) { _qpairs[this_shard_id()].list.push_back(q); }
 
@@ -97,13 +145,42 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
     }
     std::shared_ptr<namespace_reservations> r = s->_reservations[nsid - 1];
     reservation_outcome o;
+    const bool ptpl_before = r->state.view().ptpl;
     switch (rq.opcode) {
+        case 0:  // Set Features Reservation Persistence
+            if ((rq.cdw10 & 1) && !persists_reservations()) {
+                co_return make_status(sct::generic, sc::invalid_field, true);
+            }
+            r->state.set_ptpl((rq.cdw10 & 1) != 0);
+            o.changed = true;
+            break;
         case nvm_opcode::reservation_register:
             o = r->state.do_register(rq.host, rq.cntlid, rq.cdw10, rq.key1, rq.key2);
             break;
         case nvm_opcode::reservation_acquire: o = r->state.acquire(rq.host, rq.cdw10, rq.key1, rq.key2); break;
         case nvm_opcode::reservation_release: o = r->state.release(rq.host, rq.cdw10, rq.key1); break;
         default: co_return make_status(sct::generic, sc::invalid_opcode, true);
+    }
+    if (o.changed && persists_reservations() && (ptpl_before || r->state.view().ptpl)) {
+        // Durable before the command completes (a file with PTPL 0 when
+        // the host turned it off: ignored at load).
+        std::exception_ptr failed;
+        try {
+            co_await _store.save(r->ptpl_name, encode_reservation_file(r->state.view()));
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        if (failed) {
+            try {
+                std::rethrow_exception(failed);
+            } catch (const std::exception& e) {
+                log::error("nvmf subsystem {} namespace {}: reservation state not persisted: {}", s->nqn, nsid,
+                           e.what());
+            }
+            r->state.stamp();
+            co_await publish_reservation(r);  // in effect, but not durable: the host is told it failed
+            co_return make_status(sct::generic, sc::internal_error, false);
+        }
     }
     if (o.changed) {
         r->state.stamp();

@@ -125,6 +125,8 @@ private:
     future<completion> connect(command* c);
     // Reservation Register / Acquire / Release / Report (target_reservations.cc).
     future<completion> reservation_command(command* c);
+    // Get / Set Features 83h, Reservation Persistence (admin queue).
+    future<completion> reservation_persistence(command* c, bool set);
     // The namespace's reservation lets this host read / write now (this
     // shard's copy; no lock).
     bool reservation_allows(std::uint32_t nsid, bool write) const noexcept;

@@ -6,9 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+
+#include <stdlib.h>
 
 #include "nvme/spec/nvme_reservation.hh"
+#include "nvme/target/reservation_file.hh"
 #include "nvme/target/reservation_state.hh"
+#include "storage/errors.hh"
 #include "tests/unit/nvmf_test_host.hh"
 
 namespace ioe::nvme {
@@ -361,6 +366,161 @@ TEST(nvmf_reservation, preempt_and_abort_fails_after_its_bound) {
         // Now drained: a retry succeeds (nothing of a's runs any more).
         EXPECT_OK(resv_acquire(b, racqa::preempt_and_abort, rtype::exclusive_access, 0xb, 0xb));
     });
+}
+
+}  // namespace
+}  // namespace ioe::nvme
+
+// ---- Persist Through Power Loss ---------------------------------------------------------
+
+namespace ioe::nvme {
+namespace {
+
+reservation_store file_store(const std::string& dir) {
+    return reservation_store{
+        [dir](std::string name, std::vector<std::byte> bytes) -> future<> {
+            save_reservation_file(dir, name, bytes);  // blocking: fine in a test
+            co_return;
+        },
+        [dir](std::string name) -> future<std::optional<std::vector<std::byte>>> {
+            co_return load_reservation_file(dir, name);
+        }};
+}
+
+std::string the_resv_file(const std::string& dir) {
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().extension() == ".resv") return e.path().filename().string();
+    return "";
+}
+
+TEST(nvmf_reservation_file, round_trip_and_corruption) {
+    reservation_state st;
+    st.ptpl_capable = true;
+    st.do_register(hid(1), 3, rrega::register_key | (std::uint32_t{cptpl::set} << 30), 0, 0x1111);
+    st.do_register(hid(2), 4, rrega::register_key, 0, 0x2222);
+    st.acquire(hid(1), acq(racqa::acquire, rtype::exclusive_access), 0x1111, 0);
+    auto bytes = encode_reservation_file(st.view());
+    ASSERT_EQ(bytes.size(), 64u + 2 * 32u);
+    std::string err;
+    auto v = decode_reservation_file(bytes, err);
+    ASSERT_TRUE(v) << err;
+    EXPECT_TRUE(v->ptpl);
+    EXPECT_EQ(v->type, rtype::exclusive_access);
+    EXPECT_EQ(v->holder, hid(1));
+    EXPECT_EQ(v->count, 2u);
+    EXPECT_EQ(v->regs[1].key, 0x2222u);
+    EXPECT_EQ(v->regs[1].cntlid, 4);
+    EXPECT_EQ(v->generation, st.view().generation);
+    for (std::size_t i : {std::size_t{0}, std::size_t{20}, std::size_t{70}, bytes.size() - 1}) {
+        auto bad = bytes;
+        bad[i] ^= std::byte{0x40};
+        EXPECT_FALSE(decode_reservation_file(bad, err)) << "byte " << i << " flipped";
+    }
+    auto cut = bytes;
+    cut.pop_back();
+    EXPECT_FALSE(decode_reservation_file(cut, err));
+    EXPECT_FALSE(decode_reservation_file(std::span(bytes).first(10), err));
+    // CPTPL = 11b without a store: Invalid Field.
+    reservation_state plain;
+    EXPECT_EQ(status_code(plain.do_register(hid(1), 1, rrega::register_key | (3u << 30), 0, 1).status),
+              sc::invalid_field);
+}
+
+TEST(nvmf_reservation, ptpl_written_and_reloaded_by_a_fresh_target) {
+    char tmpl[] = "/tmp/ioe-resv-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    target_options opts;
+    opts.setup = [dir](nvmf_target& t) { t.set_reservation_store(file_store(dir)); };
+    with_target(opts, [&](std::uint16_t port, target_control& ctl) {
+        session a = open_host(port, k_good_host, k_host_a);
+        cmd_result idn = do_identify(*a.admin, cns::namespace_data, 1);
+        ASSERT_TRUE(is_ok(idn));
+        identify_namespace n{};
+        std::memcpy(&n, idn.data.data(), sizeof n);
+        EXPECT_EQ(n.rescap, 0xff) << "PTPL too, with a store";
+
+        EXPECT_OK(resv_register(a, rrega::register_key | (std::uint32_t{cptpl::set} << 30), 0, 0xabc));
+        EXPECT_OK(resv_acquire(a, racqa::acquire, rtype::write_exclusive_registrants_only, 0xabc, 0));
+        sqe gf = make_sqe(*a.admin, admin_opcode::get_features, 1);
+        gf.cdw10 = feature_reservation_persistence;
+        cmd_result g = a.admin->exec(gf);
+        EXPECT_OK(g);
+        EXPECT_EQ(g.cq.dw0, 1u);
+
+        // The file is there before the commands completed, and decodes.
+        const std::string name = the_resv_file(dir);
+        ASSERT_FALSE(name.empty());
+        auto bytes = load_reservation_file(dir, name);
+        ASSERT_TRUE(bytes);
+        std::string err;
+        auto v = decode_reservation_file(*bytes, err);
+        ASSERT_TRUE(v) << err;
+        EXPECT_EQ(v->type, rtype::write_exclusive_registrants_only);
+        EXPECT_EQ(v->count, 1u);
+        EXPECT_EQ(v->regs[0].key, 0xabcu);
+
+        // A fresh target over the same device: the reservation is back
+        // before it serves I/O.
+        std::unique_ptr<nvmf_target> fresh;
+        std::uint16_t fresh_port = 0;
+        ctl.run([&](nvmf_target&, device_registry& d) -> future<> {
+            block_device* dev = co_await d.find("ns1");
+            fresh = std::make_unique<nvmf_target>("127.0.0.1", 0);
+            fresh->set_reservation_store(file_store(dir));
+            subsystem_config sub;
+            sub.nqn = k_subnqn;
+            sub.allowed_hosts = {k_good_host, k_other_host};
+            sub.namespaces.push_back(dev);
+            co_await fresh->add_subsystem(std::move(sub));
+            co_await fresh->start();
+            fresh_port = fresh->port();
+        });
+        ASSERT_NE(fresh_port, 0);
+        {
+            session b = open_host(fresh_port, k_other_host, k_host_b);
+            cmd_result rep = resv_report(b, true, 128);
+            ASSERT_TRUE(is_ok(rep));
+            resv_status_ext_header h{};
+            std::memcpy(&h, rep.data.data(), sizeof h);
+            EXPECT_EQ(h.h.rtype, rtype::write_exclusive_registrants_only);
+            EXPECT_EQ(regctl(h.h), 1);
+            EXPECT_EQ(h.h.ptpls, 1);
+            registered_controller_ext e{};
+            std::memcpy(&e, rep.data.data() + 64, 64);
+            EXPECT_EQ(e.rkey, 0xabcu);
+            EXPECT_EQ(e.hostid[0], k_host_a);
+            EXPECT_TRUE(conflict(write_one(b, 30))) << "b is not a registrant of the restored reservation";
+        }
+        ctl.run([&](nvmf_target&, device_registry&) -> future<> {
+            co_await fresh->stop();
+            fresh.reset();
+        });
+
+        // A corrupt file: a fresh target refuses the namespace and says why.
+        auto bad = *bytes;
+        bad[30] ^= std::byte{1};
+        save_reservation_file(dir, name, bad);
+        bool refused = false;
+        std::string why;
+        ctl.run([&](nvmf_target&, device_registry& d) -> future<> {
+            block_device* dev = co_await d.find("ns1");
+            nvmf_target third("127.0.0.1", 0);
+            third.set_reservation_store(file_store(dir));
+            subsystem_config sub;
+            sub.nqn = k_subnqn;
+            sub.namespaces.push_back(dev);
+            try {
+                co_await third.add_subsystem(std::move(sub));
+            } catch (const storage_error& e) {
+                refused = true;
+                why = e.what();
+            }
+        });
+        EXPECT_TRUE(refused);
+        EXPECT_NE(why.find("CRC32C"), std::string::npos) << why;
+    });
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

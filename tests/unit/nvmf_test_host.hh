@@ -593,6 +593,7 @@ private:
 struct target_options {
     bool fault_namespace = false;  // namespace 1 behind a fault_device (target_control::faults)
     target_limits limits{};
+    std::function<void(nvmf_target&)> setup;  // runs before the subsystem is added
 };
 
 // Runs `client` on its own thread against a target on an ephemeral port; the
@@ -616,6 +617,7 @@ inline void with_target(const target_options& opts, const std::function<void(std
         }
         sub.namespaces.push_back(ns);
         auto target = std::make_unique<nvmf_target>("127.0.0.1", 0, opts.limits);
+        if (opts.setup) opts.setup(*target);
         co_await target->add_subsystem(std::move(sub));
         co_await target->start();
         const std::uint16_t port = target->port();
