@@ -27,6 +27,17 @@ reservation_outcome done(std::uint16_t status, bool changed = false) {
 
 }  // namespace
 
+namespace {
+bool registrants_only_type(std::uint8_t type) {
+    return type == rtype::write_exclusive_registrants_only || type == rtype::exclusive_access_registrants_only;
+}
+// Every registrant but `except` gets a notice of this type.
+void notify_others(const reservation_view& v, const host_id& except, std::uint8_t type, reservation_outcome& o) {
+    for (std::uint32_t i = 0; i < v.count; ++i)
+        if (v.regs[i].host != except) o.notices.emplace_back(v.regs[i].host, type);
+}
+}  // namespace
+
 bool all_registrants_type(std::uint8_t type) noexcept {
     return type == rtype::write_exclusive_all_registrants || type == rtype::exclusive_access_all_registrants;
 }
@@ -99,12 +110,17 @@ reservation_outcome reservation_state::do_register(const host_id& h, std::uint16
             bump();
             o.changed = true;
             break;
-        case rrega::unregister_key:
+        case rrega::unregister_key: {
             if (!r || (!iekey && r->key != crkey)) return done(conflict);
+            const std::uint8_t before = _v.type;
             remove(h);
+            // A registrants-only reservation its holder left is released.
+            if (before != rtype::none && _v.type == rtype::none && registrants_only_type(before))
+                notify_others(_v, h, resv_notice_type::reservation_released, o);
             bump();
             o.changed = true;
             break;
+        }
         case rrega::replace_key:
             if (!r || (!iekey && r->key != crkey)) return done(conflict);
             r->key = nrkey;
@@ -178,6 +194,8 @@ reservation_outcome reservation_state::acquire(const host_id& h, std::uint32_t c
         if (o.preempted.empty()) return done(conflict);
     }
     if (!o.preempted.empty()) bump();
+    for (const host_id& g : o.preempted) o.notices.emplace_back(g, resv_notice_type::registration_preempted);
+    if (_v.holder == h && _v.type == t) notify_others(_v, h, resv_notice_type::reservation_preempted, o);
     o.changed = true;
     o.status = ok_status;
     return o;
@@ -190,13 +208,19 @@ reservation_outcome reservation_state::release(const host_id& h, std::uint32_t c
         case rrela::release:
             if (!_v.holds(h)) return done(ok_status);  // nothing held by this host: success, no change
             if (resv_type_field(cdw10) != _v.type) return done(invalid_field);
-            _v.type = rtype::none;
-            _v.holder = host_id{};
-            return done(ok_status, true);
+            {
+                reservation_outcome o = done(ok_status, true);
+                if (registrants_only_type(_v.type) || all_registrants_type(_v.type))
+                    notify_others(_v, h, resv_notice_type::reservation_released, o);
+                _v.type = rtype::none;
+                _v.holder = host_id{};
+                return o;
+            }
         case rrela::clear: {
             reservation_outcome o;
             for (std::uint32_t i = 0; i < _v.count; ++i)
                 if (_v.regs[i].host != h) o.preempted.push_back(_v.regs[i].host);
+            notify_others(_v, h, resv_notice_type::reservation_preempted, o);
             _v.count = 0;
             _v.regs.fill(registrant{});
             _v.type = rtype::none;

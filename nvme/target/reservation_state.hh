@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace ioe::nvme {
@@ -58,6 +59,8 @@ struct reservation_outcome {
     std::uint16_t status = 0;
     bool changed = false;  // the view changed: publish it
     std::vector<host_id> preempted;
+    // Reservation notifications to send (log page 80h): to whom, which type.
+    std::vector<std::pair<host_id, std::uint8_t>> notices;
 };
 
 class reservation_state {

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,22 @@ struct controller {
     bool discovery_event_pending = false;
     bool discovery_event_masked = false;
     std::uint32_t error_recovery = 0;  // feature 05h (TLER, DULBE): stored
+    // Reservation notifications (admin shard; target_reservations.cc): the
+    // log page 80h entries not yet read, oldest first, at most 255.
+    struct reservation_notice {
+        std::uint64_t count = 0;
+        std::uint8_t type = 0;
+        std::uint32_t nsid = 0;
+    };
+    std::vector<reservation_notice> resv_notices;
+    std::uint64_t resv_log_count = 0;  // the last Log Page Count given
+    std::uint32_t resv_mask = 0;       // feature 82h, one mask for every namespace
+    bool resv_event_pending = false;
+    bool resv_event_masked = false;    // reported; masked until log page 80h is read
+    void reservation_notice(std::uint8_t type, std::uint32_t nsid);
+    // Log page 80h: the oldest notice (an empty page when none); consumed
+    // unless `retain`.
+    void take_reservation_notice(bool retain, std::span<std::byte, 64> out);
     std::atomic<bool> dead{false};  // torn down: I/O queues close too
     // Queue pairs (admin and I/O, any shard) not yet closed and drained: a
     // new controller of the same host waits for 0 (docs/nvmf.md).
@@ -275,6 +292,9 @@ public:
 private:
     future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);
     future<> publish_reservation(std::shared_ptr<namespace_reservations> r);
+    // Log page 80h entries (and the event) to every controller of those hosts.
+    void send_reservation_notices(const std::shared_ptr<subsystem>& s, std::uint32_t nsid,
+                                  const std::vector<std::pair<host_id, std::uint8_t>>& notices);
     // A namespace's reservation, its PTPL file loaded (home shard, before
     // the namespace is published). Throws storage_error on a corrupt file.
     future<std::shared_ptr<namespace_reservations>> make_reservations(std::string subnqn, block_device* dev);

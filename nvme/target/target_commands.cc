@@ -94,6 +94,17 @@ void tcp_qpair::report_async_events() {
         complete_held(c, r);
         return;
     }
+    if (_ctrl->resv_event_pending && !_ctrl->resv_event_masked) {
+        // Reservation Log Page Available: type 110b, information 00h, log page 80h.
+        command* c = _held_aers.front();
+        _held_aers.erase(_held_aers.begin());
+        _ctrl->resv_event_pending = false;
+        _ctrl->resv_event_masked = true;  // until the host reads log page 80h
+        completion r = ok_status();
+        r.dw0 = 0x6u | (std::uint32_t{log_reservation_notification} << 16);
+        complete_held(c, r);
+        if (_held_aers.empty()) return;
+    }
     if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
     if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
     command* c = _held_aers.front();
@@ -398,6 +409,13 @@ completion tcp_qpair::get_log_page(command* c) {
             }
             break;
         }
+        case log_reservation_notification: {
+            if (_ctrl->discovery()) return invalid_field();
+            whole.assign(64, std::byte{0});
+            _ctrl->take_reservation_notice((c->cmd.cdw10 & get_log_rae) != 0,
+                                           std::span<std::byte, 64>(whole.data(), 64));
+            break;
+        }
         case log_page::smart_health: {
             whole.assign(512, std::byte{0});
             build_smart_log(std::span<std::byte, 512>(whole.data(), 512));
@@ -451,6 +469,22 @@ completion tcp_qpair::features(command* c, bool set) {
         case feature::volatile_write_cache:
             r.dw0 = 1;  // enabled: the target honours Flush
             return r;
+        case feature_reservation_notification_mask:
+            if (_ctrl->discovery()) return invalid_field();
+            if (set) _ctrl->resv_mask = c->cmd.cdw11 & 0xe;  // REGPRE, RESREL, RESPRE
+            r.dw0 = _ctrl->resv_mask;
+            return r;
+        case feature_host_identifier: {
+            // Get only (fabrics: the Host Identifier comes with Connect);
+            // EXHID (CDW11 bit 0) must ask for the 128-bit form.
+            if (set || !(c->cmd.cdw11 & 1)) return set ? status(sct::command_specific, sc_specific::feature_not_changeable) : invalid_field();
+            auto buf = engine::current()->dma().allocate(16);
+            if (!buf) return status(sct::generic, sc::internal_error, false);
+            c->data = std::move(*buf);
+            std::memcpy(c->data.data(), _ctrl->hostid.data(), 16);
+            r.data = std::span<const std::byte>(c->data.data(), std::min<std::uint32_t>(16, c->length));
+            return r;
+        }
         case feature::error_recovery:
             if (set && (c->cmd.cdw11 >> 16) != 0) return invalid_field();  // DULBE (bit 16): not supported
             if (set) _ctrl->error_recovery = c->cmd.cdw11 & 0xffff;       // TLER: stored

@@ -98,7 +98,54 @@ future<completion> tcp_qpair::reservation_persistence(command* c, bool set) {
     co_return out;
 }
 
+// ---- notifications (a controller's admin shard) ------------------------------------
+
+void controller::reservation_notice(std::uint8_t type, std::uint32_t nsid) {
+    // Feature 82h: bit n masks notices of type n.
+    if (resv_mask & (1u << type)) return;
+    if (resv_notices.size() >= 255) resv_notices.erase(resv_notices.begin());  // the oldest is lost
+    resv_log_count = resv_log_count == UINT64_MAX ? 1 : resv_log_count + 1;
+    resv_notices.push_back({resv_log_count, type, nsid});
+    resv_event_pending = true;
+    if (admin) admin->report_async_events();
+}
+
+void controller::take_reservation_notice(bool retain, std::span<std::byte, 64> out) {
+    resv_notification_log page{};
+    if (!resv_notices.empty()) {
+        const reservation_notice n = resv_notices.front();
+        page.log_page_count = n.count;
+        page.type = n.type;
+        page.available = static_cast<std::uint8_t>(std::min<std::size_t>(resv_notices.size() - 1, 255));
+        page.nsid = n.nsid;
+        if (!retain) resv_notices.erase(resv_notices.begin());
+    }
+    std::memcpy(out.data(), &page, sizeof page);
+    if (!retain) {
+        // Read: the event is unmasked; more entries report again.
+        resv_event_masked = false;
+        resv_event_pending = !resv_notices.empty();
+        if (resv_event_pending && admin) admin->report_async_events();
+    }
+}
+
 // ---- the target's side -------------------------------------------------------------
+
+void nvmf_target::send_reservation_notices(const std::shared_ptr<subsystem>& s, std::uint32_t nsid,
+                                           const std::vector<std::pair<host_id, std::uint8_t>>& notices) {
+    std::vector<std::pair<std::shared_ptr<controller>, std::uint8_t>> to;
+    {
+        std::lock_guard lk(_mutex);
+        for (const auto& [id, c] : _controllers) {
+            if (c->subsys != s || c->dead.load()) continue;
+            for (const auto& [h, type] : notices)
+                if (c->hostid == h) to.emplace_back(c, type);
+        }
+    }
+    for (auto& [c, type] : to) {
+        submit_to(c->admin_shard, [c = c, type = type, nsid] { c->reservation_notice(type, nsid); }).ignore();
+    }
+}
 
 future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(std::string subnqn,
                                                                               block_device* dev) {
@@ -186,6 +233,7 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
         r->state.stamp();
         co_await publish_reservation(r);
     }
+    if (!o.notices.empty()) send_reservation_notices(s, nsid, o.notices);
     const bool abort = rq.opcode == nvm_opcode::reservation_acquire &&
                        resv_action(rq.cdw10) == racqa::preempt_and_abort && status_ok(o.status);
     if (abort && !co_await drain_unregistered(s, r)) {

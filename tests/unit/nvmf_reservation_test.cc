@@ -525,3 +525,71 @@ TEST(nvmf_reservation, ptpl_written_and_reloaded_by_a_fresh_target) {
 
 }  // namespace
 }  // namespace ioe::nvme
+
+// ---- notifications: log page 80h and the event ------------------------------------------
+
+namespace ioe::nvme {
+namespace {
+
+resv_notification_log read_notice_log(host& h) {
+    sqe g = make_sqe(h, admin_opcode::get_log_page, nsid_all);
+    g.cdw10 = log_reservation_notification | ((64u / 4 - 1) << 16);
+    sgl_transport(g, 64);
+    cmd_result r = h.exec(g);
+    EXPECT_OK(r);
+    resv_notification_log l{};
+    if (r.data.size() >= sizeof l) std::memcpy(&l, r.data.data(), sizeof l);
+    return l;
+}
+
+TEST(nvmf_reservation, notifications_in_log_page_80h_and_the_event) {
+    with_target([](std::uint16_t port) {
+        session a = open_host(port, k_good_host, k_host_a);
+        session b = open_host(port, k_other_host, k_host_b);
+        EXPECT_OK(resv_register(a, rrega::register_key, 0, 0xa));
+        EXPECT_OK(resv_register(b, rrega::register_key, 0, 0xb));
+        EXPECT_OK(resv_acquire(a, racqa::acquire, rtype::write_exclusive_registrants_only, 0xa, 0));
+        // Empty so far.
+        resv_notification_log l = read_notice_log(*a.admin);
+        EXPECT_EQ(l.log_page_count, 0u);
+        EXPECT_EQ(l.type, resv_notice_type::empty);
+
+        sqe aer = make_sqe(*a.admin, admin_opcode::async_event_request);
+        a.admin->held_cids.push_back(aer.cid);
+        a.admin->send_capsule(aer, {});
+        // b preempts a: a's registration is preempted; the event tells a.
+        EXPECT_OK(resv_acquire(b, racqa::preempt, rtype::write_exclusive, 0xb, 0xa));
+        cqe ev = a.admin->wait_held(aer.cid);
+        EXPECT_TRUE(status_ok(ev.status));
+        EXPECT_EQ(ev.dw0, 0x6u | (0x80u << 16)) << "I/O command specific, reservation log page available";
+        l = read_notice_log(*a.admin);
+        EXPECT_EQ(l.log_page_count, 1u);
+        EXPECT_EQ(l.type, resv_notice_type::registration_preempted);
+        EXPECT_EQ(l.nsid, 1u);
+        EXPECT_EQ(l.available, 0);
+        l = read_notice_log(*a.admin);  // consumed
+        EXPECT_EQ(l.log_page_count, 0u);
+
+        // b releases a registrants-only reservation: a (registered again)
+        // learns it was released; a masked type is not logged.
+        EXPECT_OK(resv_register(a, rrega::register_key, 0, 0xa2));
+        EXPECT_OK(resv_release(b, rrela::release, rtype::write_exclusive, 0xb));  // WE: no notice
+        EXPECT_OK(resv_acquire(b, racqa::acquire, rtype::exclusive_access_registrants_only, 0xb, 0));
+        EXPECT_OK(resv_release(b, rrela::release, rtype::exclusive_access_registrants_only, 0xb));
+        std::this_thread::sleep_for(50ms);  // notices travel to a's admin shard
+        l = read_notice_log(*a.admin);
+        EXPECT_EQ(l.log_page_count, 2u) << "the per-controller count goes on";
+        EXPECT_EQ(l.type, resv_notice_type::reservation_released);
+        sqe mask = make_sqe(*a.admin, admin_opcode::set_features);
+        mask.cdw10 = feature_reservation_notification_mask;
+        mask.cdw11 = 1u << resv_notice_type::reservation_preempted;
+        EXPECT_OK(a.admin->exec(mask));
+        EXPECT_OK(resv_release(b, rrela::clear, 0, 0xb));  // would be "reservation preempted": masked
+        std::this_thread::sleep_for(50ms);
+        l = read_notice_log(*a.admin);
+        EXPECT_EQ(l.log_page_count, 0u);
+    });
+}
+
+}  // namespace
+}  // namespace ioe::nvme
