@@ -186,7 +186,7 @@ future<> nvmf_target::add_subsystem(subsystem_config cfg) {
     }
     // Reservations persisted through power loss are back before any I/O.
     for (std::size_t i = 0; i < cfg.namespaces.size(); ++i)
-        s->_reservations[i] = co_await make_reservations(cfg.nqn, cfg.namespaces[i]);
+        s->_reservations[i] = co_await make_reservations(cfg.nqn, static_cast<std::uint32_t>(i + 1), cfg.namespaces[i]);
     // Visible to Connect only once every shard has its namespaces.
     co_await publish_namespaces(s);
     {
@@ -237,8 +237,16 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
     check_home("add_namespace");
     if (!dev) throw storage_error(storage_errc::invalid_argument, fmt::format("nvmf subsystem {}: no device", nqn));
     auto s = subsystem_or_throw(nqn);
-    auto resv = co_await make_reservations(nqn, dev);
+    // The NSID it will get (the lowest free one); its reservation is loaded
+    // before the table changes, then the slot is checked again.
+    std::uint32_t want = 1;
+    while (want <= s->_namespaces.size() && s->_namespaces[want - 1]) ++want;
+    auto resv = co_await make_reservations(nqn, want, dev);
     auto& ns = s->_namespaces;
+    if (!(want > ns.size() ? want == ns.size() + 1 : ns[want - 1] == nullptr)) {
+        throw storage_error(storage_errc::busy,
+                            fmt::format("nvmf subsystem {}: namespaces changed meanwhile, add the device again", nqn));
+    }
     for (block_device* d : ns)
         if (d == dev) {
             throw storage_error(storage_errc::already_exists,

@@ -48,7 +48,7 @@ struct namespace_reservations {
         reservation_view v;
     };
     std::vector<slot> views;  // index: shard
-    std::string ptpl_name;    // its PTPL file: "<device uuid>.resv"
+    std::string ptpl_name;    // its PTPL file: "<subsystem NQN>.ns<NSID>.resv"
     const reservation_view& local() const noexcept;
 };
 
@@ -297,7 +297,8 @@ private:
                                   const std::vector<std::pair<host_id, std::uint8_t>>& notices);
     // A namespace's reservation, its PTPL file loaded (home shard, before
     // the namespace is published). Throws storage_error on a corrupt file.
-    future<std::shared_ptr<namespace_reservations>> make_reservations(std::string subnqn, block_device* dev);
+    future<std::shared_ptr<namespace_reservations>> make_reservations(std::string subnqn, std::uint32_t nsid,
+                                                                      block_device* dev);
     future<bool> drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r);
     future<bool> drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
                                 steady_clock::time_point deadline);

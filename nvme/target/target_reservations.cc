@@ -7,6 +7,7 @@
 // host that is no longer registered has finished at the device, on every
 // shard (queue pairs still draining after their connection dropped too).
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -148,9 +149,15 @@ void nvmf_target::send_reservation_notices(const std::shared_ptr<subsystem>& s, 
 }
 
 future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(std::string subnqn,
-                                                                              block_device* dev) {
+                                                                              std::uint32_t nsid, block_device* dev) {
     auto r = std::make_shared<namespace_reservations>(shard_count());
-    r->ptpl_name = dev->id().to_string() + ".resv";
+    // Named by what the host sees (subsystem NQN and NSID: stable across
+    // restarts, unlike a raw device's UUID); bytes outside [A-Za-z0-9.:-]
+    // become '_'.
+    std::string file = subnqn;
+    for (char& ch : file)
+        if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == ':' || ch == '-')) ch = '_';
+    r->ptpl_name = fmt::format("{}.ns{}.resv", file, nsid);
     r->state.ptpl_capable = persists_reservations();
     if (persists_reservations() && _store.load) {
         auto bytes = co_await _store.load(r->ptpl_name);
