@@ -137,12 +137,12 @@ struct controller {
     std::uint32_t error_recovery = 0;  // feature 05h (TLER, DULBE): stored
     // Reservation notifications (admin shard; target_reservations.cc): the
     // log page 80h entries not yet read, oldest first, at most 255.
-    struct reservation_notice {
+    struct resv_log_entry {
         std::uint64_t count = 0;
         std::uint8_t type = 0;
         std::uint32_t nsid = 0;
     };
-    std::vector<reservation_notice> resv_notices;
+    std::vector<resv_log_entry> resv_notices;
     std::uint64_t resv_log_count = 0;  // the last Log Page Count given
     std::uint32_t resv_mask = 0;       // feature 82h, one mask for every namespace
     bool resv_event_pending = false;

@@ -114,7 +114,7 @@ void controller::reservation_notice(std::uint8_t type, std::uint32_t nsid) {
 void controller::take_reservation_notice(bool retain, std::span<std::byte, 64> out) {
     resv_notification_log page{};
     if (!resv_notices.empty()) {
-        const reservation_notice n = resv_notices.front();
+        const resv_log_entry n = resv_notices.front();
         page.log_page_count = n.count;
         page.type = n.type;
         page.available = static_cast<std::uint8_t>(std::min<std::size_t>(resv_notices.size() - 1, 255));

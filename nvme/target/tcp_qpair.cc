@@ -111,6 +111,10 @@ future<> tcp_qpair::run() {
 
 future<> tcp_qpair::close_connection() {
     _state = state::closing;
+    // An admin queue that ends ends its controller now (its I/O queues
+    // close, and a reconnect of the host waits for them: docs/nvmf.md),
+    // not only once this queue pair has drained.
+    if (_ctrl && _qid == 0) _ctrl->tear_down();
     {
         // What is queued (a TermReq, a Disconnect's answer) leaves first,
         // within a bound: a host that stopped reading cannot hold us.

@@ -111,7 +111,7 @@ TEST(nvme_identify_data, controller_io) {
     EXPECT_EQ(id.nn, 3u);
     EXPECT_EQ(le32(b, 516), 3u);
     EXPECT_EQ(id.oncs, oncs::dataset_management | oncs::write_zeroes | oncs::reservations);
-    EXPECT_EQ(le16(b, 520), 0x000c);
+    EXPECT_EQ(le16(b, 520), 0x002c);  // DSM, Write Zeroes, Reservations
     EXPECT_EQ(id.vwc, 1);
     EXPECT_EQ(u8(b, 525), 1);
     EXPECT_EQ(id.sgls, (1u << 0) | (1u << 20));
