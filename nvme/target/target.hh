@@ -288,6 +288,8 @@ public:
     // A controller of this host on this subsystem was torn down and some
     // of its queue pairs still run commands.
     bool host_draining(const subsystem* s, const host_id& h);
+    // Waits (up to drain_timeout_ms) until host_draining() is false.
+    future<bool> wait_host_drained(const subsystem* s, host_id h);
 
 private:
     future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);

@@ -1,7 +1,9 @@
 // Commands of the NVMe/TCP target: Fabrics (Connect, Property Get/Set,
 // Disconnect), admin (Identify, Get Log Page, Get/Set Features, Keep Alive,
 // Async Event Request) and I/O (Read, Write, Flush, Write Zeroes, Dataset
-// Management) on the namespace's block device channel of this shard.
+// Management) on the namespace's block device channel of this shard, after
+// the reservation check; the reservation commands, features 81h-83h and log
+// page 80h are in target_reservations.cc.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -94,17 +96,7 @@ void tcp_qpair::report_async_events() {
         complete_held(c, r);
         return;
     }
-    if (_ctrl->resv_event_pending && !_ctrl->resv_event_masked) {
-        // Reservation Log Page Available: type 110b, information 00h, log page 80h.
-        command* c = _held_aers.front();
-        _held_aers.erase(_held_aers.begin());
-        _ctrl->resv_event_pending = false;
-        _ctrl->resv_event_masked = true;  // until the host reads log page 80h
-        completion r = ok_status();
-        r.dw0 = 0x6u | (std::uint32_t{log_reservation_notification} << 16);
-        complete_held(c, r);
-        if (_held_aers.empty()) return;
-    }
+    if (report_reservation_event() && _held_aers.empty()) return;
     if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
     if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
     command* c = _held_aers.front();
@@ -237,14 +229,9 @@ future<completion> tcp_qpair::connect(command* c) {
     if (cmd.qid == 0) {
         // The same host's torn-down controller still has commands at the
         // device: the new one waits for them (bounded), docs/nvmf.md.
-        const auto wait_until = steady_clock::now() + std::chrono::milliseconds(_target.limits().drain_timeout_ms);
-        while (subsys && _target.host_draining(subsys.get(), hostid)) {
-            if (steady_clock::now() >= wait_until) {
-                log::warn("NVMe/TCP connect from {}: its previous controller on {} still drains: busy", hostnqn,
-                          subnqn);
-                co_return status(sct::command_specific, sc_specific::connect_controller_busy, false);
-            }
-            co_await sleep(std::chrono::milliseconds(2));
+        if (subsys && !co_await _target.wait_host_drained(subsys.get(), hostid)) {
+            log::warn("NVMe/TCP connect from {}: its previous controller on {} still drains: busy", hostnqn, subnqn);
+            co_return status(sct::command_specific, sc_specific::connect_controller_busy, false);
         }
         _ctrl = _target.create_controller(subsys, hostnqn, this_shard_id());
         if (!_ctrl) co_return status(sct::command_specific, sc_specific::connect_controller_busy);
@@ -470,21 +457,7 @@ completion tcp_qpair::features(command* c, bool set) {
             r.dw0 = 1;  // enabled: the target honours Flush
             return r;
         case feature_reservation_notification_mask:
-            if (_ctrl->discovery()) return invalid_field();
-            if (set) _ctrl->resv_mask = c->cmd.cdw11 & 0xe;  // REGPRE, RESREL, RESPRE
-            r.dw0 = _ctrl->resv_mask;
-            return r;
-        case feature_host_identifier: {
-            // Get only (fabrics: the Host Identifier comes with Connect);
-            // EXHID (CDW11 bit 0) must ask for the 128-bit form.
-            if (set || !(c->cmd.cdw11 & 1)) return set ? status(sct::command_specific, sc_specific::feature_not_changeable) : invalid_field();
-            auto buf = engine::current()->dma().allocate(16);
-            if (!buf) return status(sct::generic, sc::internal_error, false);
-            c->data = std::move(*buf);
-            std::memcpy(c->data.data(), _ctrl->hostid.data(), 16);
-            r.data = std::span<const std::byte>(c->data.data(), std::min<std::uint32_t>(16, c->length));
-            return r;
-        }
+        case feature_host_identifier: return reservation_feature(c, set);
         case feature::error_recovery:
             if (set && (c->cmd.cdw11 >> 16) != 0) return invalid_field();  // DULBE (bit 16): not supported
             if (set) _ctrl->error_recovery = c->cmd.cdw11 & 0xffff;       // TLER: stored
@@ -525,25 +498,9 @@ future<completion> tcp_qpair::io_command(command* c) {
             co_return path_gone();
         co_return status(sct::generic, sc::invalid_namespace_or_format);
     }
-    switch (c->cmd.opcode) {
-        case nvm_opcode::reservation_register:
-        case nvm_opcode::reservation_acquire:
-        case nvm_opcode::reservation_release:
-        case nvm_opcode::reservation_report: co_return co_await reservation_command(c);
-        default: break;
-    }
-    // Counted for preempt-and-abort's drain (tcp_qpair::begin_drain).
-    struct inflight_guard {
-        unsigned& n;
-        explicit inflight_guard(unsigned& c) : n(c) { ++n; }
-        ~inflight_guard() { --n; }
-    } counted(_io_inflight[_io_epoch]);
-    const std::uint8_t op = c->cmd.opcode;
-    const bool data_op = op == nvm_opcode::read || op == nvm_opcode::write || op == nvm_opcode::flush ||
-                         op == nvm_opcode::write_zeroes || op == nvm_opcode::dataset_management;
-    if (data_op && !reservation_allows(c->cmd.nsid, op != nvm_opcode::read)) {
-        co_return status(sct::generic, sc::reservation_conflict);
-    }
+    if (is_reservation_command(c->cmd.opcode)) co_return co_await reservation_command(c);
+    const drain_counted counted(_io_inflight[_io_epoch]);  // for preempt-and-abort's drain
+    if (!reservation_allows(c->cmd)) co_return status(sct::generic, sc::reservation_conflict);
     io_channel* ch = dev->channel();
     if (!ch) co_return status(sct::generic, sc::namespace_not_ready, false);
     const std::uint32_t bs = dev->block_size();
@@ -559,7 +516,7 @@ future<completion> tcp_qpair::io_command(command* c) {
             if (c->cmd.opcode == nvm_opcode::write) {
                 if (!co_await fetch_data(c)) co_return status(sct::generic, sc::data_transfer_error);
                 // Checked again: the reservation may have changed while the data came.
-                if (!reservation_allows(c->cmd.nsid, true)) co_return status(sct::generic, sc::reservation_conflict);
+                if (!reservation_allows(c->cmd)) co_return status(sct::generic, sc::reservation_conflict);
                 io_vec v = to_io_vec(c->data, 0, bytes);
                 co_return from_io_status(co_await ch->write(lba, blocks, io_vecs(&v, 1)));
             }

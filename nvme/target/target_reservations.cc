@@ -40,8 +40,19 @@ constexpr std::uint16_t drain_timed_out = make_status(sct::generic, sc::internal
 
 }  // namespace
 
-bool tcp_qpair::reservation_allows(std::uint32_t nsid, bool write) const noexcept {
-    const namespace_reservations* r = _ctrl->subsys->reservations_of(nsid);
+bool tcp_qpair::is_reservation_command(std::uint8_t op) noexcept {
+    return op == nvm_opcode::reservation_register || op == nvm_opcode::reservation_acquire ||
+           op == nvm_opcode::reservation_release || op == nvm_opcode::reservation_report;
+}
+
+bool tcp_qpair::reservation_allows(const sqe& cmd) const noexcept {
+    // Reads are reads; Write, Flush, Write Zeroes and Dataset Management
+    // are writes; nothing else is checked here.
+    const std::uint8_t op = cmd.opcode;
+    const bool write = op == nvm_opcode::write || op == nvm_opcode::flush || op == nvm_opcode::write_zeroes ||
+                       op == nvm_opcode::dataset_management;
+    if (!write && op != nvm_opcode::read) return true;
+    const namespace_reservations* r = _ctrl->subsys->reservations_of(cmd.nsid);
     if (!r) return true;
     const reservation_view& v = r->local();
     return v.type == rtype::none || v.allows(_ctrl->hostid, write);
@@ -97,6 +108,41 @@ future<completion> tcp_qpair::reservation_persistence(command* c, bool set) {
     completion out = with_status(0);
     out.dw0 = r->local().ptpl ? 1 : 0;
     co_return out;
+}
+
+completion tcp_qpair::reservation_feature(command* c, bool set) {
+    if (_ctrl->discovery()) return with_status(make_status(sct::generic, sc::invalid_field, true));
+    completion r = with_status(0);
+    if ((c->cmd.cdw10 & 0xff) == feature_reservation_notification_mask) {
+        if (set) _ctrl->resv_mask = c->cmd.cdw11 & 0xe;  // REGPRE, RESREL, RESPRE
+        r.dw0 = _ctrl->resv_mask;
+        return r;
+    }
+    // Host Identifier: get only (on fabrics it comes with Connect), and
+    // only the 128-bit form (EXHID, CDW11 bit 0).
+    if (set) return with_status(make_status(sct::command_specific, sc_specific::feature_not_changeable, true));
+    if (!(c->cmd.cdw11 & 1)) return with_status(make_status(sct::generic, sc::invalid_field, true));
+    auto buf = engine::current()->dma().allocate(16);
+    if (!buf) return with_status(make_status(sct::generic, sc::internal_error, false));
+    c->data = std::move(*buf);
+    std::memcpy(c->data.data(), _ctrl->hostid.data(), 16);
+    r.data = std::span<const std::byte>(c->data.data(), std::min<std::uint32_t>(16, c->length));
+    return r;
+}
+
+bool tcp_qpair::report_reservation_event() {
+    if (!_ctrl->resv_event_pending || _ctrl->resv_event_masked || _held_aers.empty()) return false;
+    // Reservation Log Page Available: type 110b (I/O command specific
+    // status), information 00h, log page 80h. Not gated by Asynchronous
+    // Event Configuration; feature 82h masks the notices themselves.
+    command* c = _held_aers.front();
+    _held_aers.erase(_held_aers.begin());
+    _ctrl->resv_event_pending = false;
+    _ctrl->resv_event_masked = true;  // until the host reads log page 80h
+    completion r = with_status(0);
+    r.dw0 = 0x6u | (std::uint32_t{log_reservation_notification} << 16);
+    complete_held(c, r);
+    return true;
 }
 
 // ---- notifications (a controller's admin shard) ------------------------------------
@@ -180,6 +226,15 @@ future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(s
     // Not visible to any shard yet: every copy is set from here.
     for (auto& slot : r->views) slot.v = r->state.view();
     co_return r;
+}
+
+future<bool> nvmf_target::wait_host_drained(const subsystem* s, host_id h) {
+    const auto deadline = steady_clock::now() + std::chrono::milliseconds(_limits.drain_timeout_ms);
+    while (host_draining(s, h)) {
+        if (steady_clock::now() >= deadline) co_return false;
+        co_await sleep(std::chrono::milliseconds(2));
+    }
+    co_return true;
 }
 
 void nvmf_target::qpair_opened(tcp_qpair* q) { _qpairs[this_shard_id()].list.push_back(q); }

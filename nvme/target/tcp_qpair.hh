@@ -127,9 +127,24 @@ private:
     future<completion> reservation_command(command* c);
     // Get / Set Features 83h, Reservation Persistence (admin queue).
     future<completion> reservation_persistence(command* c, bool set);
-    // The namespace's reservation lets this host read / write now (this
-    // shard's copy; no lock).
-    bool reservation_allows(std::uint32_t nsid, bool write) const noexcept;
+    // Get / Set Features 81h (Host Identifier) and 82h (Reservation
+    // Notification Mask).
+    completion reservation_feature(command* c, bool set);
+    // Admin queue: answers a held Asynchronous Event Request with a pending
+    // Reservation Log Page Available event; true if it did.
+    bool report_reservation_event();
+    // The namespace's reservation lets this host run this data command now
+    // (this shard's copy; no lock). Other opcodes: true.
+    bool reservation_allows(const sqe& cmd) const noexcept;
+    static bool is_reservation_command(std::uint8_t opcode) noexcept;
+    // Counts a data command in its drain generation while it lives.
+    struct drain_counted {
+        unsigned& n;
+        explicit drain_counted(unsigned& c) : n(c) { ++n; }
+        ~drain_counted() { --n; }
+        drain_counted(const drain_counted&) = delete;
+        drain_counted& operator=(const drain_counted&) = delete;
+    };
     completion identify(command* c);
     completion get_log_page(command* c);
     completion features(command* c, bool set);
