@@ -335,6 +335,37 @@ TEST(nvmf_reservation, preempt_and_abort_waits_for_the_preempted_write) {
     });
 }
 
+// The preempted host's connections dropped while its write is at the
+// device: its queue pair drains, and preempt-and-abort waits for it too.
+TEST(nvmf_reservation, preempt_and_abort_waits_for_a_dropped_connection_draining) {
+    target_options opts;
+    opts.fault_namespace = true;
+    with_target(opts, [](std::uint16_t port, target_control& ctl) {
+        session a = open_host(port, k_good_host, k_host_a);
+        session b = open_host(port, k_other_host, k_host_b);
+        EXPECT_OK(resv_register(a, rrega::register_key, 0, 0xa));
+        EXPECT_OK(resv_register(b, rrega::register_key, 0, 0xb));
+        EXPECT_OK(resv_acquire(a, racqa::acquire, rtype::exclusive_access, 0xa, 0));
+        ctl.run([&ctl](nvmf_target&, device_registry&) -> future<> {
+            co_await ctl.faults->add_rule(fault_rule::delay_by(op_mask::write, 1500ms).on_blocks(600, 601));
+        });
+        auto data = pattern(k_block, 7);
+        sqe w = rw(*a.io, nvm_opcode::write, 600, 1);
+        sgl_in_capsule(w, k_block);
+        const auto t0 = std::chrono::steady_clock::now();
+        a.io->send_capsule(w, data);
+        std::this_thread::sleep_for(100ms);
+        a.io->close_now();
+        a.admin->close_now();
+        std::this_thread::sleep_for(50ms);
+        cmd_result p = resv_acquire(b, racqa::preempt_and_abort, rtype::exclusive_access, 0xb, 0xa);
+        EXPECT_OK(p);
+        EXPECT_GE(std::chrono::steady_clock::now() - t0, 1400ms)
+            << "preempt-and-abort completed while the dropped connection's write still ran";
+        EXPECT_OK(write_one(b, 601));
+    });
+}
+
 TEST(nvmf_reservation, preempt_and_abort_fails_after_its_bound) {
     target_options opts;
     opts.fault_namespace = true;
