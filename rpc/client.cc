@@ -86,10 +86,12 @@ std::vector<device_entry> rpc_client::list_devices() {
     });
 }
 
-share_info rpc_client::share_device(const std::string& name, const std::vector<std::string>& hosts) {
+share_info rpc_client::share_device(const std::string& name, const std::vector<std::string>& hosts,
+                                     const std::string& nqn) {
     IOE_RPC_CALL({
         auto req = _impl->engine.devicesRequest().send().getDevices().shareRequest();
         req.setName(text(name));
+        req.setNqn(text(nqn));
         fill_texts(req.initAllowedHosts(static_cast<unsigned>(hosts.size())), hosts);
         return read(req.send().wait(ws).getShare());
     });
@@ -277,10 +279,12 @@ void rpc_client::destroy_nexus(const std::string& name) {
     });
 }
 
-share_info rpc_client::publish_nexus(const std::string& name, const std::vector<std::string>& hosts) {
+share_info rpc_client::publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
+                                      const std::string& nqn) {
     IOE_RPC_CALL({
         auto req = _impl->engine.nexusRequest().send().getNexus().publishRequest();
         req.setName(text(name));
+        req.setNqn(text(nqn));
         fill_texts(req.initAllowedHosts(static_cast<unsigned>(hosts.size())), hosts);
         return read(req.send().wait(ws).getShare());
     });

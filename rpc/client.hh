@@ -26,7 +26,8 @@ public:
     device_entry create_device(const std::string& uri) override;
     void destroy_device(const std::string& name) override;
     std::vector<device_entry> list_devices() override;
-    share_info share_device(const std::string& name, const std::vector<std::string>& hosts) override;
+    share_info share_device(const std::string& name, const std::vector<std::string>& hosts,
+                                 const std::string& nqn = "") override;
     void unshare_device(const std::string& name) override;
 
     pool_entry create_pool(const std::string& name, const std::string& uri, std::uint32_t cluster_size = 0) override;
@@ -54,7 +55,8 @@ public:
     // Nexuses and their rebuilds.
     nexus_entry create_nexus(const nexus_spec& spec) override;
     void destroy_nexus(const std::string& name) override;
-    share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts) override;
+    share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
+                                  const std::string& nqn = "") override;
     void unpublish_nexus(const std::string& name) override;
     void shutdown_nexus(const std::string& name) override;
     std::vector<nexus_entry> list_nexuses(const std::string& name = "") override;

@@ -230,8 +230,9 @@ void embedded::destroy_device(const std::string& name) {
 std::vector<device_entry> embedded::list_devices() {
     return call<std::vector<device_entry>>([](node_service& s) { return s.list_devices(); });
 }
-share_info embedded::share_device(const std::string& name, const std::vector<std::string>& hosts) {
-    return call<share_info>([name, hosts](node_service& s) { return s.share_device(name, hosts); });
+share_info embedded::share_device(const std::string& name, const std::vector<std::string>& hosts,
+                                   const std::string& nqn) {
+    return call<share_info>([name, hosts, nqn](node_service& s) { return s.share_device(name, hosts, nqn); });
 }
 void embedded::unshare_device(const std::string& name) {
     call<void>([name](node_service& s) { return s.unshare_device(name); });
@@ -296,8 +297,9 @@ nexus_entry embedded::create_nexus(const nexus_spec& spec) {
 void embedded::destroy_nexus(const std::string& name) {
     call<void>([name](node_service& s) { return s.destroy_nexus(name); });
 }
-share_info embedded::publish_nexus(const std::string& name, const std::vector<std::string>& hosts) {
-    return call<share_info>([name, hosts](node_service& s) { return s.publish_nexus(name, hosts); });
+share_info embedded::publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
+                                    const std::string& nqn) {
+    return call<share_info>([name, hosts, nqn](node_service& s) { return s.publish_nexus(name, hosts, nqn); });
 }
 void embedded::unpublish_nexus(const std::string& name) {
     call<void>([name](node_service& s) { return s.unpublish_nexus(name); });

@@ -63,7 +63,8 @@ public:
     rpc::device_entry create_device(const std::string& uri) override;
     void destroy_device(const std::string& name) override;
     std::vector<rpc::device_entry> list_devices() override;
-    rpc::share_info share_device(const std::string& name, const std::vector<std::string>& hosts) override;
+    rpc::share_info share_device(const std::string& name, const std::vector<std::string>& hosts,
+                                 const std::string& nqn = "") override;
     void unshare_device(const std::string& name) override;
     rpc::pool_entry create_pool(const std::string& name, const std::string& uri, std::uint32_t cluster_size = 0) override;
     rpc::pool_entry import_pool(const std::string& uri) override;
@@ -87,7 +88,8 @@ public:
     // Nexuses and their rebuilds.
     rpc::nexus_entry create_nexus(const rpc::nexus_spec& spec) override;
     void destroy_nexus(const std::string& name) override;
-    rpc::share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts) override;
+    rpc::share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
+                                  const std::string& nqn = "") override;
     void unpublish_nexus(const std::string& name) override;
     void shutdown_nexus(const std::string& name) override;
     std::vector<rpc::nexus_entry> list_nexuses(const std::string& name = "") override;

@@ -75,7 +75,7 @@ interface Devices {
   create @0 (uri :Text) -> (device :DeviceInfo);
   destroy @1 (name :Text) -> ();
   list @2 () -> (devices :List(DeviceInfo));
-  share @3 (name :Text, allowedHosts :List(Text)) -> (share :ShareInfo);
+  share @3 (name :Text, allowedHosts :List(Text), nqn :Text) -> (share :ShareInfo);  # nqn "": nqn.2019-05.io.ioengine:<name>
   unshare @4 (name :Text) -> ();
 }
 
@@ -245,7 +245,7 @@ enum ChildAction {
 interface Nexus {
   create @0 (spec :NexusSpec) -> (nexus :NexusInfo);
   destroy @1 (name :Text) -> ();             # unpublish, shut down, close (the health record stays)
-  publish @2 (name :Text, allowedHosts :List(Text)) -> (share :ShareInfo);
+  publish @2 (name :Text, allowedHosts :List(Text), nqn :Text) -> (share :ShareInfo);  # nqn "": the default
   unpublish @3 (name :Text) -> ();
   shutdown @4 (name :Text) -> ();            # drain, record a clean shutdown; I/O fails afterwards
   list @5 (name :Text) -> (nexuses :List(NexusInfo));  # name "": every nexus

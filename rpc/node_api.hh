@@ -22,7 +22,9 @@ public:
     virtual device_entry create_device(const std::string& uri) = 0;
     virtual void destroy_device(const std::string& name) = 0;
     virtual std::vector<device_entry> list_devices() = 0;
-    virtual share_info share_device(const std::string& name, const std::vector<std::string>& hosts) = 0;
+    // nqn: the subsystem NQN ("": nqn.2019-05.io.ioengine:<name>).
+    virtual share_info share_device(const std::string& name, const std::vector<std::string>& hosts,
+                                    const std::string& nqn = "") = 0;
     virtual void unshare_device(const std::string& name) = 0;
 
     virtual pool_entry create_pool(const std::string& name, const std::string& uri, std::uint32_t cluster_size = 0) = 0;
@@ -50,7 +52,8 @@ public:
     // Nexuses and their rebuilds.
     virtual nexus_entry create_nexus(const nexus_spec& spec) = 0;
     virtual void destroy_nexus(const std::string& name) = 0;
-    virtual share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts) = 0;
+    virtual share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
+                                     const std::string& nqn = "") = 0;
     virtual void unpublish_nexus(const std::string& name) = 0;
     virtual void shutdown_nexus(const std::string& name) = 0;
     virtual std::vector<nexus_entry> list_nexuses(const std::string& name = "") = 0;

@@ -192,7 +192,7 @@ future<std::vector<device_entry>> node_service::list_devices() {
     co_return out;
 }
 
-future<share_info> node_service::share_device(std::string name, std::vector<std::string> hosts) {
+future<share_info> node_service::share_device(std::string name, std::vector<std::string> hosts, std::string nqn) {
     check_not_busy("device share");
     auto guard = co_await _mutex.hold();
     if (find_replica(name)) {
@@ -203,7 +203,7 @@ future<share_info> node_service::share_device(std::string name, std::vector<std:
         throw storage_error(storage_errc::invalid_argument, fmt::format("\"{}\" is a nexus; use nexus publish", name));
     }
     block_device* dev = co_await _devices.find(name);
-    co_return co_await share(name, dev, share_kind::device, std::move(hosts));
+    co_return co_await share(name, dev, share_kind::device, std::move(hosts), std::move(nqn));
 }
 
 future<> node_service::unshare_device(std::string name) {

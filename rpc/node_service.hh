@@ -148,7 +148,8 @@ public:
     future<device_entry> create_device(std::string uri);
     future<> destroy_device(std::string name);
     future<std::vector<device_entry>> list_devices();
-    future<share_info> share_device(std::string name, std::vector<std::string> hosts);
+    // nqn "": share_nqn_prefix + name; otherwise validated (nvme/spec/nqn.hh).
+    future<share_info> share_device(std::string name, std::vector<std::string> hosts, std::string nqn = "");
     future<> unshare_device(std::string name);
 
     future<pool_entry> create_pool(std::string name, std::string uri, std::uint32_t cluster_size);
@@ -171,7 +172,7 @@ public:
     void set_health_store(child_health_store* store, std::string description);
     future<nexus_entry> create_nexus(nexus_spec spec);
     future<> destroy_nexus(std::string name);
-    future<share_info> publish_nexus(std::string name, std::vector<std::string> hosts);
+    future<share_info> publish_nexus(std::string name, std::vector<std::string> hosts, std::string nqn = "");
     future<> unpublish_nexus(std::string name);
     future<> shutdown_nexus(std::string name);
     std::vector<nexus_entry> list_nexuses(const std::string& name) const;
@@ -225,7 +226,8 @@ private:
     replica_entry entry_of(const replica_info& r) const;
     share_info share_info_of(const std::string& name) const;
     std::vector<std::string> names_of(stats_kind kind, const std::string& name);
-    future<share_info> share(std::string name, block_device* dev, share_kind kind, std::vector<std::string> hosts);
+    future<share_info> share(std::string name, block_device* dev, share_kind kind, std::vector<std::string> hosts,
+                             std::string nqn = "");
     future<> unshare_quietly(const std::string& name);
     future<> remove_pool_shares(pool& p);
     node_state current_state() const;

@@ -170,14 +170,14 @@ future<> node_service::destroy_nexus(std::string name) {
     log::info("nexus \"{}\" destroyed", name);
 }
 
-future<share_info> node_service::publish_nexus(std::string name, std::vector<std::string> hosts) {
+future<share_info> node_service::publish_nexus(std::string name, std::vector<std::string> hosts, std::string nqn) {
     check_not_busy("nexus publish");
     auto guard = co_await _mutex.hold();
     auto& slot = find_nexus(name);
     if (slot.n->state() == nexus_state::shutdown || slot.n->state() == nexus_state::shutting_down) {
         throw storage_error(storage_errc::unavailable, fmt::format("nexus \"{}\" is shut down", name));
     }
-    auto info = co_await share(name, slot.n.get(), share_kind::nexus, std::move(hosts));
+    auto info = co_await share(name, slot.n.get(), share_kind::nexus, std::move(hosts), std::move(nqn));
     co_await persist();
     co_return info;
 }

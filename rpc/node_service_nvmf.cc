@@ -3,6 +3,7 @@
 // 1, the allowed hosts), and the target's listeners, subsystems and hosts.
 #include <fmt/format.h>
 
+#include "nvme/spec/nqn.hh"
 #include "nvme/target/target.hh"
 #include "rpc/node_service.hh"
 
@@ -31,7 +32,7 @@ share_info node_service::share_info_of(const std::string& name) const {
 }
 
 future<share_info> node_service::share(std::string name, block_device* dev, share_kind kind,
-                                       std::vector<std::string> hosts) {
+                                       std::vector<std::string> hosts, std::string wanted_nqn) {
     if (!_target) {
         throw storage_error(storage_errc::unavailable,
                             "this engine serves no NVMe/TCP (start it with --nvmf-listen ADDRESS:PORT)");
@@ -44,8 +45,19 @@ future<share_info> node_service::share(std::string name, block_device* dev, shar
                                             h));
         }
     }
-    std::string nqn = share_nqn_prefix + name;
+    if (!wanted_nqn.empty()) {
+        if (auto why = nvme::check_nqn(wanted_nqn); !why.empty()) {
+            throw storage_error(storage_errc::invalid_argument, fmt::format("NQN \"{}\": {}", wanted_nqn, why));
+        }
+    }
+    std::string nqn = wanted_nqn.empty() ? share_nqn_prefix + name : wanted_nqn;
     if (auto it = _shares.find(name); it != _shares.end()) {
+        if (!wanted_nqn.empty() && wanted_nqn != it->second.nqn) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("\"{}\" is shared already as {} (unshare it first to change its NQN)",
+                                            name, it->second.nqn));
+        }
+        nqn = it->second.nqn;
         // Shared already: only the allowed hosts change.
         co_await _target->set_allowed_hosts(nqn, hosts);
         it->second.hosts = std::move(hosts);
@@ -58,17 +70,10 @@ future<share_info> node_service::share(std::string name, block_device* dev, shar
                 : kind == share_kind::nexus ? "ioengine nexus"
                                             : "ioengine device";
     sub.allowed_hosts = hosts;
+    // The device is namespace 1 from the start: the subsystem becomes
+    // visible (Connect, discovery) only with its namespace.
+    sub.namespaces.push_back(dev);
     co_await _target->add_subsystem(std::move(sub));
-    std::exception_ptr failed;
-    try {
-        co_await _target->add_namespace(nqn, dev);
-    } catch (...) {
-        failed = std::current_exception();
-    }
-    if (failed) {
-        co_await _target->remove_subsystem(nqn);
-        std::rethrow_exception(failed);
-    }
     _shares[name] = share_slot{kind, nqn, std::move(hosts)};
     co_return share_info_of(name);
 }

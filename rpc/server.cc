@@ -56,7 +56,8 @@ public:
     kj::Promise<void> share(ShareContext ctx) override {
         auto name = str(ctx.getParams().getName());
         auto hosts = read_texts(ctx.getParams().getAllowedHosts());
-        return _c.call<share_info>([name, hosts](node_service& s) { return s.share_device(name, hosts); })
+        auto nqn = str(ctx.getParams().getNqn());
+        return _c.call<share_info>([name, hosts, nqn](node_service& s) { return s.share_device(name, hosts, nqn); })
             .then([ctx](share_info v) mutable { fill(ctx.getResults().initShare(), v); });
     }
     kj::Promise<void> unshare(UnshareContext ctx) override {

@@ -21,7 +21,8 @@ public:
     kj::Promise<void> publish(PublishContext ctx) override {
         auto name = str(ctx.getParams().getName());
         auto hosts = read_texts(ctx.getParams().getAllowedHosts());
-        return _c.call<share_info>([name, hosts](node_service& s) { return s.publish_nexus(name, hosts); })
+        auto nqn = str(ctx.getParams().getNqn());
+        return _c.call<share_info>([name, hosts, nqn](node_service& s) { return s.publish_nexus(name, hosts, nqn); })
             .then([ctx](share_info v) mutable { fill(ctx.getResults().initShare(), v); });
     }
     kj::Promise<void> unpublish(UnpublishContext ctx) override {

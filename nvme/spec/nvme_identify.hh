@@ -55,7 +55,17 @@ inline constexpr std::uint16_t compare = 1u << 0;
 inline constexpr std::uint16_t write_uncorrectable = 1u << 1;
 inline constexpr std::uint16_t dataset_management = 1u << 2;
 inline constexpr std::uint16_t write_zeroes = 1u << 3;
+inline constexpr std::uint16_t reservations = 1u << 5;
 }  // namespace oncs
+
+// Identify Namespace RESCAP bits: 0 PTPL, 1-6 the six reservation types (in
+// rtype order), 7 IEKEY as NVMe 1.3 defines it. NMIC bit 0: shared namespace.
+namespace rescap {
+inline constexpr std::uint8_t persist_through_power_loss = 1u << 0;
+inline constexpr std::uint8_t all_types = 0x7e;
+inline constexpr std::uint8_t ignore_existing_key = 1u << 7;
+}  // namespace rescap
+inline constexpr std::uint8_t nmic_shared = 1u << 0;
 
 struct identify_controller {
     // Controller capabilities and features.

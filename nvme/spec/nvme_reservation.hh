@@ -58,7 +58,36 @@ inline constexpr std::uint8_t set = 3;
 }  // namespace cptpl
 inline constexpr std::uint32_t resv_iekey = 1u << 3;
 inline constexpr std::uint32_t report_eds = 1u << 0;  // Report CDW11 bit 0: extended data structure
+inline constexpr std::uint8_t feature_host_identifier = 0x81;
 inline constexpr std::uint8_t feature_reservation_notification_mask = 0x82;
+inline constexpr std::uint8_t log_reservation_notification = 0x80;
+
+// Reservation Notification log page types, and the mask bits of feature
+// 82h (the same numbers shifted: bit 1 registration preempted, 2 released,
+// 3 preempted).
+namespace resv_notice_type {
+inline constexpr std::uint8_t empty = 0;
+inline constexpr std::uint8_t registration_preempted = 1;
+inline constexpr std::uint8_t reservation_released = 2;
+inline constexpr std::uint8_t reservation_preempted = 3;
+}  // namespace resv_notice_type
+
+// Reservation Notification log page (80h), 64 bytes.
+struct resv_notification_log {
+    std::uint64_t log_page_count;  // per controller, 0: empty page
+    std::uint8_t type;             // resv_notice_type
+    std::uint8_t available;        // further pages available (at most FFh)
+    std::uint8_t reserved10[2];
+    std::uint32_t nsid;
+    std::uint8_t reserved16[48];
+};
+static_assert(sizeof(resv_notification_log) == 64);
+static_assert(offsetof(resv_notification_log, log_page_count) == 0);
+static_assert(offsetof(resv_notification_log, type) == 8);
+static_assert(offsetof(resv_notification_log, available) == 9);
+static_assert(offsetof(resv_notification_log, reserved10) == 10);
+static_assert(offsetof(resv_notification_log, nsid) == 12);
+static_assert(offsetof(resv_notification_log, reserved16) == 16);
 inline constexpr std::uint8_t feature_reservation_persistence = 0x83;
 
 constexpr std::uint8_t resv_action(std::uint32_t cdw10) { return cdw10 & 0x7; }

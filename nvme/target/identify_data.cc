@@ -89,7 +89,7 @@ void build_identify_controller(const controller_profile& c, std::span<std::byte,
     id.cqes = 0x44;  // 16-byte CQEs
     id.maxcmd = c.maxcmd;
     id.nn = c.discovery ? 0 : c.namespace_count;
-    id.oncs = c.discovery ? 0 : static_cast<std::uint16_t>(oncs::dataset_management | oncs::write_zeroes);
+    id.oncs = c.discovery ? 0 : static_cast<std::uint16_t>(oncs::dataset_management | oncs::write_zeroes | oncs::reservations);
     id.vwc = (!c.discovery && c.volatile_write_cache) ? 1 : 0;
     // SGLs with any byte alignment; no keyed descriptors (RDMA only); the
     // offset form of the Data Block descriptor, which is how in-capsule data
@@ -117,7 +117,12 @@ void build_identify_namespace(const namespace_profile& ns, std::span<std::byte, 
     id.nsfeat = 0;  // no thin provisioning, no DAE
     id.nlbaf = 0;   // one LBA format (0's based)
     id.flbas = 0;   // format 0, no metadata
-    id.nmic = 0;    // not shared
+    // Shared (several controllers, one per host connection, reach it) and
+    // reservable: all six types and IEKEY as NVMe 1.3 defines it.
+    id.nmic = ns.reservations ? nmic_shared : 0;
+    id.rescap = ns.reservations ? static_cast<std::uint8_t>(rescap::all_types | rescap::ignore_existing_key |
+                                                            (ns.ptpl ? rescap::persist_through_power_loss : 0))
+                                : 0;
     // Bits 2:0 = 001b: a deallocated block reads as zeroes. Bit 3 (Write
     // Zeroes with DEAC deallocates) is left clear: not promised.
     id.dlfeat = ns.deallocated_reads_zero ? dlfeat_read_zeroes : 0;

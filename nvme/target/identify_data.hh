@@ -37,6 +37,8 @@ struct namespace_profile {
     std::uint64_t block_count = 0;
     uuid id;                            // for the descriptor list (NIDT 3)
     bool deallocated_reads_zero = true; // DLFEAT
+    bool reservations = true;           // RESCAP (all six types, IEKEY) and NMIC shared
+    bool ptpl = false;                  // RESCAP bit 0: Persist Through Power Loss
 };
 
 // One line of the Discovery log.

@@ -23,7 +23,17 @@ namespace ioe::nvme {
 
 subsystem::subsystem(const subsystem_config& cfg, unsigned shards)
     : nqn(cfg.nqn), serial(cfg.serial), model(cfg.model), _views(shards), _namespaces(cfg.namespaces),
-      _allowed(cfg.allowed_hosts) {}
+      _allowed(cfg.allowed_hosts) {
+    for (std::size_t i = 0; i < _namespaces.size(); ++i)
+        _reservations.push_back(std::make_shared<namespace_reservations>(shards));
+}
+
+const reservation_view& namespace_reservations::local() const noexcept { return views[this_shard_id()].v; }
+
+namespace_reservations* subsystem::reservations_of(std::uint32_t nsid) const noexcept {
+    const auto& r = _views[this_shard_id()].resv;
+    return nsid == 0 || nsid > r.size() ? nullptr : r[nsid - 1].get();
+}
 
 block_device* subsystem::namespace_of(std::uint32_t nsid) const noexcept {
     const auto& ns = _views[this_shard_id()].ns;
@@ -92,7 +102,7 @@ void controller::tear_down() {
 }
 
 nvmf_target::nvmf_target(std::string address, std::uint16_t port, target_limits limits)
-    : _address(std::move(address)), _port(port), _limits(limits), _home(this_shard_id()) {}
+    : _address(std::move(address)), _port(port), _limits(limits), _home(this_shard_id()), _qpairs(shard_count()) {}
 
 nvmf_target::~nvmf_target() {
     if (_listen_fd >= 0) ::close(_listen_fd);
@@ -114,8 +124,13 @@ std::shared_ptr<subsystem> nvmf_target::subsystem_or_throw(const std::string& nq
 
 future<> nvmf_target::publish_namespaces(std::shared_ptr<subsystem> s) {
     const std::vector<block_device*> table = s->_namespaces;
+    const std::vector<std::shared_ptr<namespace_reservations>> resv = s->_reservations;
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
-        co_await submit_to(shard, [s, table] { s->_views[this_shard_id()].ns = table; });
+        co_await submit_to(shard, [s, table, resv] {
+            auto& v = s->_views[this_shard_id()];
+            v.ns = table;
+            v.resv = resv;
+        });
     }
 }
 
@@ -169,6 +184,9 @@ future<> nvmf_target::add_subsystem(subsystem_config cfg) {
                                     fmt::format("nvmf subsystem '{}' already exists", cfg.nqn));
             }
     }
+    // Reservations persisted through power loss are back before any I/O.
+    for (std::size_t i = 0; i < cfg.namespaces.size(); ++i)
+        s->_reservations[i] = co_await make_reservations(cfg.nqn, static_cast<std::uint32_t>(i + 1), cfg.namespaces[i]);
     // Visible to Connect only once every shard has its namespaces.
     co_await publish_namespaces(s);
     {
@@ -197,9 +215,11 @@ future<> nvmf_target::remove_subsystem(std::string nqn) {
     }
     _generation.fetch_add(1, std::memory_order_relaxed);
     notify_discovery_changed();
-    // New commands find no namespace; the controllers' connections end.
-    s->_namespaces.clear();
-    co_await publish_namespaces(s);
+    // The controllers' connections end first (a command that still runs
+    // finishes on its device; its answer may not reach the host, which
+    // retries on reconnect), then later commands find no namespace and get
+    // a path status (never Invalid Namespace with DNR: docs/nvmf.md,
+    // "Teardown").
     for (auto& c : ctrls) {
         const unsigned shard = c->admin_shard;
         co_await submit_to(shard, [c] {
@@ -207,6 +227,9 @@ future<> nvmf_target::remove_subsystem(std::string nqn) {
             if (c->admin) c->admin->shut_down_connection();
         });
     }
+    s->_namespaces.clear();
+    s->_reservations.clear();
+    co_await publish_namespaces(s);
     log::info("nvmf subsystem {} removed ({} controller(s) disconnected)", nqn, ctrls.size());
 }
 
@@ -214,7 +237,16 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
     check_home("add_namespace");
     if (!dev) throw storage_error(storage_errc::invalid_argument, fmt::format("nvmf subsystem {}: no device", nqn));
     auto s = subsystem_or_throw(nqn);
+    // The NSID it will get (the lowest free one); its reservation is loaded
+    // before the table changes, then the slot is checked again.
+    std::uint32_t want = 1;
+    while (want <= s->_namespaces.size() && s->_namespaces[want - 1]) ++want;
+    auto resv = co_await make_reservations(nqn, want, dev);
     auto& ns = s->_namespaces;
+    if (!(want > ns.size() ? want == ns.size() + 1 : ns[want - 1] == nullptr)) {
+        throw storage_error(storage_errc::busy,
+                            fmt::format("nvmf subsystem {}: namespaces changed meanwhile, add the device again", nqn));
+    }
     for (block_device* d : ns)
         if (d == dev) {
             throw storage_error(storage_errc::already_exists,
@@ -225,12 +257,14 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
     if (free_slot != ns.end()) {
         *free_slot = dev;
         nsid = static_cast<std::uint32_t>(free_slot - ns.begin()) + 1;
+        s->_reservations[nsid - 1] = resv;
     } else {
         if (ns.size() >= subsystem::max_namespaces) {
             throw storage_error(storage_errc::no_space, fmt::format("nvmf subsystem {}: already {} namespaces", nqn,
                                                                     subsystem::max_namespaces));
         }
         ns.push_back(dev);
+        s->_reservations.push_back(resv);
         nsid = static_cast<std::uint32_t>(ns.size());
     }
     co_await publish_namespaces(s);
@@ -248,7 +282,11 @@ future<> nvmf_target::remove_namespace(std::string nqn, std::uint32_t nsid) {
     }
     const std::string name = ns[nsid - 1]->name();
     ns[nsid - 1] = nullptr;
-    while (!ns.empty() && !ns.back()) ns.pop_back();
+    s->_reservations[nsid - 1] = nullptr;
+    while (!ns.empty() && !ns.back()) {
+        ns.pop_back();
+        s->_reservations.pop_back();
+    }
     co_await publish_namespaces(s);
     notify_namespace_changed(s, nsid);
     log::info("nvmf subsystem {}: namespace {} ({}) removed", nqn, nsid, name);
@@ -341,6 +379,11 @@ void nvmf_target::remove_controller(std::uint16_t cntlid) {
     auto it = _controllers.find(cntlid);
     if (it == _controllers.end()) return;
     it->second->admin = nullptr;  // called on the admin shard as its queue pair closes
+    std::erase_if(_retired, [](const std::weak_ptr<controller>& w) {
+        auto c = w.lock();
+        return !c || c->live_qpairs.load() == 0;
+    });
+    _retired.push_back(it->second);
     _controllers.erase(it);
 }
 
@@ -351,6 +394,20 @@ std::vector<discovery_entry> nvmf_target::discovery_entries() const {
         out.push_back(discovery_entry{s->nqn, _address, std::to_string(_port), 1, false});
     }
     return out;
+}
+
+bool nvmf_target::host_draining(const subsystem* s, const host_id& h) {
+    std::lock_guard<std::mutex> lk(_mutex);
+    auto draining = [&](const controller& c) {
+        return c.subsys.get() == s && c.hostid == h && c.dead.load() && c.live_qpairs.load() > 0;
+    };
+    for (const auto& w : _retired) {
+        auto c = w.lock();
+        if (c && draining(*c)) return true;
+    }
+    for (const auto& [id, c] : _controllers)
+        if (draining(*c)) return true;
+    return false;
 }
 
 void nvmf_target::connection_opened(int fd) {

@@ -16,16 +16,19 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "nvme/target/identify_data.hh"
+#include "nvme/target/reservation_state.hh"
 #include "runtime/future.hh"
 #include "runtime/timer.hh"
 #include "storage/block_device.hh"
@@ -33,6 +36,30 @@
 namespace ioe::nvme {
 
 class tcp_qpair;
+
+// One namespace's reservation: the state, owned by the target's home shard,
+// and one copy per shard that the I/O path of that shard reads without a
+// lock (docs/nvmf.md, "Reservations"). The home shard replaces the copies
+// (newer version wins) before a reservation command completes.
+struct namespace_reservations {
+    explicit namespace_reservations(unsigned shards) : views(shards) {}
+    reservation_state state;  // home shard only
+    struct alignas(64) slot {
+        reservation_view v;
+    };
+    std::vector<slot> views;  // index: shard
+    std::string ptpl_name;    // its PTPL file: "<subsystem NQN>.ns<NSID>.resv"
+    const reservation_view& local() const noexcept;
+};
+
+// Where the target keeps reservations that persist through power loss (the
+// daemon: files under <data dir>/reservations, written on its control
+// thread; see reservation_file.hh). Both run on the home shard and may
+// suspend; save completes once the bytes are durable.
+struct reservation_store {
+    std::function<future<>(std::string name, std::vector<std::byte> bytes)> save;
+    std::function<future<std::optional<std::vector<std::byte>>>(std::string name)> load;
+};
 
 // What add_subsystem() takes.
 struct subsystem_config {
@@ -58,6 +85,8 @@ public:
     // This shard's view of the namespaces (no lock: only this shard writes
     // it, when the home shard publishes a new table).
     block_device* namespace_of(std::uint32_t nsid) const noexcept;
+    // This shard's copy of a namespace's reservation (null: inactive nsid).
+    namespace_reservations* reservations_of(std::uint32_t nsid) const noexcept;
     std::vector<std::uint32_t> active_nsids() const;  // ascending
     std::uint32_t highest_nsid() const noexcept;
 
@@ -69,9 +98,11 @@ private:
     friend class nvmf_target;
     struct alignas(64) shard_view {
         std::vector<block_device*> ns;  // index nsid - 1; null: inactive
+        std::vector<std::shared_ptr<namespace_reservations>> resv;  // index nsid - 1
     };
     std::vector<shard_view> _views;
     std::vector<block_device*> _namespaces;  // home shard: the table being published
+    std::vector<std::shared_ptr<namespace_reservations>> _reservations;  // home shard, parallel to _namespaces
     mutable std::mutex _hosts_mutex;
     std::vector<std::string> _allowed;
 };
@@ -81,6 +112,7 @@ struct controller {
     std::uint16_t cntlid = 0;
     std::shared_ptr<subsystem> subsys;  // null: the discovery controller
     std::string hostnqn;
+    host_id hostid{};  // Connect data HOSTID: the host's identity for reservations
     unsigned admin_shard = 0;
     // Admin shard state.
     std::uint32_t cc = 0;
@@ -103,7 +135,26 @@ struct controller {
     bool discovery_event_pending = false;
     bool discovery_event_masked = false;
     std::uint32_t error_recovery = 0;  // feature 05h (TLER, DULBE): stored
+    // Reservation notifications (admin shard; target_reservations.cc): the
+    // log page 80h entries not yet read, oldest first, at most 255.
+    struct resv_log_entry {
+        std::uint64_t count = 0;
+        std::uint8_t type = 0;
+        std::uint32_t nsid = 0;
+    };
+    std::vector<resv_log_entry> resv_notices;
+    std::uint64_t resv_log_count = 0;  // the last Log Page Count given
+    std::uint32_t resv_mask = 0;       // feature 82h, one mask for every namespace
+    bool resv_event_pending = false;
+    bool resv_event_masked = false;    // reported; masked until log page 80h is read
+    void reservation_notice(std::uint8_t type, std::uint32_t nsid);
+    // Log page 80h: the oldest notice (an empty page when none); consumed
+    // unless `retain`.
+    void take_reservation_notice(bool retain, std::span<std::byte, 64> out);
     std::atomic<bool> dead{false};  // torn down: I/O queues close too
+    // Queue pairs (admin and I/O, any shard) not yet closed and drained: a
+    // new controller of the same host waits for 0 (docs/nvmf.md).
+    std::atomic<int> live_qpairs{0};
 
     bool discovery() const noexcept { return subsys == nullptr; }
     // Admin shard: records `nsid` as changed and reports the event if the
@@ -137,6 +188,21 @@ struct target_limits {
     // host kept SQ flow control on (SPDK's target does; TP 8000 ties the
     // flag to SQ flow control being disabled, so it is off by default).
     bool c2h_success_always = false;
+    // Preempt-and-abort waits this long for the preempted hosts' commands
+    // to finish at the device, then fails; a Connect of a host whose old
+    // controller still drains waits as long, then gets Controller Busy.
+    std::uint32_t drain_timeout_ms = 10000;
+};
+
+// A Reservation Register / Acquire / Release as the home shard applies it.
+// opcode 0 with cdw10 bit 0 = PTPL: Set Features Reservation Persistence.
+struct reservation_request {
+    host_id host{};
+    std::uint16_t cntlid = 0xffff;
+    std::uint8_t opcode = 0;
+    std::uint32_t cdw10 = 0;
+    std::uint64_t key1 = 0;  // CRKEY
+    std::uint64_t key2 = 0;  // NRKEY / PRKEY
 };
 
 struct subsystem_namespace {
@@ -206,7 +272,39 @@ public:
     void connection_opened(int fd);
     void connection_closed(int fd);
 
+    // Reservations (target_reservations.cc): from the command's shard,
+    // applied on the home shard, every shard's copy updated (and, for
+    // preempt-and-abort, every unregistered host's commands drained)
+    // before the returned status.
+    future<std::uint16_t> change_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid,
+                                             reservation_request rq);
+    // Home shard, before namespaces are added: PTPL through this store
+    // (without one, RESCAP has no PTPL bit and CPTPL = 11b is refused).
+    void set_reservation_store(reservation_store store) { _store = std::move(store); }
+    bool persists_reservations() const noexcept { return static_cast<bool>(_store.save); }
+    // Queue pairs of this shard (their constructor / destructor).
+    void qpair_opened(tcp_qpair* q);
+    void qpair_closed(tcp_qpair* q);
+    // A controller of this host on this subsystem was torn down and some
+    // of its queue pairs still run commands.
+    bool host_draining(const subsystem* s, const host_id& h);
+    // Waits (up to drain_timeout_ms) until host_draining() is false.
+    future<bool> wait_host_drained(const subsystem* s, host_id h);
+
 private:
+    future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);
+    future<> publish_reservation(std::shared_ptr<namespace_reservations> r);
+    // Log page 80h entries (and the event) to every controller of those hosts.
+    void send_reservation_notices(const std::shared_ptr<subsystem>& s, std::uint32_t nsid,
+                                  const std::vector<std::pair<host_id, std::uint8_t>>& notices);
+    // A namespace's reservation, its PTPL file loaded (home shard, before
+    // the namespace is published). Throws storage_error on a corrupt file.
+    future<std::shared_ptr<namespace_reservations>> make_reservations(std::string subnqn, std::uint32_t nsid,
+                                                                      block_device* dev);
+    future<bool> drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r);
+    future<bool> drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
+                                steady_clock::time_point deadline);
+
     future<> accept_loop();
     void check_home(const char* what) const;
     std::shared_ptr<subsystem> subsystem_or_throw(const std::string& nqn) const;
@@ -234,6 +332,12 @@ private:
     std::uint16_t _next_cntlid = 1;
     std::set<int> _connections;
     std::atomic<unsigned> _open{0};
+    std::vector<std::weak_ptr<controller>> _retired;  // torn down, maybe still draining (_mutex)
+    struct alignas(64) shard_qpairs {
+        std::vector<tcp_qpair*> list;  // touched by its shard only
+    };
+    std::vector<shard_qpairs> _qpairs;
+    reservation_store _store;
 };
 
 }  // namespace ioe::nvme

@@ -1,7 +1,9 @@
 // Commands of the NVMe/TCP target: Fabrics (Connect, Property Get/Set,
 // Disconnect), admin (Identify, Get Log Page, Get/Set Features, Keep Alive,
 // Async Event Request) and I/O (Read, Write, Flush, Write Zeroes, Dataset
-// Management) on the namespace's block device channel of this shard.
+// Management) on the namespace's block device channel of this shard, after
+// the reservation check; the reservation commands, features 81h-83h and log
+// page 80h are in target_reservations.cc.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include "nvme/spec/nvme_fabrics.hh"
 #include "nvme/spec/nvme_identify.hh"
 #include "nvme/spec/nvme_log.hh"
+#include "nvme/spec/nvme_reservation.hh"
 #include "nvme/target/identify_data.hh"
 #include "nvme/target/tcp_qpair.hh"
 #include "runtime/engine.hh"
@@ -30,6 +33,11 @@ completion status(std::uint8_t type, std::uint8_t code, bool dnr = true) {
 }
 completion ok_status() { return status(sct::generic, sc::success); }
 completion invalid_field() { return status(sct::generic, sc::invalid_field); }
+
+// What a data command gets when its namespace or controller went away under
+// it: Asymmetric Access Inaccessible (path status, no DNR), which a host
+// retries or fails over to another path; never Invalid Namespace with DNR.
+completion path_gone() { return status(sct::path, 0x02, false); }
 
 completion from_io_status(io_status st) {
     const auto v = static_cast<std::uint16_t>(st);
@@ -88,6 +96,7 @@ void tcp_qpair::report_async_events() {
         complete_held(c, r);
         return;
     }
+    if (report_reservation_event() && _held_aers.empty()) return;
     if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
     if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
     command* c = _held_aers.front();
@@ -214,10 +223,19 @@ future<completion> tcp_qpair::connect(command* c) {
         log::warn("NVMe/TCP connect refused: host {} is not allowed on {}", hostnqn, subnqn);
         co_return status(sct::command_specific, sc_specific::connect_invalid_host);
     }
+    host_id hostid;
+    std::memcpy(hostid.data(), data.hostid, hostid.size());
     completion r = ok_status();
     if (cmd.qid == 0) {
+        // The same host's torn-down controller still has commands at the
+        // device: the new one waits for them (bounded), docs/nvmf.md.
+        if (subsys && !co_await _target.wait_host_drained(subsys.get(), hostid)) {
+            log::warn("NVMe/TCP connect from {}: its previous controller on {} still drains: busy", hostnqn, subnqn);
+            co_return status(sct::command_specific, sc_specific::connect_controller_busy, false);
+        }
         _ctrl = _target.create_controller(subsys, hostnqn, this_shard_id());
         if (!_ctrl) co_return status(sct::command_specific, sc_specific::connect_controller_busy);
+        _ctrl->hostid = hostid;
         _ctrl->admin = this;
         _ctrl->kato_ms = cmd.kato;
         _ctrl->last_keep_alive = steady_clock::now();
@@ -227,7 +245,7 @@ future<completion> tcp_qpair::connect(command* c) {
                   _ctrl->cntlid);
     } else {
         auto ctrl = _target.find_controller(data.cntlid);
-        if (!ctrl || ctrl->dead.load() || ctrl->hostnqn != hostnqn || ctrl->subsys != subsys) {
+        if (!ctrl || ctrl->dead.load() || ctrl->hostnqn != hostnqn || ctrl->subsys != subsys || ctrl->hostid != hostid) {
             co_return invalid_param(offsetof(connect_data, cntlid), true);
         }
         if (cmd.qid > std::uint32_t{ctrl->io_queues} + 1 || ctrl->discovery()) {
@@ -240,6 +258,8 @@ future<completion> tcp_qpair::connect(command* c) {
         }
         _ctrl = std::move(ctrl);
     }
+    _ctrl->live_qpairs.fetch_add(1);
+    _counted_live = true;
     _qid = cmd.qid;
     _sqsize = cmd.sqsize;
     _sq_flow_disabled = (cmd.cattr & cattr_disable_sq_flow_control) != 0;
@@ -272,8 +292,12 @@ future<completion> tcp_qpair::admin_command(command* c) {
     switch (c->cmd.opcode) {
         case admin_opcode::identify: co_return identify(c);
         case admin_opcode::get_log_page: co_return get_log_page(c);
-        case admin_opcode::set_features: co_return features(c, true);
-        case admin_opcode::get_features: co_return features(c, false);
+        case admin_opcode::set_features:
+        case admin_opcode::get_features: {
+            const bool set = c->cmd.opcode == admin_opcode::set_features;
+            if ((c->cmd.cdw10 & 0xff) == feature_reservation_persistence) co_return co_await reservation_persistence(c, set);
+            co_return features(c, set);
+        }
         case admin_opcode::keep_alive: co_return ok_status();
         case admin_opcode::async_event_request: {
             // Held, on the discovery controller too (a Discovery Log Page
@@ -322,6 +346,7 @@ completion tcp_qpair::identify(command* c) {
                 ns.block_size = dev->block_size();
                 ns.block_count = dev->block_count();
                 ns.id = dev->id();
+                ns.ptpl = _target.persists_reservations();
                 build_identify_namespace(ns, page);
             }  // an inactive nsid: all zeros
             break;
@@ -369,6 +394,13 @@ completion tcp_qpair::get_log_page(command* c) {
                 _ctrl->ns_event_pending = false;
                 _ctrl->ns_event_masked = false;
             }
+            break;
+        }
+        case log_reservation_notification: {
+            if (_ctrl->discovery()) return invalid_field();
+            whole.assign(64, std::byte{0});
+            _ctrl->take_reservation_notice((c->cmd.cdw10 & get_log_rae) != 0,
+                                           std::span<std::byte, 64>(whole.data(), 64));
             break;
         }
         case log_page::smart_health: {
@@ -424,6 +456,8 @@ completion tcp_qpair::features(command* c, bool set) {
         case feature::volatile_write_cache:
             r.dw0 = 1;  // enabled: the target honours Flush
             return r;
+        case feature_reservation_notification_mask:
+        case feature_host_identifier: return reservation_feature(c, set);
         case feature::error_recovery:
             if (set && (c->cmd.cdw11 >> 16) != 0) return invalid_field();  // DULBE (bit 16): not supported
             if (set) _ctrl->error_recovery = c->cmd.cdw11 & 0xffff;       // TLER: stored
@@ -456,9 +490,17 @@ completion tcp_qpair::features(command* c, bool set) {
 // ---- I/O -------------------------------------------------------------------------
 
 future<completion> tcp_qpair::io_command(command* c) {
-    if (_ctrl->dead.load()) co_return status(sct::generic, sc::abort_requested);
+    if (_ctrl->dead.load()) co_return path_gone();
     block_device* dev = namespace_device(c->cmd.nsid);
-    if (!dev) co_return status(sct::generic, sc::invalid_namespace_or_format);
+    if (!dev) {
+        // A namespace this controller once had (it went away): path status.
+        if (c->cmd.nsid != 0 && c->cmd.nsid <= subsystem::max_namespaces && _ctrl->subsys->highest_nsid() == 0)
+            co_return path_gone();
+        co_return status(sct::generic, sc::invalid_namespace_or_format);
+    }
+    if (is_reservation_command(c->cmd.opcode)) co_return co_await reservation_command(c);
+    const drain_counted counted(_io_inflight[_io_epoch]);  // for preempt-and-abort's drain
+    if (!reservation_allows(c->cmd)) co_return status(sct::generic, sc::reservation_conflict);
     io_channel* ch = dev->channel();
     if (!ch) co_return status(sct::generic, sc::namespace_not_ready, false);
     const std::uint32_t bs = dev->block_size();
@@ -473,6 +515,8 @@ future<completion> tcp_qpair::io_command(command* c) {
             if (bytes != c->length) co_return status(sct::generic, sc::data_sgl_length_invalid);
             if (c->cmd.opcode == nvm_opcode::write) {
                 if (!co_await fetch_data(c)) co_return status(sct::generic, sc::data_transfer_error);
+                // Checked again: the reservation may have changed while the data came.
+                if (!reservation_allows(c->cmd)) co_return status(sct::generic, sc::reservation_conflict);
                 io_vec v = to_io_vec(c->data, 0, bytes);
                 co_return from_io_status(co_await ch->write(lba, blocks, io_vecs(&v, 1)));
             }

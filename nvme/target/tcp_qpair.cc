@@ -62,6 +62,29 @@ tcp_qpair::tcp_qpair(nvmf_target& target, int fd)
     _tx.set_zero_copy_min(target.limits().zero_copy_send_min);
     // Until ICReq/ICResp: no digests, and nothing longer than an ICReq.
     _rx.configure(false, false, sizeof(tcp::ic_req));
+    static std::atomic<std::uint64_t> serials{0};
+    _serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
+    _target.qpair_opened(this);
+}
+
+tcp_qpair::~tcp_qpair() { _target.qpair_closed(this); }
+
+bool tcp_qpair::io_queue_of(const subsystem* s) const noexcept {
+    return _ctrl && _qid != 0 && _ctrl->subsys.get() == s;
+}
+
+unsigned tcp_qpair::begin_drain() noexcept {
+    // Flip only when the other generation is empty (no drain is waiting on
+    // it); otherwise wait for both (token 2).
+    const unsigned old = _io_epoch;
+    if (_io_inflight[old ^ 1] != 0) return 2;
+    _io_epoch ^= 1;
+    return old;
+}
+
+bool tcp_qpair::drained(unsigned token) const noexcept {
+    if (token == 2) return _io_inflight[0] == 0 && _io_inflight[1] == 0;
+    return _io_inflight[token] == 0;
 }
 
 future<> tcp_qpair::run() {
@@ -88,6 +111,10 @@ future<> tcp_qpair::run() {
 
 future<> tcp_qpair::close_connection() {
     _state = state::closing;
+    // An admin queue that ends ends its controller now (its I/O queues
+    // close, and a reconnect of the host waits for them: docs/nvmf.md),
+    // not only once this queue pair has drained.
+    if (_ctrl && _qid == 0) _ctrl->tear_down();
     {
         // What is queued (a TermReq, a Disconnect's answer) leaves first,
         // within a bound: a host that stopped reading cannot hold us.
@@ -118,6 +145,7 @@ future<> tcp_qpair::close_connection() {
     if (_cid_conflicts > 0) {
         log::info("NVMe/TCP connection fd {}: {} commands answered with Command ID Conflict", _fd, _cid_conflicts);
     }
+    if (_counted_live) _ctrl->live_qpairs.fetch_sub(1);
     _target.connection_closed(_fd);
     ::close(_fd);
 }

@@ -82,6 +82,17 @@ public:
     // Ends the connection (the receive loop sees it and the pair closes).
     void shut_down_connection() noexcept;
 
+    // ---- draining, for preempt-and-abort (its shard) ----
+    // An I/O queue pair of subsystem s (connected now or still closing).
+    bool io_queue_of(const subsystem* s) const noexcept;
+    const host_id& host() const noexcept { return _ctrl->hostid; }
+    std::uint64_t serial() const noexcept { return _serial; }
+    // Starts a drain: data commands from now on are counted apart; returns
+    // a token that drained() takes (true once every data command started
+    // before begin_drain() has finished at the device).
+    unsigned begin_drain() noexcept;
+    bool drained(unsigned token) const noexcept;
+
 private:
     static constexpr std::size_t max_held_aers = 4;  // Identify Controller AERL + 1
 
@@ -89,7 +100,7 @@ private:
     enum class rx_data { none, capsule, h2c };
 
     tcp_qpair(nvmf_target& target, int fd);
-    ~tcp_qpair() override = default;
+    ~tcp_qpair() override;
     future<> run();
     future<> close_connection();
     // Receive handlers: false ends the connection.
@@ -112,6 +123,28 @@ private:
     future<completion> fabrics_command(command* c);
     future<completion> io_command(command* c);
     future<completion> connect(command* c);
+    // Reservation Register / Acquire / Release / Report (target_reservations.cc).
+    future<completion> reservation_command(command* c);
+    // Get / Set Features 83h, Reservation Persistence (admin queue).
+    future<completion> reservation_persistence(command* c, bool set);
+    // Get / Set Features 81h (Host Identifier) and 82h (Reservation
+    // Notification Mask).
+    completion reservation_feature(command* c, bool set);
+    // Admin queue: answers a held Asynchronous Event Request with a pending
+    // Reservation Log Page Available event; true if it did.
+    bool report_reservation_event();
+    // The namespace's reservation lets this host run this data command now
+    // (this shard's copy; no lock). Other opcodes: true.
+    bool reservation_allows(const sqe& cmd) const noexcept;
+    static bool is_reservation_command(std::uint8_t opcode) noexcept;
+    // Counts a data command in its drain generation while it lives.
+    struct drain_counted {
+        unsigned& n;
+        explicit drain_counted(unsigned& c) : n(c) { ++n; }
+        ~drain_counted() { --n; }
+        drain_counted(const drain_counted&) = delete;
+        drain_counted& operator=(const drain_counted&) = delete;
+    };
     completion identify(command* c);
     completion get_log_page(command* c);
     completion features(command* c, bool set);
@@ -156,6 +189,12 @@ private:
     command* _rx_cmd = nullptr;
     bool _close_after_send = false;  // Disconnect answered: close once it is sent
     std::uint64_t _cid_conflicts = 0;
+    // Data commands (read, write, flush, write zeroes, DSM) executing, in
+    // two generations: a drain flips _io_epoch and waits for the old one.
+    std::uint64_t _serial = 0;
+    unsigned _io_epoch = 0;
+    std::array<unsigned, 2> _io_inflight{0, 0};
+    bool _counted_live = false;  // counted in _ctrl->live_qpairs
 };
 
 }  // namespace ioe::nvme

@@ -144,6 +144,21 @@ TEST(cli, replica_create_share_list_and_errors) {
     EXPECT_NE(r.out.find("nqn.2019-05.io.ioengine:n0"), std::string::npos) << r.out;
     r = d.ctl({"device", "list"});
     EXPECT_NE(r.out.find("n0"), std::string::npos) << r.out;
+    // --nqn: the caller's subsystem NQN, checked.
+    r = d.ctl({"device", "create", "null:///n1?size_mb=8"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = d.ctl({"device", "share", "n1", "--nqn", "nqn.2019-05.io.example:no spaces"});
+    EXPECT_EQ(r.status, 1) << r.out;
+    r = d.ctl({"device", "share", "n1", "--nqn", "nqn.2019-13.io.example:vol"});
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("month"), std::string::npos) << r.out;
+    r = d.ctl({"device", "share", "n1", "--nqn", "nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"), std::string::npos)
+        << r.out;
+    r = d.ctl({"nvmf", "subsystems"});
+    EXPECT_NE(r.out.find("nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"), std::string::npos)
+        << r.out;
 
     // Errors: exit 1 with the server's code and message.
     r = d.ctl({"replica", "create", "--pool", "nope", "--size", "16MiB", "r2"});

@@ -110,8 +110,8 @@ TEST(nvme_identify_data, controller_io) {
     EXPECT_EQ(id.maxcmd, 128);
     EXPECT_EQ(id.nn, 3u);
     EXPECT_EQ(le32(b, 516), 3u);
-    EXPECT_EQ(id.oncs, oncs::dataset_management | oncs::write_zeroes);
-    EXPECT_EQ(le16(b, 520), 0x000c);
+    EXPECT_EQ(id.oncs, oncs::dataset_management | oncs::write_zeroes | oncs::reservations);
+    EXPECT_EQ(le16(b, 520), 0x002c);  // DSM, Write Zeroes, Reservations
     EXPECT_EQ(id.vwc, 1);
     EXPECT_EQ(u8(b, 525), 1);
     EXPECT_EQ(id.sgls, (1u << 0) | (1u << 20));
@@ -189,7 +189,8 @@ TEST(nvme_identify_data, namespace_512_and_4096) {
     EXPECT_EQ(id.nsfeat, 0);
     EXPECT_EQ(id.nlbaf, 0);
     EXPECT_EQ(id.flbas, 0);
-    EXPECT_EQ(id.nmic, 0);
+    EXPECT_EQ(id.nmic, nmic_shared);
+    EXPECT_EQ(id.rescap, 0xfe);  // six types and IEKEY, no PTPL
     EXPECT_EQ(id.dlfeat, 0x1);
     EXPECT_EQ(u8(b, 33), 0x1);
     EXPECT_EQ(id.lbaf[0].ms, 0);

@@ -52,6 +52,7 @@ using namespace std::chrono_literals;
 
 constexpr char k_subnqn[] = "nqn.2026-11.io.ioengine:test";
 constexpr char k_good_host[] = "nqn.host:good";
+constexpr char k_other_host[] = "nqn.host:other";  // allowed too: a second host (reservations)
 constexpr char k_ns_uri[] = "malloc:///ns1?size_mb=16&blk_size=512";
 constexpr std::uint32_t k_block = 512;
 constexpr std::uint64_t k_blocks = 16ull * 1024 * 1024 / k_block;  // 32768
@@ -390,7 +391,7 @@ inline void sgl_transport(sqe& s, std::uint32_t len) {
 
 // cattr: Connect attributes (bit 2: the host disables SQ flow control).
 inline cmd_result nvmf_connect(host& h, std::uint16_t qid, std::uint16_t cntlid, const std::string& hostnqn,
-               const std::string& subnqn, std::uint8_t cattr = 0) {
+               const std::string& subnqn, std::uint8_t cattr = 0, std::uint8_t hostid0 = 0x42) {
     connect_command c{};
     c.opcode = admin_opcode::fabrics;
     c.cid = h.next_cid();
@@ -402,7 +403,7 @@ inline cmd_result nvmf_connect(host& h, std::uint16_t qid, std::uint16_t cntlid,
     c.kato = 0;
     c.cattr = cattr;
     connect_data d{};
-    d.hostid[0] = 0x42;
+    d.hostid[0] = hostid0;
     d.cntlid = cntlid;
     std::memcpy(d.subnqn, subnqn.data(), std::min(subnqn.size(), sizeof d.subnqn - 1));
     std::memcpy(d.hostnqn, hostnqn.data(), std::min(hostnqn.size(), sizeof d.hostnqn - 1));
@@ -480,14 +481,20 @@ struct session {
     std::unique_ptr<host> admin;
     std::unique_ptr<host> io;
     std::uint16_t cntlid = 0;
+    std::string hostnqn = k_good_host;
+    std::uint8_t hostid0 = 0x42;
 };
 
 // Admin queue: ICReq, Connect, CC.EN=1, CSTS.RDY=1.
-inline session open_admin(std::uint16_t port, std::uint8_t dgst = 0) {
+// hostid0: the first byte of the Connect data's HOSTID (the rest is 0).
+inline session open_admin(std::uint16_t port, std::uint8_t dgst = 0, const std::string& hostnqn = k_good_host,
+                          std::uint8_t hostid0 = 0x42) {
     session s;
+    s.hostnqn = hostnqn;
+    s.hostid0 = hostid0;
     s.admin = std::make_unique<host>(port);
     s.admin->icreq(dgst);
-    cmd_result c = nvmf_connect(*s.admin, 0, 0xffff, k_good_host, k_subnqn);
+    cmd_result c = nvmf_connect(*s.admin, 0, 0xffff, hostnqn, k_subnqn, 0, hostid0);
     if (!status_ok(c.cq.status)) throw std::runtime_error("admin Connect failed");
     EXPECT_EQ(c.cq.sqid, 0);
     s.cntlid = static_cast<std::uint16_t>(c.cq.dw0 & 0xffff);
@@ -511,7 +518,7 @@ inline void open_io(session& s, std::uint16_t port, std::uint8_t dgst = 0, std::
     EXPECT_EQ(fr.cq.dw0, (1u << 16) | 1u);
     s.io = std::make_unique<host>(port);
     s.io->icreq(dgst);
-    cmd_result c = nvmf_connect(*s.io, 1, s.cntlid, k_good_host, k_subnqn, cattr);
+    cmd_result c = nvmf_connect(*s.io, 1, s.cntlid, s.hostnqn, k_subnqn, cattr, s.hostid0);
     if (!status_ok(c.cq.status)) throw std::runtime_error("I/O queue Connect failed");
     EXPECT_EQ(c.cq.sqid, 1);
     EXPECT_EQ(c.cq.dw0 & 0xffff, s.cntlid);
@@ -585,6 +592,8 @@ private:
 
 struct target_options {
     bool fault_namespace = false;  // namespace 1 behind a fault_device (target_control::faults)
+    target_limits limits{};
+    std::function<void(nvmf_target&)> setup;  // runs before the subsystem is added
 };
 
 // Runs `client` on its own thread against a target on an ephemeral port; the
@@ -598,7 +607,7 @@ inline void with_target(const target_options& opts, const std::function<void(std
         device_registry devices;
         subsystem_config sub;
         sub.nqn = k_subnqn;
-        sub.allowed_hosts = {k_good_host};
+        sub.allowed_hosts = {k_good_host, k_other_host};
         block_device* ns = co_await devices.create(k_ns_uri);
         std::unique_ptr<fault_device> faulty;
         if (opts.fault_namespace) {
@@ -607,7 +616,8 @@ inline void with_target(const target_options& opts, const std::function<void(std
             ns = faulty.get();
         }
         sub.namespaces.push_back(ns);
-        auto target = std::make_unique<nvmf_target>("127.0.0.1", 0);
+        auto target = std::make_unique<nvmf_target>("127.0.0.1", 0, opts.limits);
+        if (opts.setup) opts.setup(*target);
         co_await target->add_subsystem(std::move(sub));
         co_await target->start();
         const std::uint16_t port = target->port();

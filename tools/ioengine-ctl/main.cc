@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
     auto* ds = sub(device, "share", "serve a device over NVMe/TCP", g);
     ds->add_option("name", name, "device name")->required();
     ds->add_option("--allow-host", hosts, "host NQN allowed to connect (repeatable; none: any host)");
-    bind(ds, [&](rpc::rpc_client& c) { show(g, c.share_device(name, hosts), single_share); });
+    std::string share_nqn;
+    ds->add_option("--nqn", share_nqn, "subsystem NQN (default nqn.2019-05.io.ioengine:<name>)");
+    bind(ds, [&](rpc::rpc_client& c) { show(g, c.share_device(name, hosts, share_nqn), single_share); });
     auto* du = sub(device, "unshare", "stop serving a device", g);
     du->add_option("name", name, "device name")->required();
     bind(du, [&](rpc::rpc_client& c) {

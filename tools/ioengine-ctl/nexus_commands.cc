@@ -13,6 +13,7 @@ namespace {
 struct nexus_args {
     std::string name, uri, uuid, health_key;
     std::vector<std::string> children, hosts;
+    std::string nqn;  // publish --nqn
     std::uint32_t segment_bytes = 0, rebuild_parallel = 0;
     bool verify = false, no_rebuild = false;
 };
@@ -55,8 +56,9 @@ void add_nexus_commands(CLI::App& app, globals& g, action_fn& action) {
     auto* np = sub(nexus, "publish", "serve a nexus over NVMe/TCP; prints the NQN and the address to connect to", g);
     np->add_option("name", a.name, "nexus name")->required();
     np->add_option("--allow-host", a.hosts, "host NQN allowed to connect (repeatable; none: any host)");
+    np->add_option("--nqn", a.nqn, "subsystem NQN (default nqn.2019-05.io.ioengine:<name>)");
     bind(np, [&g](rpc::rpc_client& c) {
-        auto s = c.publish_nexus(a.name, a.hosts);
+        auto s = c.publish_nexus(a.name, a.hosts, a.nqn);
         show(g, s, single_share);
         if (!g.json) {
             std::cout << "connect: nvme connect -t tcp -a " << s.address << " -s " << s.port << " -n " << s.nqn << "\n";

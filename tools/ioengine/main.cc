@@ -15,6 +15,7 @@
 
 #include "nvme/initiator/nvmf_backend.hh"
 #include "nvme/pcie/pcie_backend.hh"
+#include "nvme/target/reservation_file.hh"
 #include "nvme/target/target.hh"
 #include "rpc/control_calls.hh"
 #include "rpc/health_backend.hh"
@@ -102,6 +103,19 @@ ioe::future<int> serve(daemon_context ctx) {
     // least this many bytes.
     if (const char* zc = std::getenv("IOENGINE_NVMF_ZEROCOPY_MIN")) limits.zero_copy_send_min = std::strtoull(zc, nullptr, 10);
     auto target = std::make_unique<ioe::nvme::nvmf_target>(opts->nvmf_address, opts->nvmf_port, limits);
+    // Reservations that persist through power loss: <data dir>/reservations,
+    // one file per namespace device, written on the control thread.
+    const std::string resv_dir = ctx.dir->path() + "/reservations";
+    target->set_reservation_store(ioe::nvme::reservation_store{
+        [e, control = ctx.control, resv_dir](std::string name, std::vector<std::byte> bytes) -> ioe::future<> {
+            return ioe::rpc::run_on_control<void>(*e, *control, [resv_dir, name, bytes] {
+                ioe::nvme::save_reservation_file(resv_dir, name, bytes);
+            });
+        },
+        [e, control = ctx.control, resv_dir](std::string name) -> ioe::future<std::optional<std::vector<std::byte>>> {
+            return ioe::rpc::run_on_control<std::optional<std::vector<std::byte>>>(
+                *e, *control, [resv_dir, name] { return ioe::nvme::load_reservation_file(resv_dir, name); });
+        }});
     std::string state_path = ctx.dir->state_path();
     auto writer = [e, control = ctx.control, state_path](ioe::rpc::node_state s) -> ioe::future<> {
         return ioe::rpc::run_on_control<void>(*e, *control,
