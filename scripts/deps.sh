@@ -11,6 +11,7 @@ packages=(
   util-linux procps
   fio
   etcd-server
+  qemu-system-common  # qemu-storage-daemon: vhost-user-blk reference back-end (vhost tests, vhost_bench)
 )
 missing=()
 for p in "${packages[@]}"; do
