@@ -10,8 +10,8 @@ packages=(
   capnproto libcapnp-dev libisal-dev
   util-linux procps
   fio
+  qemu-system-common e2fsprogs  # qemu-storage-daemon: vhost-user-blk reference back-end (vhost tests, vhost_bench)
   etcd-server
-  qemu-system-common  # qemu-storage-daemon: vhost-user-blk reference back-end (vhost tests, vhost_bench)
 )
 missing=()
 for p in "${packages[@]}"; do

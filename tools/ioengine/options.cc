@@ -27,6 +27,36 @@ bool split_address(const std::string& text, std::string& host, unsigned& port) {
 
 }  // namespace
 
+std::string parse_vhost_blk(const std::string& text, vhost_blk_option& out) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) return "expected NAME=SOCKET,device=DEV[,queues=N][,ro]";
+    out.name = text.substr(0, eq);
+    std::string rest = text.substr(eq + 1);
+    std::size_t pos = 0;
+    bool first = true;
+    while (pos <= rest.size()) {
+        auto comma = rest.find(',', pos);
+        std::string part = rest.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        pos = comma == std::string::npos ? rest.size() + 1 : comma + 1;
+        if (first) {
+            if (part.empty()) return "the socket path is empty";
+            out.socket_path = part;
+            first = false;
+        } else if (part.rfind("device=", 0) == 0) {
+            out.device = part.substr(7);
+        } else if (part.rfind("queues=", 0) == 0) {
+            char extra = 0;
+            if (std::sscanf(part.c_str() + 7, "%u%c", &out.queues, &extra) != 1) return "queues=N takes a number";
+        } else if (part == "ro") {
+            out.read_only = true;
+        } else {
+            return "unknown part '" + part + "' (device=DEV, queues=N or ro)";
+        }
+    }
+    if (out.device.empty()) return "device=DEV is missing (a device name, or a URI such as malloc:///d?size_mb=64)";
+    return {};
+}
+
 int parse_options(int argc, char** argv, options& out) {
     CLI::App app{"ioengine: user-space block-storage I/O engine (shard per core, io_uring, NVMe/TCP).\n"
                  "With no options at all it starts on its embedded default: 2 reactors, adaptive polling,\n"
@@ -87,6 +117,10 @@ int parse_options(int argc, char** argv, options& out) {
     app.add_option("--nqn", out.nqn, "NQN of the subsystem that holds the --namespace devices")->capture_default_str();
     app.add_option("--allow-host", out.allowed_hosts,
                    "host NQN allowed to connect to --nqn (repeatable; none: any host)");
+    std::vector<std::string> vhost_blk;
+    app.add_option("--vhost-blk", vhost_blk,
+                   "serve a device to a local VM over vhost-user-blk: NAME=SOCKET,device=DEV[,queues=N][,ro] "
+                   "(DEV: a device name or URI; repeatable), e.g. vm1=/run/vm1.sock,device=malloc:///d1?size_mb=64");
     app.add_option("--etcd", out.etcd,
                    "etcd endpoints for the nexus child-health records, HOST:PORT[,HOST:PORT...] (without it: kept "
                    "in memory, not crash-safe)");
@@ -134,6 +168,14 @@ int parse_options(int argc, char** argv, options& out) {
             return 2;
         }
         out.pools.push_back({p.substr(0, eq), p.substr(eq + 1)});
+    }
+    for (const auto& v : vhost_blk) {
+        vhost_blk_option o;
+        if (auto err = parse_vhost_blk(v, o); !err.empty()) {
+            std::cerr << "ioengine: --vhost-blk '" << v << "': " << err << "\n";
+            return 2;
+        }
+        out.vhost_blk.push_back(o);
     }
     if (out.data_dir.empty()) {
         std::cerr << "ioengine: --data-dir must not be empty\n";

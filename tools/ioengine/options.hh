@@ -20,6 +20,20 @@ struct pool_option {
     std::string uri;
 };
 
+// --vhost-blk NAME=SOCKET,device=DEV[,queues=N][,ro]: a vhost-user-blk
+// export created at start (DEV: a device name, or a device URI created
+// for it).
+struct vhost_blk_option {
+    std::string name;
+    std::string socket_path;
+    std::string device;
+    unsigned queues = 1;
+    bool read_only = false;
+};
+
+// Parses the text of one --vhost-blk; "" or what is wrong with it.
+std::string parse_vhost_blk(const std::string& text, vhost_blk_option& out);
+
 struct options {
     engine_config engine;
     std::string log_level = "info";
@@ -39,6 +53,7 @@ struct options {
     std::string nqn = "nqn.2026-11.io.ioengine:default";
     std::vector<std::string> namespaces;
     std::vector<std::string> allowed_hosts;
+    std::vector<vhost_blk_option> vhost_blk;  // exports created at start
     std::string etcd;                        // nexus child health: etcd endpoints; empty: in memory
     std::string config_file;                 // what was read, for the log
     bool rpc_is_default = false;             // set by main() when --rpc was not given
