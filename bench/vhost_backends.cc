@@ -70,11 +70,10 @@ bool launch(vhost_backend& b, std::string& error) {
 
 std::string ours_unavailable(const params& p) {
     const child_run help = run_child({p.ioengine, "--help"}, 10);
-    if (help.out.find("--vhost") == std::string::npos) {
-        return "the daemon has no vhost-user-blk export option yet (the server of issue 15 is on branch "
-               "vhost-server)";
+    if (help.out.find("--vhost-blk") == std::string::npos) {
+        return "the daemon has no --vhost-blk option (the vhost-user-blk server of issue 15)";
     }
-    return "vhost_bench does not drive the daemon's vhost-user-blk export yet";
+    return {};
 }
 
 bool start_qsd(const params& p, const std::string& file, vhost_backend& b, std::string& error) {
@@ -94,12 +93,36 @@ bool start_qsd(const params& p, const std::string& file, vhost_backend& b, std::
 }
 
 bool start_ours(const params& p, const std::string& file, vhost_backend& b, std::string& error) {
-    (void)file;
     b = vhost_backend{};
     b.kind = backend_kind::ours;
     b.name = "ours";
-    error = ours_unavailable(p);
-    return false;
+    if (!make_dir(b)) return error = "mkdtemp failed", false;
+    const std::string device = file.empty()
+                                   ? fmt::format("null:///vhost_bench?size_mb={}&blk_size={}", k_size_mb, k_block)
+                                   : "uring://" + file;
+    // As nvmf_bench starts our target: the target core, adaptive polling
+    // (the daemon's default), a private data directory, no default pool, no
+    // TCP listener (NVMe/TCP on a free port nobody connects to), RPC on a
+    // socket in the directory, no metrics.
+    b.args = {p.ioengine, "--cores", std::to_string(p.target_core), "--poll", "adaptive", "--vhost-blk",
+              fmt::format("vhost_bench={},device={},queues=1", b.socket, device), "--log-level", "warn"};
+    const child_run help = run_child({p.ioengine, "--help"}, 10);
+    if (help.out.find("--data-dir") != std::string::npos) {
+        for (const std::string a : {std::string("--data-dir"), b.dir + "/data"}) b.args.push_back(a);
+    }
+    if (help.out.find("--default-pool-mb") != std::string::npos) {
+        for (const char* a : {"--default-pool-mb", "0"}) b.args.push_back(a);
+    }
+    if (help.out.find("--rpc") != std::string::npos) {
+        for (const std::string a : {std::string("--rpc"), "unix:" + b.dir + "/rpc.sock"}) b.args.push_back(a);
+    }
+    if (help.out.find("--metrics") != std::string::npos) {
+        for (const char* a : {"--metrics", "off"}) b.args.push_back(a);
+    }
+    if (help.out.find("--nvmf-listen") != std::string::npos) {
+        for (const char* a : {"--nvmf-listen", "127.0.0.1:0"}) b.args.push_back(a);
+    }
+    return launch(b, error);
 }
 
 int stop_backend(vhost_backend& b) {
