@@ -91,20 +91,20 @@ std::uint64_t frontend_queue::desc_user_addr() const noexcept { return reinterpr
 std::uint64_t frontend_queue::avail_user_addr() const noexcept { return reinterpret_cast<std::uint64_t>(_avail); }
 std::uint64_t frontend_queue::used_user_addr() const noexcept { return reinterpret_cast<std::uint64_t>(_used); }
 
-void frontend_queue::prepare(std::uint32_t slot, blk_op op, std::uint64_t offset, std::uint32_t len) noexcept {
+void frontend_queue::prepare(std::uint32_t slot, driver_op op, std::uint64_t offset, std::uint32_t len) noexcept {
     slot_area& a = _areas[slot];
-    a.type = op == blk_op::read ? blk::req_type::in : op == blk_op::write ? blk::req_type::out : blk::req_type::flush;
+    a.type = op == driver_op::read ? blk::req_type::in : op == driver_op::write ? blk::req_type::out : blk::req_type::flush;
     a.reserved = 0;
-    a.sector = op == blk_op::flush ? 0 : offset >> blk::sector_shift;
+    a.sector = op == driver_op::flush ? 0 : offset >> blk::sector_shift;
     a.status = 0xff;  // a device that answers without writing it is caught
     auto* d = reinterpret_cast<virtio::desc*>(_desc) + 3 * slot;
-    if (op == blk_op::flush) {
+    if (op == driver_op::flush) {
         d[0].next = static_cast<std::uint16_t>(3 * slot + 2);
     } else {
         d[0].next = static_cast<std::uint16_t>(3 * slot + 1);
         d[1].len = len;
         d[1].flags = static_cast<std::uint16_t>(virtio::desc_flags::next |
-                                                (op == blk_op::read ? virtio::desc_flags::write : 0));
+                                                (op == driver_op::read ? virtio::desc_flags::write : 0));
     }
     auto* ring = reinterpret_cast<std::uint16_t*>(_avail + virtio::avail_ring_offset);
     ring[_avail_idx & _mask] = static_cast<std::uint16_t>(3 * slot);

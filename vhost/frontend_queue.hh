@@ -26,7 +26,7 @@
 
 namespace ioe::vhost {
 
-enum class blk_op : std::uint8_t { read, write, flush };
+enum class driver_op : std::uint8_t { read, write, flush };
 
 struct blk_completion {
     std::uint32_t slot = 0;
@@ -63,7 +63,7 @@ public:
     // Puts slot's request in the available ring, not yet visible to the
     // device: `len` bytes at byte `offset` (both multiples of 512; len <=
     // max_io_bytes) from or into buffer(slot). The slot must be free.
-    void prepare(std::uint32_t slot, blk_op op, std::uint64_t offset, std::uint32_t len) noexcept;
+    void prepare(std::uint32_t slot, driver_op op, std::uint64_t offset, std::uint32_t len) noexcept;
     // Makes every prepared request visible (avail.idx, release) and kicks
     // the device when it asked for it. Returns true when it kicked.
     bool submit() noexcept;

@@ -150,7 +150,7 @@ TEST_F(VhostFrontendQsd, WritesThenReadsReturnTheWrittenBytes) {
         st.gen = last_gen[st.block] + 1;
         st.reading = false;
         fill(dev.queue(q).buffer(s), st.block, st.gen);
-        dev.queue(q).prepare(s, blk_op::write, st.block * block_bytes, block_bytes);
+        dev.queue(q).prepare(s, driver_op::write, st.block * block_bytes, block_bytes);
     };
     for (unsigned q = 0; q < queues; ++q) {
         for (std::uint32_t s = 0; s < depth; ++s) start_write(q, s);
@@ -174,7 +174,7 @@ TEST_F(VhostFrontendQsd, WritesThenReadsReturnTheWrittenBytes) {
                     last_gen[st.block] = st.gen;
                     std::memset(fq.buffer(c.slot), 0xee, block_bytes);
                     st.reading = true;
-                    fq.prepare(c.slot, blk_op::read, st.block * block_bytes, block_bytes);
+                    fq.prepare(c.slot, driver_op::read, st.block * block_bytes, block_bytes);
                     continue;
                 }
                 EXPECT_EQ(c.written, block_bytes + 1);
@@ -195,7 +195,7 @@ TEST_F(VhostFrontendQsd, WritesThenReadsReturnTheWrittenBytes) {
 
     // A FLUSH on each queue.
     for (unsigned q = 0; q < queues; ++q) {
-        dev.queue(q).prepare(0, blk_op::flush, 0, 0);
+        dev.queue(q).prepare(0, driver_op::flush, 0, 0);
         dev.queue(q).submit();
         std::uint32_t n = 0;
         const auto deadline = clock_type::now() + std::chrono::seconds(10);

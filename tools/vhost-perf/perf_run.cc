@@ -61,7 +61,7 @@ void run_queue(vhost::frontend_queue& q, const options& o, std::uint64_t capacit
         const bool read = o.read_pct == 100 || (o.read_pct != 0 && rng.next() % 100 < o.read_pct);
         is_read[slot] = read;
         started[slot] = now;
-        q.prepare(slot, read ? vhost::blk_op::read : vhost::blk_op::write, block * o.io_size, o.io_size);
+        q.prepare(slot, read ? vhost::driver_op::read : vhost::driver_op::write, block * o.io_size, o.io_size);
     };
 
     auto now = perf_clock::now();
