@@ -108,13 +108,13 @@ bool start_ours(const params& p, const std::string& file, vhost_backend& b, std:
               fmt::format("vhost_bench={},device={},queues=1", b.socket, device), "--log-level", "warn"};
     const child_run help = run_child({p.ioengine, "--help"}, 10);
     if (help.out.find("--data-dir") != std::string::npos) {
-        for (const std::string a : {std::string("--data-dir"), b.dir + "/data"}) b.args.push_back(a);
+        for (const std::string& a : {std::string("--data-dir"), b.dir + "/data"}) b.args.push_back(a);
     }
     if (help.out.find("--default-pool-mb") != std::string::npos) {
         for (const char* a : {"--default-pool-mb", "0"}) b.args.push_back(a);
     }
     if (help.out.find("--rpc") != std::string::npos) {
-        for (const std::string a : {std::string("--rpc"), "unix:" + b.dir + "/rpc.sock"}) b.args.push_back(a);
+        for (const std::string& a : {std::string("--rpc"), "unix:" + b.dir + "/rpc.sock"}) b.args.push_back(a);
     }
     if (help.out.find("--metrics") != std::string::npos) {
         for (const char* a : {"--metrics", "off"}) b.args.push_back(a);
