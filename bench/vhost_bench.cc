@@ -17,7 +17,11 @@
 // 3. The file row: both vhost back-ends export the same file under --dir
 //    (O_DIRECT: qsd with aio=io_uring,cache.direct=on; ours uring:///), 4K
 //    randread QD32: the disk-bound case.
-// 4. CPU per I/O of each back-end from its threads' schedstat over the
+// 4. allocs_per_io: our export embedded in this process (vhost_allocs.hh),
+//    heap allocations over a window in the middle of a vhost-perf run /
+//    the requests the export counted (4K randread and randwrite QD32; the
+//    larger of the two).
+// 5. CPU per I/O of each back-end from its threads' schedstat over the
 //    measured window (vhost-perf --backend-pid), of the NVMe/TCP target from
 //    /proc/PID/stat.
 // Until the daemon can export over vhost-user-blk (the server of issue 15),
@@ -52,6 +56,7 @@
 #include "bench/nvmf_bench.hh"
 #include "bench/nvmf_perf_run.hh"
 #include "bench/nvmf_targets.hh"
+#include "bench/vhost_allocs.hh"
 #include "bench/vhost_backends.hh"
 #include "bench/vhost_bench.hh"
 #include "bench/vhost_perf_run.hh"
@@ -237,7 +242,9 @@ int main(int argc, char** argv) {
 
     const double perf_s = p.seconds + p.warmup + 3;
     const double per_run = (std::size(workloads) * perf_s + 20) * 3 + (p.file_row ? 2 * (perf_s + 20) : 0);
-    start_watchdog("vhost_bench", std::chrono::seconds(static_cast<long>(p.runs * per_run + 120)), kill_children);
+    const double allocs_s = 2 * (std::max(p.seconds, 1.5) + std::max(p.warmup, 0.5) + 35);
+    start_watchdog("vhost_bench", std::chrono::seconds(static_cast<long>(p.runs * per_run + allocs_s + 120)),
+                   kill_children);
     const double load_start = load_average();
 
     nvmf_bench::params np;  // nvmf_bench's plumbing for the NVMe/TCP row
@@ -336,6 +343,25 @@ int main(int argc, char** argv) {
         }
     }
     if (!file.empty()) ::unlink(file.c_str());
+    // Allocations per I/O of our export, embedded in this process.
+    std::optional<double> allocs_per_io;
+    std::string allocs_note = "not measured";
+    if (error.empty()) {
+        allocs_note.clear();
+        for (const auto* w : {&workloads[1], &workloads[3]}) {  // randread4k_qd32, randwrite4k_qd32
+            std::string why;
+            const auto a = measure_allocs(p, *w, &why);
+            if (!a) {
+                allocs_note = why;
+                allocs_per_io.reset();
+                break;
+            }
+            samples[fmt::format("allocs_per_io_{}", w->name)].push_back(a->allocs_per_io);
+            allocs_per_io = std::max(allocs_per_io.value_or(0.0), a->allocs_per_io);
+            allocs_note += fmt::format("{}{}: {:.0f} allocations in {:.0f} I/Os", allocs_note.empty() ? "" : "; ",
+                                       w->name, a->allocations, a->ios);
+        }
+    }
 
     auto med = [&samples](const std::string& k) -> std::optional<double> {
         const auto it = samples.find(k);
@@ -383,10 +409,8 @@ int main(int argc, char** argv) {
             add_opt(k + "_perf_cpu_us_per_io", med(k + "_perf_cpu_us_per_io"), 3);
         }
     }
-    add_opt("allocs_per_io", std::nullopt);
-    j += fmt::format("  \"allocs_per_io_note\": \"{}\",\n",
-                     use_ours ? "our export runs in a child daemon: not counted yet"
-                              : "no export of ours to count");
+    add_opt("allocs_per_io", allocs_per_io, 4);
+    j += fmt::format("  \"allocs_per_io_note\": \"{}\",\n", json_escape(allocs_note));
     j += fmt::format("  \"targets\": {{\"vhost_vs_qsd_qd32_2x_met\": {}, \"vhost_vs_nvmf_all_met\": {}}},\n",
                      boolean(qsd_met), boolean(nvmf_met));
     const auto& others = samples["others_cpu_pct"];
