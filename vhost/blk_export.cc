@@ -15,6 +15,7 @@
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
+#include "runtime/timer.hh"
 #include "storage/errors.hh"
 
 namespace ioe::vhost {
@@ -90,6 +91,8 @@ blk_export::blk_export(blk_export_config cfg, block_device& dev, int listen_fd)
     : _cfg(std::move(cfg)), _dev(dev), _listen_fd(listen_fd), _owner(this_shard_id()) {}
 
 blk_export::~blk_export() {
+    if (!_stopped)
+        log::error("vhost-blk \"{}\": destroyed without stop() (its socket and front-end are leaked)", _cfg.name);
     if (_listen_fd >= 0) ::close(_listen_fd);
 }
 
@@ -106,6 +109,13 @@ future<> blk_export::accept_loop() {
             continue;
         }
         int fd = static_cast<int>(r.value());
+        if (_stopping) {
+            ::close(fd);
+            break;
+        }
+        // A front-end that just left may not be torn down yet (QEMU
+        // restarting): give it a moment before calling the new one a second.
+        for (int i = 0; i < 100 && _conn && !_stopping; ++i) co_await sleep(std::chrono::milliseconds(10));
         if (_stopping) {
             ::close(fd);
             break;

@@ -12,8 +12,9 @@
 // the front-end's requests) runs on it; the virtqueues run on the shards
 // (queue i on shard (owner + i) % shards), see blk_connection.hh.
 //
-// One front-end at a time: while one is connected a second connection is
-// accepted and closed at once (logged). When the front-end leaves (QEMU
+// One front-end at a time: a connection that arrives while one is served
+// waits up to 1 s for it to end (a restarting QEMU reconnects at once),
+// then is closed (logged, counted as refused). When the front-end leaves (QEMU
 // exits or crashes) the queues are drained, guest memory is unmapped and
 // the export listens again; QEMU with `reconnect=1` comes back by itself.
 //
@@ -48,7 +49,7 @@ struct blk_export_stats {
     bool connected = false;             // a front-end is connected now
     std::uint64_t connections = 0;      // front-ends accepted so far
     std::uint64_t refused = 0;          // second front-ends turned away
-    std::uint64_t protocol_errors = 0;  // refused requests, ring faults and queue set-up failures
+    std::uint64_t protocol_errors = 0;  // refused requests and queue set-up failures (ring faults: io.ring_faults)
     std::uint64_t features = 0;         // virtio features the front-end set (connected only)
     std::uint64_t protocol_features = 0;
     unsigned queues_active = 0;         // queues running now

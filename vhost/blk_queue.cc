@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/engine.hh"
 #include "runtime/log.hh"
 
 namespace ioe::vhost {
@@ -23,6 +24,8 @@ void blk_queue_counters::add(const blk_queue_counters& o) noexcept {
     unsupported += o.unsupported;
     interrupts += o.interrupts;
     resubmitted += o.resubmitted;
+    ring_faults += o.ring_faults;
+    bounced += o.bounced;
 }
 
 namespace {
@@ -33,7 +36,49 @@ std::uint8_t to_blk_status(io_status s) noexcept {
     return blk::status::ioerr;
 }
 
+// A piece an O_DIRECT backend may refuse: address or length not a
+// multiple of 512 bytes.
+bool misaligned(std::span<const io_vec> data) noexcept {
+    for (const auto& v : data)
+        if (((reinterpret_cast<std::uintptr_t>(v.data) | v.len) & (blk::sector_bytes - 1)) != 0) return true;
+    return false;
+}
+
 }  // namespace
+
+// A read or write whose guest buffers are misaligned goes through one
+// buffer of the engine's DMA pool (allocated from the shard's cache: no
+// malloc), copied in before a write and out after a read.
+future<io_status> blk_queue::bounce(blk_queue* q, blk_request& req) {
+    ++q->_counters.bounced;
+    if (req.data_bytes > dma_pool::max_buffer) {
+        log::warn("{}: misaligned {} of {} bytes is larger than a bounce buffer ({} bytes)", q->_s.log_name,
+                  to_string(req.op), req.data_bytes, dma_pool::max_buffer);
+        co_return io_status::invalid_field;
+    }
+    auto b = engine::current()->dma().allocate(req.data_bytes);
+    if (!b) co_return io_status::internal_error;
+    dma_buffer buf = std::move(b.value());
+    const io_vec one = to_io_vec(buf, 0, req.data_bytes);
+    const auto blocks = static_cast<std::uint32_t>(req.blocks);
+    if (req.op == blk_op::write) {
+        std::size_t at = 0;
+        for (const auto& v : req.data) {
+            std::memcpy(buf.data() + at, v.data, v.len);
+            at += v.len;
+        }
+        co_return co_await q->_channel->write(req.lba, blocks, io_vecs{&one, 1});
+    }
+    io_status st = co_await q->_channel->read(req.lba, blocks, io_vecs{&one, 1});
+    if (ok(st)) {
+        std::size_t at = 0;
+        for (const auto& v : req.data) {
+            std::memcpy(v.data, buf.data() + at, v.len);
+            at += v.len;
+        }
+    }
+    co_return st;
+}
 
 blk_queue::blk_queue(blk_queue_setup s) : _s(std::move(s)), _slots(_s.ring.size) {}
 
@@ -92,7 +137,8 @@ bool blk_queue::poll() noexcept {
         ring_error e = _ring.pop(head);
         if (e == ring_error::empty) break;
         if (e != ring_error::ok) {
-            fault(to_string(e), head);
+            // A refused index (not consumed): name the slot, not a head.
+            fault(to_string(e), _ring.next_avail(), "available index");
             break;
         }
         if (head >= _slots.size() || _slots[head].busy) {
@@ -176,10 +222,16 @@ future<> blk_queue::serve(blk_queue* q, std::uint16_t head) {
     std::uint32_t written = 0;
     switch (req.op) {
     case blk_op::read:
-        st = co_await ch->read(req.lba, static_cast<std::uint32_t>(req.blocks), req.data);
-        if (ok(st)) written = req.data_bytes;
+    case blk_op::write:
+        if (misaligned(req.data)) {
+            st = co_await bounce(q, req);
+        } else if (req.op == blk_op::read) {
+            st = co_await ch->read(req.lba, static_cast<std::uint32_t>(req.blocks), req.data);
+        } else {
+            st = co_await ch->write(req.lba, static_cast<std::uint32_t>(req.blocks), req.data);
+        }
+        if (ok(st) && req.op == blk_op::read) written = req.data_bytes;
         break;
-    case blk_op::write: st = co_await ch->write(req.lba, static_cast<std::uint32_t>(req.blocks), req.data); break;
     case blk_op::flush: st = co_await ch->flush(); break;
     case blk_op::discard:
     case blk_op::write_zeroes:
@@ -287,10 +339,11 @@ future<> blk_queue::wait_kick(blk_queue* q) {
     q->_kick_wait.reset();  // destroys this coroutine's own future: the frame lives on until it returns
 }
 
-void blk_queue::fault(std::string_view what, std::uint16_t head) noexcept {
-    log::warn("{}: ring fault at head {}: {}; the queue is stopped until the front-end sets it up again", _s.log_name,
-              head, what);
+void blk_queue::fault(std::string_view what, std::uint16_t where, std::string_view kind) noexcept {
+    log::warn("{}: ring fault at {} {}: {}; the queue is stopped until the front-end sets it up again", _s.log_name,
+              kind, where, what);
     _broken = true;
+    ++_counters.ring_faults;
     // Leave the poller list at the end of this loop (not while the reactor
     // iterates it).
     _want_idle = true;

@@ -3,7 +3,9 @@
 // (split_queue), reads it as a virtio-blk request (parse_blk_request),
 // issues the I/O through this shard's io_channel of the device straight
 // from guest memory (zero copy: the io_vecs point into the mapped guest
-// RAM), writes the status byte, puts the used element and, once per
+// RAM; a read or write with a piece not 512-byte aligned in address or
+// length, which an O_DIRECT backend refuses, is copied through one
+// DMA-pool buffer instead), writes the status byte, puts the used element and, once per
 // reactor loop, publishes the used ring and signals the call eventfd when
 // the driver asked for it (EVENT_IDX / NO_INTERRUPT).
 //
@@ -49,6 +51,8 @@ struct blk_queue_counters {
     std::uint64_t unsupported = 0;  // answered UNSUPP
     std::uint64_t interrupts = 0;   // call eventfd writes
     std::uint64_t resubmitted = 0;  // inflight requests resubmitted at start
+    std::uint64_t ring_faults = 0;  // the queue was marked broken
+    std::uint64_t bounced = 0;      // reads / writes copied through a DMA buffer (misaligned guest buffers)
 
     void add(const blk_queue_counters& o) noexcept;
 };
@@ -107,12 +111,13 @@ private:
 
     void take(std::uint16_t head) noexcept;
     void complete(std::uint16_t head, std::uint8_t status, std::uint32_t written) noexcept;
-    void fault(std::string_view what, std::uint16_t head) noexcept;
+    void fault(std::string_view what, std::uint16_t where, std::string_view kind = "head") noexcept;
     void count(const blk_request& req, std::uint8_t status) noexcept;
     void publish() noexcept;
     void go_idle() noexcept;
     void resume_polling() noexcept;
     static future<> serve(blk_queue* q, std::uint16_t head);
+    static future<io_status> bounce(blk_queue* q, blk_request& req);
     static future<> wait_kick(blk_queue* q);
 
     blk_queue_setup _s;

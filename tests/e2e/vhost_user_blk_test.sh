@@ -2,13 +2,15 @@
 # End to end: the Linux virtio-blk driver, in a VM booted by
 # ../shared/tools/kernel-initiator with a vhost-user-blk-pci disk, against
 # the ioengine daemon's vhost-user-blk export (--vhost-blk). Boots:
-#   1-3. a file device (uring://, O_DIRECT) exported with 1, 2 and 4 queues
-#        (4 vCPUs for the last: Linux uses min(queues, CPUs) queues): the
+#   1-3. a file device (uring://, O_DIRECT) exported with 1, 2 (without
+#        EVENT_IDX) and 4 queues (of 256 descriptors; 4 vCPUs: Linux uses
+#        min(queues, CPUs) queues): the
 #        queue count in /sys/block/vda/mq; fio with crc32c verify (4 KiB
 #        random writes, 128 KiB sequential writes, randrw 70/30 with 2
 #        jobs); blkdiscard and blkdiscard -z read back as zeros; mkfs.ext4
 #        and a clean e2fsck.
-#   4.   a malloc device, 1 queue, the quick fio verify.
+#   4.   a malloc device, 1 queue, fio verify, then the guest idles: the
+#        engine's CPU use must stay near 0 % (adaptive polling sleeps).
 #   5.   the engine killed (-9) and restarted during fio (QEMU's chardev
 #        reconnect=1, INFLIGHT_SHMFD): fio finishes with 0 verify errors.
 #   6.   the same guest script against qemu-storage-daemon's
@@ -93,35 +95,59 @@ for q in 1 2 4; do
   log=$work/engine$n.log
   start_engine "uring://$img" $q "$log"
   smp=2; [ $q -gt 2 ] && smp=4
-  if ! KI_SMP=$smp timeout 900 "$ki" run --vhost-user-blk "$sock,num-queues=$q" --script "$work/guest.sh" "${bins[@]}" \
+  # Ring variants: 2 queues without EVENT_IDX (the NO_INTERRUPT / NO_NOTIFY
+  # flags instead), 4 queues of 256 descriptors.
+  opts=; [ $q -eq 2 ] && opts=,event_idx=off; [ $q -eq 4 ] && opts=,queue-size=256
+  if ! KI_SMP=$smp timeout 900 "$ki" run --vhost-user-blk "$sock,num-queues=$q$opts" --script "$work/guest.sh" "${bins[@]}" \
        > "$work/run$n.log" 2>&1; then
     echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1
   fi
   grep -E "mq queues|OK$|negotiated" "$work/run$n.log" | head -10; stamp
   check "$work/run$n.log" "mq queues: $q" "${guest_checks[@]}"
+  [ $q -eq 2 ] && check "$work/run$n.log" "event_idx=off"
   check "$log" "front-end connected" "front-end disconnected; listening again"
   stop_engine "$log"
 done
 
 n=$((n + 1))
-echo "== boot $n: malloc device, quick fio verify"
+echo "== boot $n: malloc device, fio verify, then an idle guest: the engine sleeps"
+cat > "$work/idle.sh" <<'SCRIPT'
+fio --name=v --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=16 --size=16M \
+    --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never | grep -E "err="
+echo "idle start"
+sleep 10
+echo "idle end"
+SCRIPT
 log=$work/engine$n.log
 start_engine "malloc:///m0?size_mb=32" 1 "$log"
-if ! timeout 600 "$ki" run --vhost-user-blk "$sock" --fio-verify 16M > "$work/run$n.log" 2>&1; then
-  echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1
-fi
+timeout 600 "$ki" run --vhost-user-blk "$sock" --script "$work/idle.sh" > "$work/run$n.log" 2>&1 &
+vm=$!
+for _ in $(seq 900); do grep -q "idle start" "$work/run$n.log" && break; sleep 0.2; done
+sleep 2
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+a=$(ticks); sleep 4; b=$(ticks)
+cpu=$(( (b - a) * 100 / ($(getconf CLK_TCK) * 4) ))
+echo "   engine CPU with a connected idle guest: ${cpu}%"
+[ "$cpu" -le 5 ] || { echo "FAIL: the engine used ${cpu}% CPU with an idle guest (adaptive polling should sleep)"; fail=1; }
+wait $vm || { echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1; }
 grep -E "err=" "$work/run$n.log" | head -2; stamp
-check "$work/run$n.log" "err= 0"
+check "$work/run$n.log" "err= 0" "idle end"
 stop_engine "$log"
 
 n=$((n + 1))
 echo "== boot $n: the engine killed -9 and restarted during fio (reconnect, inflight resubmission)"
 cat > "$work/reconnect.sh" <<'SCRIPT'
 echo "fio started"
-fio --name=long --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=16 --size=24M \
-    --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never > /tmp/fio.log 2>&1
-echo "fio rc=$?"
-grep -E "err=|verify" /tmp/fio.log | head -5
+# Four rounds of write + verify (each a few seconds): the kill lands in one.
+ok=0
+for i in 1 2 3 4; do
+  fio --name=long$i --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=24M \
+      --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never > /tmp/fio$i.log 2>&1 || echo "fio $i failed"
+  grep -q "err= 0" /tmp/fio$i.log && ok=$((ok + 1))
+  grep -E "verify|err=" /tmp/fio$i.log | head -3
+done
+echo "fio rounds ok: $ok"
+dmesg | grep -c "I/O error" | sed 's/^/guest I\/O errors: /'
 SCRIPT
 log=$work/engine$n.log
 start_engine "uring://$img" 2 "$log"
@@ -129,16 +155,21 @@ timeout 900 "$ki" run --vhost-user-blk "$sock,num-queues=2" --vhost-reconnect --
   > "$work/run$n.log" 2>&1 &
 vm=$!
 for _ in $(seq 900); do grep -q "fio started" "$work/run$n.log" && break; sleep 0.2; done
-sleep 4  # I/O in flight
+sleep 3  # I/O in flight
+cp "$work/run$n.log" "$work/run$n.log.at-kill"
 kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=
 echo "   engine killed"
 sleep 2
 echo "--- restart" >> "$log"
 start_engine "uring://$img" 2 "$log"
 wait $vm || { echo "FAIL: boot $n"; tail -30 "$work/run$n.log"; fail=1; }
-grep -E "fio rc|err=" "$work/run$n.log" | head -3; stamp
-check "$work/run$n.log" "fio rc=0" "err= 0"
-check "$log" "stale socket" "front-end connected"
+grep -E "fio rounds|guest I/O|failed" "$work/run$n.log" | head -6; stamp
+check "$work/run$n.log" "fio rounds ok: 4" "guest I/O errors: 0"
+# The kill landed while fio ran (the VM was still in its rounds), and QEMU
+# came back to the restarted engine.
+sed -n '/^--- restart/,$p' "$log" > "$work/restarted.log"
+check "$work/restarted.log" "stale socket" "front-end connected"
+grep -q "fio rounds ok" "$work/run$n.log.at-kill" 2>/dev/null && { echo "FAIL: fio had finished before the kill"; fail=1; }
 grep -q "resubmitting" "$log" && grep "resubmitting" "$log" | head -2
 stop_engine "$log"
 

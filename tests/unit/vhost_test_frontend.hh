@@ -135,7 +135,9 @@ public:
     }
 
     // Features, protocol features, owner, memory table.
-    bool negotiate(std::uint64_t features, std::uint64_t protocol_features) {
+    // mem_slots: guest memory by ADD_MEM_REG (CONFIGURE_MEM_SLOTS), as QEMU
+    // does when it was negotiated, instead of SET_MEM_TABLE.
+    bool negotiate(std::uint64_t features, std::uint64_t protocol_features, bool mem_slots = false) {
         if (!send(user::request::get_features, {})) return false;
         _offered = receive_u64(user::request::get_features);
         if (!send_value(user::request::set_features, features)) return false;
@@ -144,7 +146,16 @@ public:
         receive_u64(user::request::get_protocol_features);
         if (!send_value(user::request::set_protocol_features, protocol_features)) return false;
         if (!send(user::request::set_owner, {})) return false;
-        return set_mem_table(_mem_fd) == 0;
+        return mem_slots ? mem_region(user::request::add_mem_reg) == 0 : set_mem_table(_mem_fd) == 0;
+    }
+    // ADD_MEM_REG / REM_MEM_REG of the whole guest memory, with REPLY_ACK.
+    std::uint64_t mem_region(user::request r) {
+        user::single_region one{0, {0, mem_bytes, reinterpret_cast<std::uint64_t>(_mem), 0}};
+        int fds[1] = {_mem_fd};
+        if (!send_value(r, one, r == user::request::add_mem_reg ? std::span<const int>(fds) : std::span<const int>(),
+                        true))
+            return ~std::uint64_t{0};
+        return receive_u64(r);
     }
     // SET_MEM_TABLE with REPLY_ACK: the server's answer (0 ok).
     std::uint64_t set_mem_table(int fd) {
@@ -232,6 +243,11 @@ public:
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (kick) ::eventfd_write(s.kick, 1);
     }
+    // Interrupts signalled on queue q's call eventfd since the last look.
+    std::uint64_t interrupts(unsigned q) {
+        eventfd_t v = 0;
+        return ::eventfd_read(_queues[q].call, &v) == 0 ? v : 0;
+    }
     std::uint16_t used_idx(unsigned q) const {
         std::uint16_t v;
         std::memcpy(&v, used(q) + 2, 2);
@@ -254,11 +270,13 @@ public:
     // A whole virtio-blk request on queue q: header at a fixed slot of
     // guest memory, `data` (read: filled, write: sent), status byte.
     // Returns the status (0xff: no answer) and *used_len.
+    // data_offset moves the data buffer off its page alignment (a
+    // misaligned guest buffer).
     std::uint8_t request(unsigned q, std::uint32_t type, std::uint64_t sector, std::span<std::byte> data,
-                         std::uint32_t* used_len = nullptr) {
+                         std::uint32_t* used_len = nullptr, std::uint32_t data_offset = 0) {
         auto& s = _queues[q];
         const std::uint64_t hdr_gpa = data_base + q * 0x40000;
-        const std::uint64_t data_gpa = hdr_gpa + 0x1000;
+        const std::uint64_t data_gpa = hdr_gpa + 0x1000 + data_offset;
         const std::uint64_t status_gpa = hdr_gpa + 0x800;
         blk::req_header h{type, 0, sector};
         std::memcpy(_mem + hdr_gpa, &h, sizeof h);
