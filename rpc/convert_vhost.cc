@@ -32,6 +32,8 @@ void fill(s::VhostExport::Builder b, const vhost_entry& v) {
     b.setWriteBytes(v.write_bytes);
     b.setIoErrors(v.ioerr);
     b.setUnsupported(v.unsupported);
+    b.setRingFaults(v.ring_faults);
+    b.setBounced(v.bounced);
 }
 
 vhost_spec read(s::VhostSpec::Reader r) {
@@ -62,6 +64,8 @@ vhost_entry read(s::VhostExport::Reader r) {
     v.write_bytes = r.getWriteBytes();
     v.ioerr = r.getIoErrors();
     v.unsupported = r.getUnsupported();
+    v.ring_faults = r.getRingFaults();
+    v.bounced = r.getBounced();
     return v;
 }
 

@@ -295,6 +295,8 @@ struct VhostExport {
   writeBytes @13 :UInt64;
   ioErrors @14 :UInt64;      # requests answered IOERR
   unsupported @15 :UInt64;   # requests answered UNSUPP
+  ringFaults @16 :UInt64;    # queues marked broken (a bad ring from the guest)
+  bounced @17 :UInt64;       # requests copied through a DMA buffer (misaligned guest buffers)
 }
 
 interface Vhost {

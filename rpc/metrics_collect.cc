@@ -117,7 +117,7 @@ void vhost_families(std::string& out, const std::vector<vhost_entry>& exports) {
                            e.write_bytes);
     }
     family(out, "ioengine_vhost_errors_total", "counter",
-           "requests answered IOERR or UNSUPP, and protocol errors (refused messages, ring faults)");
+           "requests answered IOERR or UNSUPP, protocol errors (refused messages) and ring faults");
     for (const auto& e : exports) {
         out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"ioerr\"}} {}\n", label(e.spec.name),
                            e.ioerr);
@@ -125,6 +125,13 @@ void vhost_families(std::string& out, const std::vector<vhost_entry>& exports) {
                            label(e.spec.name), e.unsupported);
         out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"protocol\"}} {}\n",
                            label(e.spec.name), e.protocol_errors);
+        out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"ring_fault\"}} {}\n",
+                           label(e.spec.name), e.ring_faults);
+    }
+    family(out, "ioengine_vhost_bounced_total", "counter",
+           "requests copied through a DMA buffer because the guest's buffers were misaligned");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_bounced_total{{export=\"{}\"}} {}\n", label(e.spec.name), e.bounced);
     }
 }
 

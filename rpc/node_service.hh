@@ -143,6 +143,8 @@ struct vhost_entry {
     std::uint64_t reads = 0, writes = 0, flushes = 0, discards = 0, write_zeroes = 0;
     std::uint64_t read_bytes = 0, write_bytes = 0;
     std::uint64_t ioerr = 0, unsupported = 0;
+    std::uint64_t ring_faults = 0;       // queues marked broken (a bad ring from the guest)
+    std::uint64_t bounced = 0;           // requests copied through a DMA buffer (misaligned guest buffers)
 };
 
 // Writes the state durably; the future completes once it is on disk. Called

@@ -31,6 +31,8 @@ vhost_entry vhost_entry_of(const vhost_spec& spec, const vhost::blk_export_stats
     e.write_bytes = st.io.write_bytes;
     e.ioerr = st.io.ioerr;
     e.unsupported = st.io.unsupported;
+    e.ring_faults = st.io.ring_faults;
+    e.bounced = st.io.bounced;
     return e;
 }
 

@@ -36,7 +36,9 @@ json to_json(const rpc::vhost_entry& v) {
         .set("read_bytes", json::num(v.read_bytes))
         .set("write_bytes", json::num(v.write_bytes))
         .set("io_errors", json::num(v.ioerr))
-        .set("unsupported", json::num(v.unsupported));
+        .set("unsupported", json::num(v.unsupported))
+        .set("ring_faults", json::num(v.ring_faults))
+        .set("bounced", json::num(v.bounced));
 }
 
 table vhost_table(const std::vector<rpc::vhost_entry>& v) {
@@ -45,7 +47,7 @@ table vhost_table(const std::vector<rpc::vhost_entry>& v) {
         t.rows.push_back({e.spec.name, e.spec.device, e.spec.socket_path,
                           std::to_string(e.queues_active) + "/" + std::to_string(e.spec.queues),
                           e.spec.read_only ? "ro" : "rw", e.connected ? "connected" : "-", std::to_string(e.reads),
-                          std::to_string(e.writes), std::to_string(e.ioerr + e.protocol_errors)});
+                          std::to_string(e.writes), std::to_string(e.ioerr + e.protocol_errors + e.ring_faults)});
     }
     return t;
 }
