@@ -48,6 +48,15 @@ std::uint8_t one_io(vhost::frontend_device& fe, vhost::driver_op op, std::uint64
     return 0xee;
 }
 
+// After a front-end closed its socket the export notices on its next poll:
+// wait (10 s at most) until it no longer counts as connected.
+void wait_disconnected(node_api& api, const std::string& name) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (api.list_vhost(name).at(0).connected && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 }  // namespace
 
 TEST_P(control, vhost_export_lifecycle_and_refusals) {
@@ -111,10 +120,7 @@ TEST_P(control, vhost_connected_front_end_is_busy_and_its_io_is_counted) {
         fe.stop();
     }
     // Without a front-end it goes; with --force it would have gone anyway.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (api->list_vhost("x1")[0].connected && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    wait_disconnected(*api, "x1");
     api->create_device("malloc:///d2?size_mb=16");
     api->create_vhost({"x2", dir.path + "/x2.sock", "d2", 1, false, true});
     {
@@ -151,6 +157,7 @@ TEST(rpc, vhost_export_comes_back_after_a_restart_and_guards_its_replica) {
         EXPECT_TRUE(fe.read_only());
         EXPECT_EQ(fe.capacity_bytes(), 8u << 20);
     }
+    wait_disconnected(eng, "x1");
     eng.destroy_vhost("x1");
     eng.destroy_replica("r1");
 }
