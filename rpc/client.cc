@@ -370,4 +370,34 @@ std::vector<rebuild_progress> rpc_client::rebuild_history(const std::string& nam
     });
 }
 
+// ---- vhost-user-blk exports ---------------------------------------------------
+
+vhost_entry rpc_client::create_vhost(const vhost_spec& spec) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.vhostRequest().send().getVhost().createRequest();
+        fill(req.initSpec(), spec);
+        return read(req.send().wait(ws).getInfo());
+    });
+}
+
+void rpc_client::destroy_vhost(const std::string& name, bool force) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.vhostRequest().send().getVhost().destroyRequest();
+        req.setName(text(name));
+        req.setForce(force);
+        req.send().wait(ws);
+    });
+}
+
+std::vector<vhost_entry> rpc_client::list_vhost(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.vhostRequest().send().getVhost().listRequest();
+        req.setName(text(name));
+        auto res = req.send().wait(ws);
+        std::vector<vhost_entry> out;
+        for (auto e : res.getExports()) out.push_back(read(e));
+        return out;
+    });
+}
+
 }  // namespace ioe::rpc

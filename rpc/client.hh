@@ -68,6 +68,10 @@ public:
 
     const std::string& address() const noexcept { return _address; }
 
+    vhost_entry create_vhost(const vhost_spec& spec) override;
+    void destroy_vhost(const std::string& name, bool force = false) override;
+    std::vector<vhost_entry> list_vhost(const std::string& name = "") override;
+
 private:
     struct impl;
     std::string _address;

@@ -47,6 +47,12 @@ child_action from_schema(s::ChildAction a);
 s::RebuildAction to_schema(rebuild_action a);
 rebuild_action from_schema(s::RebuildAction a);
 
+// vhost-user-blk exports (convert_vhost.cc).
+void fill(s::VhostSpec::Builder b, const vhost_spec& v);
+void fill(s::VhostExport::Builder b, const vhost_entry& v);
+vhost_spec read(s::VhostSpec::Reader r);
+vhost_entry read(s::VhostExport::Reader r);
+
 std::vector<std::string> read_texts(capnp::List<capnp::Text>::Reader l);
 void fill_texts(capnp::List<capnp::Text>::Builder b, const std::vector<std::string>& v);
 

@@ -291,6 +291,15 @@ void embedded::reset_stats(stats_kind kind, const std::string& name) {
     call<void>([kind, name](node_service& s) { return s.reset_stats(kind, name); });
 }
 
+vhost_entry embedded::create_vhost(const vhost_spec& spec) {
+    return call<vhost_entry>([spec](node_service& s) { return s.create_vhost(spec); });
+}
+void embedded::destroy_vhost(const std::string& name, bool force) {
+    call<void>([name, force](node_service& s) { return s.destroy_vhost(name, force); });
+}
+std::vector<vhost_entry> embedded::list_vhost(const std::string& name) {
+    return call<std::vector<vhost_entry>>([name](node_service& s) { return s.list_vhost(name); });
+}
 nexus_entry embedded::create_nexus(const nexus_spec& spec) {
     return call<nexus_entry>([spec](node_service& s) { return s.create_nexus(spec); });
 }

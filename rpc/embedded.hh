@@ -87,6 +87,9 @@ public:
 
     // Nexuses and their rebuilds.
     rpc::nexus_entry create_nexus(const rpc::nexus_spec& spec) override;
+    rpc::vhost_entry create_vhost(const rpc::vhost_spec& spec) override;
+    void destroy_vhost(const std::string& name, bool force = false) override;
+    std::vector<rpc::vhost_entry> list_vhost(const std::string& name = "") override;
     void destroy_nexus(const std::string& name) override;
     rpc::share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
                                   const std::string& nqn = "") override;

@@ -35,6 +35,7 @@ interface Engine {
   stats @5 () -> (stats :Stats);
   nexus @6 () -> (nexus :Nexus);
   rebuild @7 () -> (rebuild :Rebuild);
+  vhost @8 () -> (vhost :Vhost);
 }
 
 struct NodeInfo {
@@ -264,4 +265,43 @@ interface Rebuild {
   state @1 (name :Text, child :Text) -> (state :Text);
   stats @2 (name :Text, child :Text) -> (rebuilds :List(RebuildInfo));  # child "": every running one
   history @3 (name :Text) -> (rebuilds :List(RebuildInfo));
+}
+
+# ---- vhost-user-blk exports (docs/vhost.md) ----------------------------------
+# A registered device (device, replica or nexus, by name) served to a local
+# VM (QEMU vhost-user-blk-pci) on a unix socket. Kept in the state file.
+
+struct VhostSpec {
+  name @0 :Text;
+  socketPath @1 :Text;       # the unix socket to create (must not exist)
+  device @2 :Text;           # a device, replica or nexus by name
+  queues @3 :UInt32;         # 0: 1
+  readOnly @4 :Bool;
+}
+
+struct VhostExport {
+  spec @0 :VhostSpec;
+  connected @1 :Bool;        # a front-end is connected now
+  connections @2 :UInt64;    # front-ends accepted so far
+  refused @3 :UInt64;        # second front-ends turned away
+  protocolErrors @4 :UInt64;
+  queuesActive @5 :UInt32;
+  mappedBytes @6 :UInt64;    # guest memory mapped now
+  readOps @7 :UInt64;
+  writeOps @8 :UInt64;
+  flushOps @9 :UInt64;
+  discardOps @10 :UInt64;
+  writeZeroesOps @11 :UInt64;
+  readBytes @12 :UInt64;
+  writeBytes @13 :UInt64;
+  ioErrors @14 :UInt64;      # requests answered IOERR
+  unsupported @15 :UInt64;   # requests answered UNSUPP
+  ringFaults @16 :UInt64;    # queues marked broken (a bad ring from the guest)
+  bounced @17 :UInt64;       # requests copied through a DMA buffer (misaligned guest buffers)
+}
+
+interface Vhost {
+  create @0 (spec :VhostSpec) -> (info :VhostExport);
+  destroy @1 (name :Text, force :Bool) -> ();   # busy while a front-end is connected, unless force
+  list @2 (name :Text) -> (exports :List(VhostExport));  # name "": every export
 }

@@ -76,6 +76,65 @@ void nexus_families(std::string& out, const std::vector<nexus_entry>& nexuses) {
 
 }  // namespace
 
+// Per vhost-user-blk export: whether a front-end is connected, its queues,
+// mapped guest memory, requests by type, bytes, and error answers.
+void vhost_families(std::string& out, const std::vector<vhost_entry>& exports) {
+    family(out, "ioengine_vhost_connected", "gauge", "1 while a front-end (VM) is connected to a vhost export");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_connected{{export=\"{}\",device=\"{}\"}} {}\n", label(e.spec.name),
+                           label(e.spec.device), e.connected ? 1 : 0);
+    }
+    family(out, "ioengine_vhost_queues_active", "gauge", "virtqueues of a vhost export running now");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_queues_active{{export=\"{}\"}} {}\n", label(e.spec.name), e.queues_active);
+    }
+    family(out, "ioengine_vhost_mapped_bytes", "gauge", "guest memory a vhost export has mapped");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_mapped_bytes{{export=\"{}\"}} {}\n", label(e.spec.name), e.mapped_bytes);
+    }
+    family(out, "ioengine_vhost_connections_total", "counter", "front-ends a vhost export accepted, and turned away");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_connections_total{{export=\"{}\",result=\"accepted\"}} {}\n",
+                           label(e.spec.name), e.connections);
+        out += fmt::format("ioengine_vhost_connections_total{{export=\"{}\",result=\"refused\"}} {}\n",
+                           label(e.spec.name), e.refused);
+    }
+    family(out, "ioengine_vhost_requests_total", "counter", "virtio-blk requests served, per export and type");
+    for (const auto& e : exports) {
+        std::pair<const char*, std::uint64_t> ops[] = {{"read", e.reads},         {"write", e.writes},
+                                                       {"flush", e.flushes},      {"discard", e.discards},
+                                                       {"write_zeroes", e.write_zeroes}};
+        for (auto [op, n] : ops) {
+            out += fmt::format("ioengine_vhost_requests_total{{export=\"{}\",op=\"{}\"}} {}\n", label(e.spec.name),
+                               op, n);
+        }
+    }
+    family(out, "ioengine_vhost_bytes_total", "counter", "bytes read and written through a vhost export");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_bytes_total{{export=\"{}\",op=\"read\"}} {}\n", label(e.spec.name),
+                           e.read_bytes);
+        out += fmt::format("ioengine_vhost_bytes_total{{export=\"{}\",op=\"write\"}} {}\n", label(e.spec.name),
+                           e.write_bytes);
+    }
+    family(out, "ioengine_vhost_errors_total", "counter",
+           "requests answered IOERR or UNSUPP, protocol errors (refused messages) and ring faults");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"ioerr\"}} {}\n", label(e.spec.name),
+                           e.ioerr);
+        out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"unsupported\"}} {}\n",
+                           label(e.spec.name), e.unsupported);
+        out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"protocol\"}} {}\n",
+                           label(e.spec.name), e.protocol_errors);
+        out += fmt::format("ioengine_vhost_errors_total{{export=\"{}\",kind=\"ring_fault\"}} {}\n",
+                           label(e.spec.name), e.ring_faults);
+    }
+    family(out, "ioengine_vhost_bounced_total", "counter",
+           "requests copied through a DMA buffer because the guest's buffers were misaligned");
+    for (const auto& e : exports) {
+        out += fmt::format("ioengine_vhost_bounced_total{{export=\"{}\"}} {}\n", label(e.spec.name), e.bounced);
+    }
+}
+
 future<std::string> collect_metrics(node_service& svc) {
     engine& e = *engine::current();
     auto info = svc.info();
@@ -169,6 +228,7 @@ future<std::string> collect_metrics(node_service& svc) {
     family(out, "ioengine_pool_used_bytes", "gauge", "space of a pool allocated to replicas");
     for (const auto& p : pools) out += fmt::format("ioengine_pool_used_bytes{{pool=\"{}\"}} {}\n", label(p.pool.name), p.pool.used_bytes);
     nexus_families(out, svc.list_nexuses(""));
+    vhost_families(out, co_await svc.list_vhost(""));
     co_return out;
 }
 

@@ -62,6 +62,10 @@ public:
     virtual std::string rebuild_state(const std::string& name, const std::string& child) = 0;
     virtual std::vector<rebuild_progress> rebuild_stats(const std::string& name, const std::string& child = "") = 0;
     virtual std::vector<rebuild_progress> rebuild_history(const std::string& name) = 0;
+    // vhost-user-blk exports.
+    virtual vhost_entry create_vhost(const vhost_spec& spec) = 0;
+    virtual void destroy_vhost(const std::string& name, bool force = false) = 0;
+    virtual std::vector<vhost_entry> list_vhost(const std::string& name = "") = 0;
 };
 
 }  // namespace ioe::rpc

@@ -31,6 +31,7 @@ node_info node_service::info() const {
     n.features.push_back("pools");
     n.features.push_back("replicas");
     if (_target) n.features.push_back("nvmf-target");
+    n.features.push_back("vhost-blk");
     return n;
 }
 
@@ -58,6 +59,11 @@ node_state node_service::current_state() const {
         s.nexuses.push_back(std::move(r));
     }
     for (const auto& p : _pending_nexuses) s.nexuses.push_back(p);
+    for (const auto& [name, slot] : _vhost) {
+        const auto& v = slot.spec;
+        if (v.persistent) s.vhost_exports.push_back({v.name, v.socket_path, v.device, v.queues, v.read_only});
+    }
+    for (const auto& p : _pending_vhost) s.vhost_exports.push_back(p);
     return s;
 }
 
@@ -124,6 +130,18 @@ future<std::vector<std::string>> node_service::apply(node_state state) {
             if (!_nexuses.count(r.name)) _pending_nexuses.push_back(r);
         }
     }
+    // vhost-user-blk exports last: they may serve a replica or a nexus.
+    for (auto& r : state.vhost_exports) {
+        try {
+            co_await create_vhost_locked({r.name, r.socket_path, r.device, r.queues, r.read_only, true});
+            log::info("state: vhost export \"{}\" of \"{}\" on {} started again", r.name, r.device, r.socket_path);
+        } catch (const std::exception& e) {
+            failed.push_back(fmt::format("vhost export \"{}\": {}", r.name, e.what()));
+            log::error("state: vhost export \"{}\" not started again: {} (kept in the state; retried at the next "
+                       "start)", r.name, e.what());
+            if (!_vhost.count(r.name)) _pending_vhost.push_back(r);
+        }
+    }
     co_await persist();
     co_return failed;
 }
@@ -174,6 +192,7 @@ future<> node_service::destroy_device(std::string name) {
         throw storage_error(storage_errc::invalid_argument, fmt::format("\"{}\" is a nexus; use nexus destroy", name));
     }
     check_not_a_child(name, "device destroy");
+    check_not_exported(name, "device destroy");
     (void)co_await _devices.find(name);  // not_found
     co_await unshare_quietly(name);
     co_await _devices.destroy(name);
@@ -333,7 +352,10 @@ future<> node_service::destroy_pool(std::string name) {
     check_not_busy("pool destroy");
     auto guard = co_await _mutex.hold();
     auto& slot = find_pool(name);
-    for (const auto& r : slot.p->list_replicas()) check_not_a_child(r.name, "pool destroy");
+    for (const auto& r : slot.p->list_replicas()) {
+        check_not_a_child(r.name, "pool destroy");
+        check_not_exported(r.name, "pool destroy");
+    }
     co_await remove_pool_shares(*slot.p);
     co_await slot.p->destroy();
     std::string dev = slot.device_name;
@@ -402,6 +424,7 @@ future<> node_service::destroy_replica(std::string name) {
         throw storage_error(storage_errc::not_found, fmt::format("no replica \"{}\" (replica list shows them)", name));
     }
     check_not_a_child(name, "replica destroy");
+    check_not_exported(name, "replica destroy");
     bool was_shared = _shares.count(name) > 0;
     co_await unshare_quietly(name);
     co_await owner->destroy_replica(name);
@@ -560,7 +583,10 @@ future<> node_service::shutdown() {
     if (_shutting_down) co_return;
     _shutting_down = true;
     auto guard = co_await _mutex.hold();
-    // Nexuses first (their children are replicas and devices below): a
+    // vhost-user-blk exports first: they serve the nexuses, replicas and
+    // devices below (their queues drain before the devices close).
+    co_await stop_vhost_exports();
+    // Nexuses next (their children are replicas and devices below): a
     // clean shutdown is recorded in each health record.
     std::vector<std::string> nexuses;
     for (const auto& [name, slot] : _nexuses) nexuses.push_back(name);

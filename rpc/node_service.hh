@@ -24,6 +24,7 @@
 #include "storage/device_registry.hh"
 #include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
+#include "vhost/blk_export.hh"
 
 namespace ioe::nvme {
 class nvmf_target;
@@ -119,6 +120,33 @@ struct nvmf_listener_info {
     std::uint16_t port = 0;
 };
 
+// A vhost-user-blk export (ioengine.capnp VhostSpec): a registered device
+// (by name: a device, replica or nexus) served on a unix socket.
+struct vhost_spec {
+    std::string name;
+    std::string socket_path;
+    std::string device;
+    std::uint32_t queues = 1;
+    bool read_only = false;
+    bool persistent = true;  // kept in the state file (the daemon's --vhost-blk exports are not)
+};
+
+// An export as listed: its spec and its live state and counters.
+struct vhost_entry {
+    vhost_spec spec;
+    bool connected = false;              // a front-end (QEMU) is connected now
+    std::uint64_t connections = 0;       // front-ends accepted so far
+    std::uint64_t refused = 0;           // second front-ends turned away
+    std::uint64_t protocol_errors = 0;
+    std::uint32_t queues_active = 0;
+    std::uint64_t mapped_bytes = 0;      // guest memory mapped now
+    std::uint64_t reads = 0, writes = 0, flushes = 0, discards = 0, write_zeroes = 0;
+    std::uint64_t read_bytes = 0, write_bytes = 0;
+    std::uint64_t ioerr = 0, unsupported = 0;
+    std::uint64_t ring_faults = 0;       // queues marked broken (a bad ring from the guest)
+    std::uint64_t bounced = 0;           // requests copied through a DMA buffer (misaligned guest buffers)
+};
+
 // Writes the state durably; the future completes once it is on disk. Called
 // on shard 0, in order; an implementation must not block the reactor.
 using state_writer = std::function<future<>(node_state)>;
@@ -182,6 +210,15 @@ public:
     std::vector<rebuild_progress> rebuild_stats(const std::string& name, const std::string& child) const;
     std::vector<rebuild_progress> rebuild_history(const std::string& name) const;
 
+    // vhost-user-blk exports (node_service_vhost.cc), owned by shard 0.
+    // create: the device must be registered and not exported already; the
+    // socket path must not exist. destroy: refused (busy) while a front-end
+    // is connected unless `force`. Exports are started again at start from
+    // the state file; a device, replica or nexus is refused for destroy
+    // while exported.
+    future<vhost_entry> create_vhost(vhost_spec spec);
+    future<> destroy_vhost(std::string name, bool force);
+    future<std::vector<vhost_entry>> list_vhost(std::string name);  // name "": every export
     std::vector<nvmf_listener_info> nvmf_listeners() const;
     std::vector<nvmf_subsystem_info> nvmf_subsystems() const;
     std::vector<nvmf_host_info> nvmf_hosts() const;
@@ -242,6 +279,14 @@ private:
     // Throws busy when a nexus has device `name` as a child.
     void check_not_a_child(const std::string& name, const std::string& verb) const;
     future<nexus_entry> create_nexus_locked(nexus_spec spec);
+    struct vhost_slot {
+        std::unique_ptr<vhost::blk_export> x;
+        vhost_spec spec;
+    };
+    future<vhost_entry> create_vhost_locked(vhost_spec spec);
+    // Throws busy when device `name` is exported over vhost-user-blk.
+    void check_not_exported(const std::string& name, const std::string& verb) const;
+    future<> stop_vhost_exports();
     future<> close_nexus(const std::string& name);
 
     engine& _engine;
@@ -255,6 +300,8 @@ private:
     std::vector<share_record> _pending_shares;
     std::map<std::string, nexus_slot> _nexuses;
     std::vector<nexus_record> _pending_nexuses;       // in the state, not created (a child missing)
+    std::map<std::string, vhost_slot> _vhost;          // by export name
+    std::vector<vhost_record> _pending_vhost;           // in the state, not started (device missing)
     child_health_store* _health = nullptr;
     std::string _health_description;
     std::map<std::string, channel_stats> _stats_base;   // counters at the last reset

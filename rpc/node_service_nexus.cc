@@ -165,6 +165,7 @@ future<> node_service::destroy_nexus(std::string name) {
         co_await persist();
         co_return;
     }
+    check_not_exported(name, "nexus destroy");
     co_await close_nexus(name);
     co_await persist();
     log::info("nexus \"{}\" destroyed", name);

@@ -124,6 +124,10 @@ std::string encode_state(const node_state& s) {
         for (const auto& h : n.allowed_hosts) out += " " + encode_field(h);
         out += "\n";
     }
+    for (const auto& x : s.vhost_exports) {
+        out += "vhost " + encode_field(x.name) + " " + encode_field(x.socket_path) + " " + encode_field(x.device) +
+               " " + std::to_string(x.queues) + " " + (x.read_only ? "1" : "0") + "\n";
+    }
     out += "end\n";
     return out;
 }
@@ -179,10 +183,19 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
                 return std::nullopt;
             }
             s.nexuses.push_back(std::move(*n));
+        } else if (f[0] == "vhost") {
+            // vhost NAME SOCKET DEVICE QUEUES RO
+            const auto queues = v.size() == 5 ? parse_u32(v[3]) : std::nullopt;
+            if (!queues || *queues == 0 || v[0].empty() || v[1].empty() || v[2].empty() ||
+                (v[4] != "0" && v[4] != "1")) {
+                err = where + "expected \"vhost NAME SOCKET DEVICE QUEUES 0|1\"";
+                return std::nullopt;
+            }
+            s.vhost_exports.push_back({v[0], v[1], v[2], *queues, v[4] == "1"});
         } else if (f[0] == "end" && v.empty()) {
             ended = true;
         } else {
-            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\" or \"end\"";
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"vhost ...\" or \"end\"";
             return std::nullopt;
         }
     }

@@ -1,6 +1,7 @@
 // The engine's own state, kept in `<data dir>/state` so that it survives a
 // restart: the pools it created or imported (name, device URI) and the
-// replicas it shares (name, allowed hosts). Replicas themselves live in their
+// replicas it shares (name, allowed hosts), its nexuses and its
+// vhost-user-blk exports (name, socket, device, queues, read-only). Replicas themselves live in their
 // pool's metadata. Format (docs/rpc.md "State file"): text lines, fields
 // separated by one space and percent-encoded, a version line first and an
 // "end" line last (a file without it is refused as truncated).
@@ -45,10 +46,22 @@ struct nexus_record {
     bool operator==(const nexus_record&) const = default;
 };
 
+// A vhost-user-blk export to start again (docs/vhost.md): the device by
+// name, served on a unix socket.
+struct vhost_record {
+    std::string name;
+    std::string socket_path;
+    std::string device;
+    std::uint32_t queues = 1;
+    bool read_only = false;
+    bool operator==(const vhost_record&) const = default;
+};
+
 struct node_state {
     std::vector<pool_record> pools;
     std::vector<share_record> shares;
     std::vector<nexus_record> nexuses;
+    std::vector<vhost_record> vhost_exports;
     bool operator==(const node_state&) const = default;
 };
 

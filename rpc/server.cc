@@ -241,6 +241,10 @@ public:
         ctx.getResults().setRebuild(make_rebuild_server(_c));
         return kj::READY_NOW;
     }
+    kj::Promise<void> vhost(VhostContext ctx) override {
+        ctx.getResults().setVhost(make_vhost_server(_c));
+        return kj::READY_NOW;
+    }
 
 private:
     context _c;

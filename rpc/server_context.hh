@@ -1,6 +1,6 @@
 // The RPC server's relay from the kj loop to node_service on shard 0, shared
 // by the files that implement the interfaces of ioengine.capnp (server.cc,
-// server_nexus.cc). Internal to the server.
+// server_nexus.cc, server_vhost.cc). Internal to the server.
 #pragma once
 
 #include <kj/async.h>
@@ -55,5 +55,7 @@ inline std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.s
 // The nexus and rebuild interfaces (server_nexus.cc).
 kj::Own<s::Nexus::Server> make_nexus_server(context c);
 kj::Own<s::Rebuild::Server> make_rebuild_server(context c);
+// The vhost-user-blk exports (server_vhost.cc).
+kj::Own<s::Vhost::Server> make_vhost_server(context c);
 
 }  // namespace ioe::rpc

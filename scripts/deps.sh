@@ -10,7 +10,7 @@ packages=(
   capnproto libcapnp-dev libisal-dev
   util-linux procps
   fio
-  qemu-system-common e2fsprogs
+  qemu-system-common e2fsprogs  # qemu-storage-daemon: vhost-user-blk reference back-end (vhost tests, vhost_bench)
   etcd-server
 )
 missing=()

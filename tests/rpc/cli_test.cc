@@ -87,6 +87,8 @@ TEST(cli, help_on_every_level) {
         {"pool", "grow", "--help"},   {"replica", "--help"},           {"replica", "create", "--help"},
         {"replica", "share", "--help"}, {"replica", "resize", "--help"}, {"nvmf", "--help"},
         {"nvmf", "subsystems", "--help"}, {"stats", "--help"},         {"stats", "reset", "--help"},
+        {"vhost", "--help"},          {"vhost", "create", "--help"},   {"vhost", "destroy", "--help"},
+        {"vhost", "list", "--help"},
     };
     for (const auto& l : levels) {
         auto r = run(IOENGINE_CTL_BIN, l);
@@ -285,6 +287,52 @@ TEST(cli, nexus_commands_metrics_and_restart) {
     EXPECT_NE(l.out.find("\"share_nqn\":\"nqn.2019-05.io.ioengine:v1\""), std::string::npos) << l.out;
     EXPECT_NE(d.p.out.find("nexus \"v1\" created again"), std::string::npos) << d.p.out;
     ASSERT_EQ(d.ctl({"nexus", "destroy", "v1"}).status, 0);
+    ASSERT_EQ(d.ctl({"replica", "destroy", "r1"}).status, 0);
+    EXPECT_EQ(d.stop(), 0);
+}
+
+// vhost-user-blk exports through ioengine-ctl: create, list (table and
+// JSON), the replica refused for destroy while exported (exit code and the
+// busy code in the message), /metrics per export, kill -9 after which the
+// daemon starts the export again from its state file, destroy.
+TEST(cli, vhost_commands_metrics_and_restart) {
+    daemon d;
+    d.start();
+    ASSERT_EQ(d.ctl({"replica", "create", "--pool", "default", "--size", "8MiB", "r1"}).status, 0);
+    const std::string sock = d.dir.path + "/vm1.sock";
+    auto c = d.ctl({"vhost", "create", "vm1", "r1", "--socket", sock, "--queues", "2", "--read-only"});
+    ASSERT_EQ(c.status, 0) << c.out;
+    EXPECT_NE(c.out.find("vm1"), std::string::npos) << c.out;
+    auto l = d.ctl({"--json", "vhost", "list"});
+    ASSERT_EQ(l.status, 0) << l.out;
+    EXPECT_NE(l.out.find("\"name\":\"vm1\",\"socket\":\"" + sock + "\",\"device\":\"r1\",\"queues\":2,"
+                         "\"read_only\":true,\"connected\":false"),
+              std::string::npos)
+        << l.out;
+    auto busy = d.ctl({"replica", "destroy", "r1"});
+    EXPECT_NE(busy.status, 0);
+    EXPECT_NE(busy.out.find("busy"), std::string::npos) << busy.out;
+    EXPECT_NE(busy.out.find("vhost destroy vm1"), std::string::npos) << busy.out;
+    auto dup = d.ctl({"vhost", "create", "vm1", "r1", "--socket", d.dir.path + "/other.sock"});
+    EXPECT_NE(dup.status, 0);
+    EXPECT_NE(dup.out.find("already_exists"), std::string::npos) << dup.out;
+    auto nodev = d.ctl({"vhost", "create", "vm2", "nope", "--socket", d.dir.path + "/vm2.sock"});
+    EXPECT_NE(nodev.status, 0);
+    EXPECT_NE(nodev.out.find("not_found"), std::string::npos) << nodev.out;
+
+    auto body = http_get(d.metrics_port, "/metrics");
+    EXPECT_NE(body.find("ioengine_vhost_connected{export=\"vm1\",device=\"r1\"} 0"), std::string::npos) << body;
+    EXPECT_NE(body.find("ioengine_vhost_requests_total{export=\"vm1\",op=\"read\"} 0"), std::string::npos) << body;
+
+    d.kill9();
+    d.start();
+    l = d.ctl({"--json", "vhost", "list", "vm1"});
+    ASSERT_EQ(l.status, 0) << l.out << d.p.out;
+    EXPECT_NE(l.out.find("\"device\":\"r1\""), std::string::npos) << l.out;
+    EXPECT_NE(d.p.out.find("vhost export \"vm1\" of \"r1\" on " + sock + " started again"), std::string::npos)
+        << d.p.out;
+    ASSERT_EQ(d.ctl({"vhost", "destroy", "vm1"}).status, 0);
+    EXPECT_EQ(d.ctl({"vhost", "list", "vm1"}).status == 0, false);
     ASSERT_EQ(d.ctl({"replica", "destroy", "r1"}).status, 0);
     EXPECT_EQ(d.stop(), 0);
 }

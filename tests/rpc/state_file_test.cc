@@ -34,6 +34,7 @@ node_state sample() {
     n.allowed_hosts.clear();
     n.children = {"bdev:///r3"};
     s.nexuses.push_back(n);
+    s.vhost_exports = {{"vm1 disk", "/run/vm 1.sock", "r1", 2, false}, {"vm2", "/run/vm2.sock", "v1", 1, true}};
     return s;
 }
 
@@ -44,6 +45,7 @@ TEST(state_file, round_trip) {
     ASSERT_TRUE(back) << err;
     EXPECT_EQ(*back, s);
     EXPECT_NE(encode_state(s).find("pool p%202%25 "), std::string::npos);
+    EXPECT_NE(encode_state(s).find("vhost vm1%20disk /run/vm%201.sock r1 2 0\n"), std::string::npos);
 }
 
 TEST(state_file, empty_state_round_trips) {
@@ -67,7 +69,11 @@ TEST(state_file, refuses_truncated_and_damaged_text) {
                             "ioengine-state 1\nnexus v u k 0 0 2 0 1 bdev:///a\nend\n",  // verify not 0/1
                             "ioengine-state 1\nnexus v u k x 0 0 0 1 bdev:///a\nend\n",  // segment not a number
                             "ioengine-state 1\nnexus v u k 0 0 0 0 9 a b c d e f g h i\nend\n",
-                            "ioengine-state 1\nnexus v u k 99999999999 0 0 0 1 bdev:///a\nend\n"}) {
+                            "ioengine-state 1\nnexus v u k 99999999999 0 0 0 1 bdev:///a\nend\n",
+                            "ioengine-state 1\nvhost x /s d 0 0\nend\n",   // no queues
+                            "ioengine-state 1\nvhost x /s d 1 2\nend\n",   // read-only not 0/1
+                            "ioengine-state 1\nvhost x /s d 1\nend\n",     // one field short
+                            "ioengine-state 1\nvhost x % d 1 0\nend\n"}) {  // empty socket path
         EXPECT_FALSE(decode_state(bad, err)) << bad;
         EXPECT_FALSE(err.empty());
     }

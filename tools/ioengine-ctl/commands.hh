@@ -1,5 +1,5 @@
 // ioengine-ctl's command plumbing shared by the files that define
-// subcommands (main.cc, nexus_commands.cc): the global options, adding a
+// subcommands (main.cc, nexus_commands.cc, vhost_commands.cc): the global options, adding a
 // subcommand, binding its action, and printing an answer as a table or JSON.
 #pragma once
 
@@ -61,5 +61,7 @@ inline void bind_action(CLI::App* s, action_fn& action, action_fn fn) {
 
 // nexus ... and rebuild ... (nexus_commands.cc).
 void add_nexus_commands(CLI::App& app, globals& g, action_fn& action);
+// vhost ... (vhost_commands.cc).
+void add_vhost_commands(CLI::App& app, globals& g, action_fn& action);
 
 }  // namespace ioe::ctl

@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
     });
 
     add_nexus_commands(app, g, action);
+    add_vhost_commands(app, g, action);
 
     try {
         app.parse(argc, argv);

@@ -78,14 +78,15 @@ ioe::future<> serve_namespaces(const ioe::daemon::options* opts, ioe::rpc::node_
     co_await target->add_subsystem(std::move(sub));
 }
 
-// The exports of --vhost-blk (the device by name, or created from a URI).
-ioe::future<> start_vhost_exports(const ioe::daemon::options* opts, ioe::rpc::node_service* svc,
-                                  std::vector<std::unique_ptr<ioe::vhost::blk_export>>* exports) {
+// The exports of --vhost-blk (the device by name, or created from a URI),
+// through node_service so that `vhost list` shows them and their devices are
+// refused for destroy; not kept in the state file (the command line gives
+// them again at the next start).
+ioe::future<> start_vhost_exports(const ioe::daemon::options* opts, ioe::rpc::node_service* svc) {
     for (const auto& v : opts->vhost_blk) {
         std::string name = v.device;
         if (name.find("://") != std::string::npos) name = (co_await svc->create_device(v.device)).device.name;
-        ioe::block_device* dev = co_await svc->devices().find(name);
-        exports->push_back(co_await ioe::vhost::blk_export::create({v.name, v.socket_path, v.queues, v.read_only}, *dev));
+        co_await svc->create_vhost({v.name, v.socket_path, name, v.queues, v.read_only, false});
     }
 }
 
@@ -134,7 +135,6 @@ ioe::future<int> serve(daemon_context ctx) {
     svc.set_health_store(health.store.get(), health.description);
     ioe::rpc::rpc_server rpc(*e, svc, opts->rpc);
     std::unique_ptr<ioe::rpc::metrics_server> metrics;
-    std::vector<std::unique_ptr<ioe::vhost::blk_export>> vhost_exports;
 
     ioe::promise<> stopped;
     auto done = stopped.get_future();
@@ -148,8 +148,6 @@ ioe::future<int> serve(daemon_context ctx) {
             if (metrics) metrics->stop();
         });
         if (serving) co_await target->stop();
-        for (auto& x : vhost_exports) co_await x->stop();
-        vhost_exports.clear();
         co_await svc.shutdown();
         stopped.set_value();
     });
@@ -176,7 +174,7 @@ ioe::future<int> serve(daemon_context ctx) {
             ioe::log::info("try: nvme connect -t tcp -a {} -s {} -n {}", opts->nvmf_address, target->port(),
                            opts->nqn);
         }
-        co_await start_vhost_exports(opts, &svc, &vhost_exports);
+        co_await start_vhost_exports(opts, &svc);
         co_await ioe::rpc::run_on_control<void>(*e, *ctx.control, [&] {
             rpc.start();
             if (opts->metrics != "off") {
