@@ -38,12 +38,12 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
     }
     const reservation_registrant* holder = report.holder();
     reservation_acquire_request acq;
-    acq.type = reservation_type::exclusive_access;
+    acq.type = reservation_type::write_exclusive;
     acq.current_key = key;
     if (report.type == reservation_type::none || !holder) {
         acq.action = reservation_acquire_action::acquire;
     } else if (holder->key == key) {
-        if (report.type == reservation_type::exclusive_access) co_return io_status::success;
+        if (report.type == reservation_type::write_exclusive) co_return io_status::success;
         acq.action = reservation_acquire_action::preempt;  // ours, another type: change it
         acq.preempt_key = key;
     } else if (older_incarnation_key(holder->key, me)) {
@@ -59,16 +59,17 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
     }
     st = co_await ch->reservation_acquire(acq);
     if (!ok(st)) {
-        why = fmt::format("acquiring Exclusive Access with key {:#x}: {}", key, to_string(st));
+        why = fmt::format("acquiring Write Exclusive with key {:#x}: {}", key, to_string(st));
         co_return st;
     }
     // Older incarnations still registered without holding: removed too (a
-    // registrant of Exclusive Access cannot do I/O, but it has no reason to stay).
+    // registrant that does not hold Write Exclusive cannot write, but it has
+    // no reason to stay).
     for (const auto& r : report.registrants) {
         if (r.holder || r.key == key || !older_incarnation_key(r.key, me)) continue;
         reservation_acquire_request drop;
         drop.action = reservation_acquire_action::preempt_and_abort;
-        drop.type = reservation_type::exclusive_access;
+        drop.type = reservation_type::write_exclusive;
         drop.current_key = key;
         drop.preempt_key = r.key;
         st = co_await ch->reservation_acquire(drop);

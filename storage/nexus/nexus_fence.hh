@@ -1,11 +1,13 @@
 // Fencing a child: before a nexus incarnation serves I/O through a child,
 // it registers its reservation key there and takes the reservation
-// (Exclusive Access), preempting-and-aborting the holder only when the
+// (Write Exclusive), preempting-and-aborting the holder only when the
 // holder is an older incarnation of the same nexus (its key carries this
 // nexus's uuid prefix and a lower epoch, nexus_epoch.hh). A child held by
-// anybody else is refused. Why Exclusive Access: a fenced incarnation
-// must not read either (it would serve stale data to its hosts), and no
-// other host has any business on a replica a nexus owns.
+// anybody else is refused. Why Write Exclusive: writes are what a stale
+// incarnation corrupts, while reads by other hosts (checksums, backups,
+// inspection of a replica) are legitimate; a fenced incarnation learns it
+// is fenced at its next write (or health-record write) and then answers
+// nothing (docs/nexus.md says what that leaves open).
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // Fencing over NVMe/TCP with reservations: a nexus over two remote
 // children (our initiator to our target, loopback, 2 shards) registers its
-// epoch's key and holds Exclusive Access on each; another host's write is
-// refused with reservation conflict; a second incarnation (same nexus
+// epoch's key and holds Write Exclusive on each; another host's write is
+// refused with reservation conflict (its read is not); a second incarnation (same nexus
 // uuid, next epoch) preempts-and-aborts the first on every child, after
 // which the first's writes are refused and it reports fenced, while the
 // second serves and the data it wrote reads back; a child reserved by a
@@ -84,7 +84,7 @@ future<int> body() {
     block_device* observer = co_await devices.create(fmt::format("nvmf://127.0.0.1:{}/{}?name=obs", port, nqn(0)));
     {
         auto r = co_await report_of(observer);
-        EXPECT_EQ(r.type, reservation_type::exclusive_access);
+        EXPECT_EQ(r.type, reservation_type::write_exclusive);
         EXPECT_NE(r.holder(), nullptr);
         if (r.holder()) {
             EXPECT_EQ(r.holder()->key, a->epoch().reservation_key());
@@ -94,7 +94,10 @@ future<int> body() {
     std::vector<std::byte> buf(8192, std::byte{0xa1});
     EXPECT_EQ(co_await io_on(1, a.get(), true, 100, buf), io_status::success);
     EXPECT_EQ(co_await io_on(0, observer, true, 100, buf), io_status::reservation_conflict)
-        << "another host wrote under Exclusive Access";
+        << "another host wrote under Write Exclusive";
+    std::vector<std::byte> peek(8192);
+    EXPECT_EQ(co_await io_on(0, observer, false, 100, peek), io_status::success) << "another host may read";
+    EXPECT_TRUE(peek == buf);
 
     // B: the next incarnation, while A is alive.
     auto b = co_await nexus::create("nx-b", k_id, {uri(0), uri(1)}, opts());
