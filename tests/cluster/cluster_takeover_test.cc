@@ -97,7 +97,7 @@ TEST(cluster, takeover_while_the_old_nexus_writes) {
         v.insert(v.end(), r, r + 4);
         return v;
     };
-    const std::string log_a = work.path + "/a.log", log_b = work.path + "/b.log";
+    const std::string log_a = work.path + "/acks-a.txt", log_b = work.path + "/acks-b.txt";
     ASSERT_TRUE(empty_log(log_a, block_size, blocks));
     ASSERT_TRUE(empty_log(log_b, block_size, blocks));
     const std::string via_a = a.share_uri("nx", "io_timeout_ms=30000");
@@ -137,7 +137,7 @@ TEST(cluster, takeover_while_the_old_nexus_writes) {
     ASSERT_EQ(va.state, "fenced") << describe(va) << "\n" << a.log_tail();
     writer_a.p.signal(SIGTERM);
     EXPECT_EQ(writer_a.p.wait(30s), 0) << writer_a.p.output();
-    const std::string log_a_fenced = work.path + "/a-fenced.log";
+    const std::string log_a_fenced = work.path + "/acks-a-fenced.txt";
     std::filesystem::copy_file(log_a, log_a_fenced);
 
     // B's writer, and A's writer again: every generation it sends now is
