@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
             client.log = work + fmt::format("/client{}.log", run);
             client.pid = ioe::bench::spawn(
                 {argv[0], "--client", std::to_string(c1), a.share(spec.name, "fast_io_fail_ms=500&io_timeout_ms=2000"),
-                 b.share(spec.name, "")},
+                 b.share(spec.name, "name=new-path")},
                 nullptr, {}, client.log);
             wait_text(client.log, "client: ready", 20s);
             const std::uint64_t t0 = monotonic_ns();
