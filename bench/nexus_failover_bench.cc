@@ -120,7 +120,8 @@ struct process {
 void start_etcd(const std::string& dir, unsigned client, process& p) {
     std::string bin = std::getenv("IOE_ETCD_BIN") ? std::getenv("IOE_ETCD_BIN") : "/usr/bin/etcd";
     if (::access(bin.c_str(), X_OK) != 0) throw std::runtime_error("no etcd binary (" + bin + "; set IOE_ETCD_BIN)");
-    const std::string c = fmt::format("http://127.0.0.1:{}", client), peer = fmt::format("http://127.0.0.1:{}", free_port());
+    const std::string c = fmt::format("http://127.0.0.1:{}", client);
+    const std::string peer = fmt::format("http://127.0.0.1:{}", free_port());
     p.log = dir + "/etcd.log";
     p.pid = ioe::bench::spawn({bin, "--name=bench", "--data-dir=" + dir + "/etcd", "--listen-client-urls=" + c,
                                "--advertise-client-urls=" + c, "--listen-peer-urls=" + peer,

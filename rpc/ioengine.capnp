@@ -232,7 +232,7 @@ struct NexusSpec {
   segmentBytes @4 :UInt32;   # rebuild and dirty-log unit; 0: default (256 KiB)
   rebuildParallel @5 :UInt32;  # segments copied at once; 0: default (16)
   verify @6 :Bool;           # rebuilds re-read and compare each segment
-  takeover @7 :NexusTakeover;  # set: take the nexus over from its previous incarnation and publish it (docs/nexus.md, Takeover)
+  takeover @7 :NexusTakeover;  # set: take the nexus over and publish it (docs/nexus.md, Takeover)
 }
 
 # nexus create --takeover: the health record must exist (uuid or healthKey

@@ -22,9 +22,9 @@ void check_new_incarnation(const std::string& name, const std::string& key, cons
     }
     if (!record || record->clean_shutdown || record->owner.empty() || record->owner == owner) return;
     throw storage_error(storage_errc::busy,
-                        fmt::format("nexus '{}': health record {} says epoch {} runs on node '{}' and was not shut down "
-                                    "cleanly: it may still be serving; take it over (nexus create --takeover), or "
-                                    "shut it down on '{}' first",
+                        fmt::format("nexus '{}': health record {} says epoch {} runs on node '{}' and was not "
+                                    "shut down cleanly: it may still be serving; take it over (nexus create "
+                                    "--takeover), or shut it down on '{}' first",
                                     name, key, record->epoch, record->owner, record->owner));
 }
 

@@ -63,7 +63,8 @@ struct three_nodes {
 
     ::testing::AssertionResult start() {
         for (const char* name : {"a", "b", "c"}) {
-            nodes.push_back(std::make_unique<node>(name, work.path, etcd.endpoint(), std::to_string(test_core(nodes.size()))));
+            const std::string core = std::to_string(test_core(nodes.size()));
+            nodes.push_back(std::make_unique<node>(name, work.path, etcd.endpoint(), core));
             nodes.back()->pool_mb = 64;
             if (auto r = nodes.back()->start(); !r) return r;
         }
@@ -181,9 +182,11 @@ TEST(cluster, takeover_while_the_old_nexus_writes) {
     std::vector<std::string> readers = {via_b};
     for (auto& n : nodes) readers.push_back(n->share_uri("r" + n->name, "io_timeout_ms=30000"));
     for (const auto& uri : readers) {
-        auto ra = cluster_test::blockstamp(work.path, "verify", uri, log_a_fenced, std::vector<std::string>(region_a, region_a + 4));
+        auto ra = cluster_test::blockstamp(work.path, "verify", uri, log_a_fenced,
+                                           std::vector<std::string>(region_a, region_a + 4));
         EXPECT_EQ(ra.status, 0) << "A's region on " << uri << ":\n" << ra.out;
-        auto rb = cluster_test::blockstamp(work.path, "verify", uri, log_b, std::vector<std::string>(region_b, region_b + 4));
+        auto rb = cluster_test::blockstamp(work.path, "verify", uri, log_b,
+                                           std::vector<std::string>(region_b, region_b + 4));
         EXPECT_EQ(rb.status, 0) << "B's region on " << uri << ":\n" << rb.out;
     }
     if (HasFailure()) {

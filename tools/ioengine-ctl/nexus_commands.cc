@@ -50,10 +50,12 @@ void add_nexus_commands(CLI::App& app, globals& g, action_fn& action) {
     nc->add_option("--allow-host", a.hosts, "with --takeover: host NQN allowed to connect (repeatable; none: any)");
     bind(nc, [&g, one](rpc::rpc_client& c) {
         if (!a.takeover && (!a.nqn.empty() || !a.hosts.empty())) {
-            throw storage_error(storage_errc::invalid_argument, "--nqn and --allow-host go with --takeover (otherwise: nexus publish)");
+            throw storage_error(storage_errc::invalid_argument,
+                                "--nqn and --allow-host go with --takeover (otherwise: nexus publish)");
         }
         if (a.takeover && a.uuid.empty() && a.health_key.empty()) {
-            throw storage_error(storage_errc::invalid_argument, "--takeover needs --uuid or --health-key: they name the record to take over");
+            throw storage_error(storage_errc::invalid_argument,
+                                "--takeover needs --uuid or --health-key: they name the record to take over");
         }
         rpc::nexus_spec spec{a.name, a.uuid, a.children, a.health_key, a.segment_bytes, a.rebuild_parallel, a.verify};
         spec.takeover = a.takeover;
