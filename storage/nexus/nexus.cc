@@ -320,6 +320,9 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         if (n->_used[i] && n->_children[i].dev && n->_children[i].state == child_state::faulted &&
             n->_children[i].reason != fault_reason::reserved_by_other) {
             try {
+                // Not claimed above (its claim failed for another reason
+                // than a conflict): claimed now, or not rebuilt.
+                if (n->_children[i].reason == fault_reason::cannot_open) co_await n->claim_child(n->_children[i]);
                 co_await n->start_rebuild(i, false);
             } catch (const std::exception& e) {
                 log::warn("nexus {}: child {} not rebuilt now: {}", name, n->_children[i].uri, e.what());
