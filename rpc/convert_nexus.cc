@@ -130,6 +130,11 @@ void fill(s::NexusSpec::Builder b, const nexus_spec& v) {
     b.setSegmentBytes(v.segment_bytes);
     b.setRebuildParallel(v.rebuild_parallel);
     b.setVerify(v.verify);
+    if (v.takeover) {
+        auto t = b.initTakeover();
+        t.setNqn(text(v.takeover_nqn));
+        fill_texts(t.initAllowedHosts(static_cast<unsigned>(v.takeover_hosts.size())), v.takeover_hosts);
+    }
 }
 
 nexus_spec read(s::NexusSpec::Reader r) {
@@ -141,6 +146,11 @@ nexus_spec read(s::NexusSpec::Reader r) {
     v.segment_bytes = r.getSegmentBytes();
     v.rebuild_parallel = r.getRebuildParallel();
     v.verify = r.getVerify();
+    if (r.hasTakeover()) {
+        v.takeover = true;
+        v.takeover_nqn = str(r.getTakeover().getNqn());
+        v.takeover_hosts = read_texts(r.getTakeover().getAllowedHosts());
+    }
     return v;
 }
 

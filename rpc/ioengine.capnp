@@ -232,6 +232,15 @@ struct NexusSpec {
   segmentBytes @4 :UInt32;   # rebuild and dirty-log unit; 0: default (256 KiB)
   rebuildParallel @5 :UInt32;  # segments copied at once; 0: default (16)
   verify @6 :Bool;           # rebuilds re-read and compare each segment
+  takeover @7 :NexusTakeover;  # set: take the nexus over and publish it (docs/nexus.md, Takeover)
+}
+
+# nexus create --takeover: the health record must exist (uuid or healthKey
+# name it); the new incarnation takes its next epoch, fences the old one on
+# every child it claims, and is published in the same call.
+struct NexusTakeover {
+  nqn @0 :Text;              # "": nqn.2019-05.io.ioengine:<name> (give the old node's NQN)
+  allowedHosts @1 :List(Text);  # none: any host
 }
 
 enum ChildAction {

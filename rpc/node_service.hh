@@ -81,6 +81,12 @@ struct nexus_spec {
     std::uint32_t segment_bytes = 0;     // 0: the default
     std::uint32_t rebuild_parallel = 0;  // 0: the default
     bool verify = false;
+    // Takeover (NexusSpec.takeover): take the nexus over from its previous
+    // incarnation and publish it under `takeover_nqn` ("" : the default
+    // for the name) for `takeover_hosts` (none: any host).
+    bool takeover = false;
+    std::string takeover_nqn{};
+    std::vector<std::string> takeover_hosts{};
 };
 
 struct nexus_entry {

@@ -8,6 +8,7 @@
 
 #include "runtime/log.hh"
 #include "rpc/node_service.hh"
+#include "nvme/spec/nqn.hh"
 #include "storage/uri.hh"
 
 namespace ioe::rpc {
@@ -79,8 +80,45 @@ void node_service::check_not_a_child(const std::string& name, const std::string&
 future<nexus_entry> node_service::create_nexus(nexus_spec spec) {
     check_not_busy("nexus create");
     auto guard = co_await _mutex.hold();
+    const bool takeover = spec.takeover;
+    const std::string name = spec.name, nqn = spec.takeover_nqn;
+    const std::vector<std::string> hosts = spec.takeover_hosts;
+    if (takeover) {
+        // What the publish step needs is checked before the epoch moves.
+        if (!_target) {
+            throw storage_error(storage_errc::unavailable,
+                                "nexus create --takeover publishes the nexus, and this engine serves no NVMe/TCP "
+                                "(start it with --nvmf-listen ADDRESS:PORT)");
+        }
+        if (!nqn.empty()) {
+            if (auto why = nvme::check_nqn(nqn); !why.empty()) {
+                throw storage_error(storage_errc::invalid_argument, fmt::format("takeover NQN \"{}\": {}", nqn, why));
+            }
+        }
+    }
     auto e = co_await create_nexus_locked(std::move(spec));
+    std::exception_ptr unpublished;
+    if (takeover) {
+        // Published in the same call, under the NQN the old node served
+        // (the namespace's identity is the nexus uuid, as on the old node).
+        try {
+            co_await share(name, _nexuses[name].n.get(), share_kind::nexus, hosts, nqn);
+        } catch (...) {
+            unpublished = std::current_exception();
+        }
+        e = entry_of(_nexuses[name]);
+    }
     co_await persist();
+    if (unpublished) {
+        try {
+            std::rethrow_exception(unpublished);
+        } catch (const std::exception& x) {
+            throw storage_error(storage_errc::unavailable,
+                                fmt::format("nexus \"{}\" taken over (epoch {}) but not published: {} (nexus publish "
+                                            "retries it)",
+                                            name, e.nexus.epoch, x.what()));
+        }
+    }
     co_return e;
 }
 
@@ -122,6 +160,8 @@ future<nexus_entry> node_service::create_nexus_locked(nexus_spec spec) {
     if (spec.segment_bytes) opts.segment_bytes = spec.segment_bytes;
     if (spec.rebuild_parallel) opts.rebuild_parallel = spec.rebuild_parallel;
     opts.rebuild_verify = spec.verify;
+    opts.takeover = spec.takeover;
+    spec.takeover = false;  // what is kept (state file, restarts) is a plain nexus of this node
     auto n = co_await nexus::create(spec.name, id, spec.children, opts);
     std::exception_ptr failed;
     try {

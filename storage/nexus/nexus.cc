@@ -15,6 +15,7 @@
 #include "storage/device_registry.hh"
 #include "storage/errors.hh"
 #include "storage/nexus/nexus_fence.hh"
+#include "storage/nexus/nexus_takeover.hh"
 #include "storage/uri.hh"
 
 namespace ioe {
@@ -175,6 +176,8 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         throw nexus_error(storage_errc::unavailable, name,
                           fmt::format("reading health record {}: {}", opts.health_key, e.what()));
     }
+    // Whether this incarnation may start over it (nexus_takeover.hh).
+    check_new_incarnation(name, opts.health_key, opts.owner, opts.takeover, record);
     const std::uint64_t previous_epoch = record ? record->epoch : 0;
     if (previous_epoch >= health_record_max_epoch) {
         throw nexus_error(storage_errc::unavailable, name,
@@ -236,8 +239,10 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
     // record below (a compare-and-put): of two nexuses created over one
     // record at once, one fails there.
     n->_epoch = identity.epoch;
-    if (record && !record->owner.empty()) {
-        log::info("nexus {}: taking over from epoch {} (owner {})", name, previous_epoch, record->owner);
+    if (record && (n->_opts.takeover || !record->owner.empty())) {
+        log::info("nexus {}: {} from epoch {} (owner '{}', {} shutdown)", name,
+                  n->_opts.takeover ? "takeover" : "new incarnation", previous_epoch, record->owner,
+                  record->clean_shutdown ? "clean" : "unclean");
     }
     for (std::size_t i = 0; i < kids.size(); ++i) {
         child& c = n->_children[i];
@@ -280,11 +285,32 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
                           fmt::format("cannot write health record {}", n->_opts.health_key));
     }
     // The children's reservations, before any I/O is served (the epoch is
-    // ours now: the record above says so).
-    if (!co_await n->claim_children()) {
+    // ours now: the record above says so). A child not claimed is faulted;
+    // the record says so once it is known that this incarnation serves.
+    const nexus_health_record written = n->health_record(false);
+    std::string whys;
+    const bool claimed = co_await n->claim_children(whys);
+    if (!claimed || (n->health_record(false) != written && !co_await n->write_health(false))) {
+        // The epoch is taken, so the older incarnation is fenced wherever a
+        // claim preempted it, but this one cannot serve: leave the record
+        // with the children as they were (this incarnation wrote nothing to
+        // them), so that the caller can simply try again (the next epoch).
+        if (n->_state != nexus_state::fenced) {
+            try {
+                co_await n->_opts.health->store(
+                    n->_opts.health_key, record_after_failed_claim(record, n->_epoch, n->_opts.owner, written));
+            } catch (const std::exception& e) {
+                log::warn("nexus {}: restoring the children of health record {}: {}", name, n->_opts.health_key,
+                          e.what());
+            }
+        }
         for (auto& c : n->_children)
             if (c.owned) co_await c.owned->close();
-        throw nexus_error(storage_errc::unavailable, name, "no child could be reserved for this incarnation");
+        throw nexus_error(storage_errc::unavailable, name,
+                          fmt::format("epoch {} taken in health record {}, but no child in sync could be reserved for "
+                                      "it ({}); it does not serve; the record keeps the children's health as it was: "
+                                      "create (--takeover) again",
+                                      n->_epoch, n->_opts.health_key, whys.empty() ? "the record moved on" : whys));
     }
     log::info("nexus {}: {} ({} x {} B, {} children, epoch {})", name, to_string(n->_state), blocks, bs, kids.size(),
               n->_epoch);
@@ -294,6 +320,9 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
         if (n->_used[i] && n->_children[i].dev && n->_children[i].state == child_state::faulted &&
             n->_children[i].reason != fault_reason::reserved_by_other) {
             try {
+                // Not claimed above (its claim failed for another reason
+                // than a conflict): claimed now, or not rebuilt.
+                if (n->_children[i].reason == fault_reason::cannot_open) co_await n->claim_child(n->_children[i]);
                 co_await n->start_rebuild(i, false);
             } catch (const std::exception& e) {
                 log::warn("nexus {}: child {} not rebuilt now: {}", name, n->_children[i].uri, e.what());
@@ -415,23 +444,31 @@ future<bool> nexus::write_health(bool clean) {
     }
 }
 
-future<bool> nexus::claim_children() {
-    bool changed = false;
+future<bool> nexus::claim_children(std::string& whys) {
     for (unsigned s = 0; s < max_children; ++s) {
         child& c = _children[s];
         if (!_used[s] || !c.dev) continue;
         std::string why;
-        const io_status st = co_await claim_reservation(*c.dev, epoch(), why);
+        io_status st = io_status::success;
+        for (unsigned attempt = 1;; ++attempt) {
+            why.clear();
+            st = co_await claim_reservation(*c.dev, epoch(), why);
+            if (ok(st) || st == io_status::invalid_opcode || st == io_status::reservation_conflict ||
+                attempt >= std::max(1u, _opts.claim_attempts)) {
+                break;
+            }
+            log::warn("nexus {}: child {} not reserved for epoch {} (attempt {}): {}; trying again", name(), c.uri,
+                      _epoch, attempt, why);
+            co_await sleep(_opts.claim_retry_delay);
+        }
         if (ok(st) || st == io_status::invalid_opcode) continue;  // invalid opcode: no reservations there
         log::warn("nexus {}: child {} not reserved for epoch {}: {}", name(), c.uri, _epoch, why);
+        whys += fmt::format("{}child {}: {}", whys.empty() ? "" : "; ", c.uri, why);
         c.state = child_state::faulted;
         c.reason = st == io_status::reservation_conflict ? fault_reason::reserved_by_other : fault_reason::cannot_open;
-        changed = true;
     }
-    if (!changed) co_return true;
     update_state();
     co_await publish();
-    if (!co_await write_health(false)) co_return false;
     co_return _state != nexus_state::faulted && _state != nexus_state::fenced;
 }
 

@@ -69,6 +69,15 @@ struct nexus_options {
     // Written into the health record as the incarnation's owner (the
     // node's name); free text, for operators and for a takeover's logs.
     std::string owner;
+    // Take the nexus over from its previous incarnation (nexus_takeover.hh):
+    // the record must exist. Without it, a record left running (not shut
+    // down cleanly) by another named owner is refused (busy).
+    bool takeover = false;
+    // Claiming a child's reservation at creation: attempts when it fails
+    // for another reason than a conflict (the child's node answers a moment
+    // later), and the pause between them.
+    unsigned claim_attempts = 3;
+    std::chrono::milliseconds claim_retry_delay{100};
 };
 
 class nexus final : public block_device {
@@ -206,9 +215,11 @@ private:
     nexus_health_record health_record(bool clean) const;
     // Writes the record with bounded retries; false if it could not.
     future<bool> write_health(bool clean);
-    // Claims every open child's reservation (nexus_fence.hh); a child held
-    // by someone else is faulted. False: no child is left in sync.
-    future<bool> claim_children();
+    // Claims every open child's reservation (nexus_fence.hh), retrying
+    // errors other than a conflict claim_attempts times; a child not
+    // claimed is faulted (its reason and why in `whys`). Writes no record.
+    // False: no child in sync is left.
+    future<bool> claim_children(std::string& whys);
     // The same for one child before it is rebuilt or brought back; throws
     // (busy when someone else holds it).
     future<> claim_child(child& c);

@@ -107,6 +107,26 @@ TEST(cli, unreachable_engine) {
         << r.out;
 }
 
+// nexus create's takeover flags are checked before the engine is called:
+// --nqn / --allow-host only with --takeover, and --takeover names its record.
+TEST(cli, nexus_create_takeover_flags) {
+    const std::vector<std::string> base = {"--rpc", "unix:/nonexistent/rpc.sock", "nexus", "create", "v1", "--child",
+                                           "bdev:///r1"};
+    auto with = [&](std::vector<std::string> more) {
+        auto a = base;
+        a.insert(a.end(), more.begin(), more.end());
+        return run(IOENGINE_CTL_BIN, a);
+    };
+    auto r = with({"--nqn", "nqn.2026-12.io.ioengine:v1"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("invalid_argument: --nqn and --allow-host go with --takeover"), std::string::npos) << r.out;
+    r = with({"--takeover"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("--takeover needs --uuid or --health-key"), std::string::npos) << r.out;
+    r = with({"--takeover", "--uuid", "7a4e0000-2222-4333-8444-555566667777"});
+    EXPECT_NE(r.out.find("cannot reach the engine"), std::string::npos) << "the flags were accepted: " << r.out;
+}
+
 TEST(cli, replica_create_share_list_and_errors) {
     daemon d;
     d.start();

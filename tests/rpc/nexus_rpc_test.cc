@@ -292,3 +292,31 @@ TEST(rpc, restart_creates_the_nexus_again_and_publishes_it) {
 }
 
 }  // namespace
+
+// nexus create with takeover (NexusSpec.takeover): refused without a health
+// record (not_found) and with a bad NQN (invalid_argument, before any epoch
+// is taken); over the record a destroyed nexus left (clean shutdown) it
+// takes the next epoch and is published under the NQN given, in one call.
+TEST_P(control, nexus_takeover_needs_the_record_and_publishes_in_the_same_call) {
+    api->create_pool("p1", "malloc:///pm?size_mb=64");
+    for (const char* r : {"r1", "r2"}) api->create_replica("p1", r, 8 << 20, false);
+    const std::string id = "7a4e0000-2222-4333-8444-555566667777";
+    auto take = spec("v2", {"bdev:///r1", "bdev:///r2"}, id);
+    take.takeover = true;
+    take.takeover_nqn = "nqn.2026-12.io.ioengine:moved-volume";
+    EXPECT_CODE(api->create_nexus(take), storage_errc::not_found);
+
+    auto first = api->create_nexus(spec("v1", {"bdev:///r1", "bdev:///r2"}, id));
+    EXPECT_EQ(first.nexus.epoch, 1u);
+    api->destroy_nexus("v1");  // clean shutdown; the record stays
+
+    auto bad = take;
+    bad.takeover_nqn = "not an nqn";
+    EXPECT_CODE(api->create_nexus(bad), storage_errc::invalid_argument);
+    auto e = api->create_nexus(take);
+    EXPECT_EQ(e.nexus.epoch, 2u) << "the refused takeover took an epoch";
+    EXPECT_EQ(e.nexus.state, nexus_state::online);
+    EXPECT_EQ(e.share_nqn, "nqn.2026-12.io.ioengine:moved-volume");
+    EXPECT_EQ(e.nexus.id.to_string(), id);
+    api->destroy_nexus("v2");
+}

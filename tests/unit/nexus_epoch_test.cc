@@ -71,8 +71,20 @@ future<int> second_incarnation_fences_the_first() {
     std::vector<std::byte> buf(4096, std::byte{0x5a});
     EXPECT_EQ(co_await write_on(1, a.get(), 8, buf), io_status::success);
 
+    // Without --takeover, node-b may not start over a record node-a runs.
+    bool refused = false;
+    try {
+        co_await nexus::create("nx-b", k_id, kids, opts("node-b"));
+    } catch (const storage_error& e) {
+        refused = e.code == storage_errc::busy && std::string(e.what()).find("node-a") != std::string::npos;
+    }
+    EXPECT_TRUE(refused) << "a plain create over a record another node runs must be refused (busy, naming it)";
+    EXPECT_EQ((co_await store.load(k_key))->epoch, 1u);
+
     // B takes over the same record while A is alive.
-    auto b = co_await nexus::create("nx-b", k_id, kids, opts("node-b"));
+    auto takeover = opts("node-b");
+    takeover.takeover = true;
+    auto b = co_await nexus::create("nx-b", k_id, kids, std::move(takeover));
     EXPECT_EQ(b->info().epoch, 2u);
     EXPECT_EQ(b->epoch().previous().reservation_key(), a->epoch().reservation_key());
     EXPECT_NE(b->epoch().host_id(), a->epoch().host_id());

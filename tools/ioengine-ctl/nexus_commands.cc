@@ -16,6 +16,7 @@ struct nexus_args {
     std::string nqn;  // publish --nqn
     std::uint32_t segment_bytes = 0, rebuild_parallel = 0;
     bool verify = false, no_rebuild = false;
+    bool takeover = false;  // create --takeover
 };
 
 table single_share(const rpc::share_info& s) { return share_table(s); }
@@ -41,8 +42,25 @@ void add_nexus_commands(CLI::App& app, globals& g, action_fn& action) {
     nc->add_option("--segment-size", a.segment_bytes, "rebuild and dirty-log unit in bytes (default 262144)");
     nc->add_option("--rebuild-parallel", a.rebuild_parallel, "segments a rebuild copies at once (default 16)");
     nc->add_flag("--verify", a.verify, "rebuilds re-read and compare every segment they copy");
+    nc->add_flag("--takeover", a.takeover,
+                 "take the nexus over from the node that ran it (its health record must exist: give --uuid or "
+                 "--health-key): next epoch, the old incarnation fenced on every child, published in the same call");
+    nc->add_option("--nqn", a.nqn, "with --takeover: the NQN to publish under (the old node's; default "
+                                   "nqn.2019-05.io.ioengine:<name>)");
+    nc->add_option("--allow-host", a.hosts, "with --takeover: host NQN allowed to connect (repeatable; none: any)");
     bind(nc, [&g, one](rpc::rpc_client& c) {
+        if (!a.takeover && (!a.nqn.empty() || !a.hosts.empty())) {
+            throw storage_error(storage_errc::invalid_argument,
+                                "--nqn and --allow-host go with --takeover (otherwise: nexus publish)");
+        }
+        if (a.takeover && a.uuid.empty() && a.health_key.empty()) {
+            throw storage_error(storage_errc::invalid_argument,
+                                "--takeover needs --uuid or --health-key: they name the record to take over");
+        }
         rpc::nexus_spec spec{a.name, a.uuid, a.children, a.health_key, a.segment_bytes, a.rebuild_parallel, a.verify};
+        spec.takeover = a.takeover;
+        spec.takeover_nqn = a.nqn;
+        spec.takeover_hosts = a.hosts;
         show(g, one(c.create_nexus(spec)), nexus_table);
     });
 
