@@ -8,6 +8,8 @@
 #pragma once
 
 #include "runtime/future.hh"
+#include "storage/errors.hh"
+#include "storage/io_status.hh"
 #include "storage/replica.hh"
 #include "storage/snapshot_op.hh"
 

@@ -7,8 +7,11 @@
 // and throws busy; nothing was snapshotted. Once drained, the outcome is per
 // child: ok (taken, or already there under this txid: a retry) or failed
 // with its error; the nexus resumes I/O either way. Children not online
-// (faulted, or being rebuilt: not in sync) are not snapshotted; they, and
-// the children whose snapshot failed, are marked snapshot_history_missing.
+// (faulted, or being rebuilt: not in sync) are not snapshotted. If at least
+// one child took it, the snapshot counts (snapshots_taken) and every child
+// without it is marked snapshot_history_missing; one no child took is a
+// failed attempt that changes nothing.
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 
@@ -106,24 +109,29 @@ future<nexus_snapshot_result> nexus::snapshot(std::string snapshot_name, std::st
     // Every online child at once; the others are left out and lose history.
     const device_snapshot_request req{snapshot_name, txid};
     std::array<std::optional<future<nexus_snapshot_child>>, max_children> running;
+    std::array<bool, max_children> has{};
     for (unsigned s = 0; s < max_children; ++s) {
-        if (!_used[s] || !_children[s].dev) continue;
-        if (_children[s].state == child_state::online) {
+        if (_used[s] && _children[s].dev && _children[s].state == child_state::online) {
             running[s].emplace(snapshot_child(_children[s].uri, _children[s].dev, req));
-        } else {
-            _children[s].snapshot_history_missing = true;
         }
     }
     for (unsigned s = 0; s < max_children; ++s) {
         if (!running[s]) continue;
         nexus_snapshot_child c = co_await std::move(*running[s]);
-        if (!c.ok) _children[s].snapshot_history_missing = true;
+        has[s] = c.ok;
         result.children.push_back(std::move(c));
     }
     co_await resume();
     result.pause_ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
-    ++_snapshots_taken;
     _snapshotting = false;
+    // A snapshot that some child has: every child without it (not online,
+    // or failed) now lacks part of the history. One that no child took
+    // does not count.
+    if (std::find(has.begin(), has.end(), true) != has.end()) {
+        ++_snapshots_taken;
+        for (unsigned s = 0; s < max_children; ++s)
+            if (_used[s] && !has[s]) _children[s].snapshot_history_missing = true;
+    }
     result.complete = !result.children.empty();
     for (const auto& c : result.children) {
         result.complete = result.complete && c.ok;
