@@ -10,7 +10,8 @@
 // succeeds with no new snapshot on either pool; a child added later is
 // marked as missing history; the same name under another txid fails on
 // every child. nvmf_device::snapshot_namespace refuses an empty name before
-// sending and answers "existed" for a retry.
+// sending and answers "existed" for a retry. And a nexus whose I/O does not
+// drain within snapshot_drain_limit fails the snapshot (busy) and resumes.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -25,6 +26,8 @@
 #include "runtime/smp.hh"
 #include "runtime/timer.hh"
 #include "storage/device_registry.hh"
+#include "storage/errors.hh"
+#include "storage/fault_device.hh"
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
@@ -231,7 +234,58 @@ future<int> body() {
     co_return 0;
 }
 
+// A write held 600 ms by a fault device keeps the nexus from draining: with
+// a 100 ms drain limit the snapshot fails with busy well before the write
+// completes, nothing is snapshotted, and I/O flows again at once.
+future<int> drain_limit_body() {
+    device_registry devices;
+    block_device* inner = co_await devices.create("malloc:///slow_m?size_mb=8&blk_size=4096");
+    auto slow = std::make_unique<fault_device>("slow", inner);
+    co_await devices.add(slow.get());
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/slow";
+    o.health = &store;
+    o.registry = &devices;
+    o.snapshot_drain_limit = 100ms;
+    auto nx = co_await nexus::create("nx-slow", uuid::random(), {"bdev:///slow"}, o);
+    co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 600ms));
+
+    auto buf = engine::current()->dma().allocate(bs);
+    EXPECT_TRUE(static_cast<bool>(buf));
+    if (!buf) co_return 1;
+    io_vec v = to_io_vec(*buf);
+    future<io_status> held = nx->channel()->write(0, 1, io_vecs(&v, 1));
+    co_await sleep(10ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        co_await nx->snapshot("never", "tx-slow");
+        ADD_FAILURE() << "the snapshot did not give up on a nexus that could not drain";
+    } catch (const storage_error& e) {
+        EXPECT_EQ(e.code, storage_errc::busy) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 400ms) << "the drain limit was not kept";
+    EXPECT_EQ(co_await std::move(held), io_status::success);
+    co_await slow->clear_rules();
+    io_vec v2 = to_io_vec(*buf);
+    EXPECT_EQ(co_await with_timeout(1s, nx->channel()->write(1, 1, io_vecs(&v2, 1))), io_status::success)
+        << "I/O did not resume after the failed snapshot";
+    EXPECT_EQ(nx->info().snapshots_taken, 0u);
+
+    co_await nx->shutdown();
+    co_await nx->close();
+    nx.reset();
+    co_await devices.remove("slow");
+    co_await slow->close();
+    co_await devices.close_all();
+    co_return 0;
+}
+
 }  // namespace
+
+TEST(nexus_snapshot, a_nexus_that_does_not_drain_in_time_fails_busy_and_resumes) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, drain_limit_body()); }), 0);
+}
 
 TEST(nexus_snapshot, local_and_nvmf_children_snapshot_the_same_point_in_time) {
     IOE_NEED_CORES(2);
