@@ -72,6 +72,10 @@ struct nexus_options {
     // A nexus snapshot waits this long for in-flight I/O to drain, then
     // gives up (busy) and resumes.
     std::chrono::milliseconds snapshot_drain_limit{5000};
+    // Then each child's snapshot may take this long before the child is
+    // reported failed (its snapshot may still be taken: a retry with the
+    // same txid finds it) and I/O resumes.
+    std::chrono::milliseconds snapshot_child_limit{10000};
 };
 
 class nexus final : public block_device {

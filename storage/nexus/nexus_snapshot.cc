@@ -6,7 +6,8 @@
 // child at once) -> resumed. A drain that does not finish in time resumes
 // and throws busy; nothing was snapshotted. Once drained, the outcome is per
 // child: ok (taken, or already there under this txid: a retry) or failed
-// with its error; the nexus resumes I/O either way. Children not online
+// with its error (also when it does not answer within
+// snapshot_child_limit); the nexus resumes I/O either way. Children not online
 // (faulted, or being rebuilt: not in sync) are not snapshotted. If at least
 // one child took it, the snapshot counts (snapshots_taken) and every child
 // without it is marked snapshot_history_missing; one no child took is a
@@ -61,6 +62,21 @@ future<nexus_snapshot_child> snapshot_child(std::string uri, block_device* dev, 
     co_return out;
 }
 
+// `f`, or a failed result if it does not finish within `limit` (the
+// snapshot goes on without us; a retry with the same txid finds it).
+future<nexus_snapshot_child> bounded(future<nexus_snapshot_child> f, std::string uri,
+                                     std::chrono::milliseconds limit) {
+    try {
+        co_return co_await with_timeout(limit, std::move(f));
+    } catch (const timed_out_error&) {
+        nexus_snapshot_child out;
+        out.uri = std::move(uri);
+        out.error = fmt::format("no answer within {} ms (it may still be taken: retry with the same txid)",
+                                limit.count());
+        co_return out;
+    }
+}
+
 }  // namespace
 
 future<bool> nexus::drain_local(clk::time_point deadline) {
@@ -112,7 +128,8 @@ future<nexus_snapshot_result> nexus::snapshot(std::string snapshot_name, std::st
     std::array<bool, max_children> has{};
     for (unsigned s = 0; s < max_children; ++s) {
         if (_used[s] && _children[s].dev && _children[s].state == child_state::online) {
-            running[s].emplace(snapshot_child(_children[s].uri, _children[s].dev, req));
+            running[s].emplace(bounded(snapshot_child(_children[s].uri, _children[s].dev, req), _children[s].uri,
+                                       _opts.snapshot_child_limit));
         }
     }
     for (unsigned s = 0; s < max_children; ++s) {

@@ -11,7 +11,9 @@
 // marked as missing history; the same name under another txid fails on
 // every child. nvmf_device::snapshot_namespace refuses an empty name before
 // sending and answers "existed" for a retry. And a nexus whose I/O does not
-// drain within snapshot_drain_limit fails the snapshot (busy) and resumes.
+// drain within snapshot_drain_limit fails the snapshot (busy) and resumes;
+// a child that does not answer within snapshot_child_limit is reported
+// failed, and a retry with the same txid finds the snapshot it took late.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -281,7 +283,60 @@ future<int> drain_limit_body() {
     co_return 0;
 }
 
+// A child whose pool is slow (its device delays writes, so the snapshot's
+// metadata update takes 800 ms) is reported failed after the 150 ms child
+// limit and I/O resumes; the snapshot still completes in the pool, and a
+// retry with the same txid finds it (existed) instead of taking another.
+future<int> child_limit_body() {
+    device_registry devices;
+    block_device* inner = co_await devices.create("malloc:///slowpool_m?size_mb=64&blk_size=4096");
+    auto slow = std::make_unique<fault_device>("slowpool", inner);
+    auto pl = co_await pool::create(slow.get(), pool_create_options{.name = "ps"}, &devices);
+    co_await pl->create_replica("rs", uuid::random(), 8 << 20, false);
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/slowpool";
+    o.health = &store;
+    o.registry = &devices;
+    o.snapshot_child_limit = 150ms;
+    auto nx = co_await nexus::create("nx-slowpool", uuid::random(), {"bdev:///rs"}, o);
+    const std::uint64_t rule = co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 800ms));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const nexus_snapshot_result r = co_await nx->snapshot("late", "tx-late");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 700ms) << "the child limit was not kept";
+    EXPECT_EQ(r.children.size(), 1u);
+    if (!r.children.empty()) {
+        EXPECT_FALSE(r.children[0].ok);
+        EXPECT_NE(r.children[0].error.find("no answer within 150 ms"), std::string::npos) << r.children[0].error;
+    }
+    auto buf = engine::current()->dma().allocate(bs);
+    io_vec v = to_io_vec(*buf);
+    EXPECT_EQ(co_await with_timeout(2s, nx->channel()->read(0, 1, io_vecs(&v, 1))), io_status::success)
+        << "I/O did not resume";
+    co_await sleep(1500ms);  // the pool finishes the snapshot
+    co_await slow->remove_rule(rule);
+    EXPECT_NE(pl->find_replica("late"), nullptr) << "the late snapshot was not taken";
+    const std::size_t volumes = pl->list_replicas().size();
+    const nexus_snapshot_result again = co_await nx->snapshot("late", "tx-late");
+    EXPECT_TRUE(again.complete);
+    if (!again.children.empty()) EXPECT_TRUE(again.children[0].ok && again.children[0].existed) << again.children[0].error;
+    EXPECT_EQ(pl->list_replicas().size(), volumes);
+
+    co_await nx->shutdown();
+    co_await nx->close();
+    nx.reset();
+    co_await pl->export_pool();
+    co_await slow->close();
+    co_await devices.close_all();
+    co_return 0;
+}
+
 }  // namespace
+
+TEST(nexus_snapshot, a_child_that_does_not_answer_in_time_is_reported_and_a_retry_finds_its_snapshot) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, child_limit_body()); }), 0);
+}
 
 TEST(nexus_snapshot, a_nexus_that_does_not_drain_in_time_fails_busy_and_resumes) {
     EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, drain_limit_body()); }), 0);
