@@ -306,6 +306,18 @@ void rpc_client::shutdown_nexus(const std::string& name) {
     });
 }
 
+nexus_snapshot_result rpc_client::snapshot_nexus(const std::string& name, const std::string& snapshot_name,
+                                                 const std::string& txid) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().snapshotRequest();
+        req.setName(text(name));
+        req.setSnapshotName(text(snapshot_name));
+        req.setTxid(text(txid));
+        auto r = req.send().wait(ws);
+        return read(r.getResult());
+    });
+}
+
 std::vector<nexus_entry> rpc_client::list_nexuses(const std::string& name) {
     IOE_RPC_CALL({
         auto req = _impl->engine.nexusRequest().send().getNexus().listRequest();

@@ -59,6 +59,8 @@ public:
                                   const std::string& nqn = "") override;
     void unpublish_nexus(const std::string& name) override;
     void shutdown_nexus(const std::string& name) override;
+    nexus_snapshot_result snapshot_nexus(const std::string& name, const std::string& snapshot_name,
+                                         const std::string& txid = "") override;
     std::vector<nexus_entry> list_nexuses(const std::string& name = "") override;
     nexus_entry nexus_child(const std::string& name, const std::string& uri, child_action action) override;
     void rebuild_control(const std::string& name, const std::string& child, rebuild_action action) override;

@@ -41,6 +41,8 @@ void fill(s::NexusInfo::Builder b, const nexus_entry& v);
 void fill(s::NexusSpec::Builder b, const nexus_spec& v);
 rebuild_progress read(s::RebuildInfo::Reader r);
 nexus_entry read(s::NexusInfo::Reader r);
+void fill(s::NexusSnapshotResult::Builder b, const nexus_snapshot_result& v);
+nexus_snapshot_result read(s::NexusSnapshotResult::Reader r);
 nexus_spec read(s::NexusSpec::Reader r);
 s::ChildAction to_schema(child_action a);
 child_action from_schema(s::ChildAction a);

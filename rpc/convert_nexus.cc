@@ -85,6 +85,37 @@ void fill(s::NexusInfo::Builder b, const nexus_entry& v) {
     b.setShareNqn(text(v.share_nqn));
     b.setEpoch(n.epoch);
     fill_texts(b.initAllowedHosts(static_cast<unsigned>(v.allowed_hosts.size())), v.allowed_hosts);
+    b.setSnapshotsTaken(n.snapshots_taken);
+    std::vector<std::string> missing;
+    for (const child_info& c : n.children)
+        if (c.snapshot_history_missing) missing.push_back(c.uri);
+    fill_texts(b.initSnapshotHistoryMissing(static_cast<unsigned>(missing.size())), missing);
+}
+
+void fill(s::NexusSnapshotResult::Builder b, const nexus_snapshot_result& v) {
+    b.setName(text(v.name));
+    b.setTxid(text(v.txid));
+    b.setComplete(v.complete);
+    b.setPauseMs(v.pause_ms);
+    auto kids = b.initChildren(static_cast<unsigned>(v.children.size()));
+    for (unsigned i = 0; i < v.children.size(); ++i) {
+        kids[i].setUri(text(v.children[i].uri));
+        kids[i].setOk(v.children[i].ok);
+        kids[i].setExisted(v.children[i].existed);
+        kids[i].setError(text(v.children[i].error));
+    }
+}
+
+nexus_snapshot_result read(s::NexusSnapshotResult::Reader r) {
+    nexus_snapshot_result v;
+    v.name = str(r.getName());
+    v.txid = str(r.getTxid());
+    v.complete = r.getComplete();
+    v.pause_ms = r.getPauseMs();
+    for (auto c : r.getChildren()) {
+        v.children.push_back(nexus_snapshot_child{str(c.getUri()), c.getOk(), c.getExisted(), str(c.getError())});
+    }
+    return v;
 }
 
 nexus_entry read(s::NexusInfo::Reader r) {
@@ -119,6 +150,11 @@ nexus_entry read(s::NexusInfo::Reader r) {
     v.health_key = str(r.getHealthKey());
     v.share_nqn = str(r.getShareNqn());
     v.allowed_hosts = read_texts(r.getAllowedHosts());
+    n.snapshots_taken = r.getSnapshotsTaken();
+    for (auto u : r.getSnapshotHistoryMissing()) {
+        for (auto& c : n.children)
+            if (c.uri == str(u)) c.snapshot_history_missing = true;
+    }
     return v;
 }
 

@@ -316,6 +316,12 @@ void embedded::unpublish_nexus(const std::string& name) {
 void embedded::shutdown_nexus(const std::string& name) {
     call<void>([name](node_service& s) { return s.shutdown_nexus(name); });
 }
+
+nexus_snapshot_result embedded::snapshot_nexus(const std::string& name, const std::string& snapshot_name,
+                                               const std::string& txid) {
+    return call<nexus_snapshot_result>(
+        [name, snapshot_name, txid](node_service& s) { return s.snapshot_nexus(name, snapshot_name, txid); });
+}
 std::vector<nexus_entry> embedded::list_nexuses(const std::string& name) {
     return call<std::vector<nexus_entry>>([name](node_service& s) { return s.list_nexuses(name); });
 }

@@ -95,6 +95,8 @@ public:
                                   const std::string& nqn = "") override;
     void unpublish_nexus(const std::string& name) override;
     void shutdown_nexus(const std::string& name) override;
+    nexus_snapshot_result snapshot_nexus(const std::string& name, const std::string& snapshot_name,
+                                         const std::string& txid = "") override;
     std::vector<rpc::nexus_entry> list_nexuses(const std::string& name = "") override;
     rpc::nexus_entry nexus_child(const std::string& name, const std::string& uri, rpc::child_action action) override;
     void rebuild_control(const std::string& name, const std::string& child, rpc::rebuild_action action) override;

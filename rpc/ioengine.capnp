@@ -222,6 +222,23 @@ struct NexusInfo {
   shareNqn @8 :Text;         # empty: not published
   allowedHosts @9 :List(Text);
   epoch @10 :UInt64;         # this incarnation's (health record), 0: none
+  snapshotsTaken @11 :UInt32;  # nexus snapshots of this incarnation (complete or partial)
+  snapshotHistoryMissing @12 :List(Text);  # child URIs lacking part of that history (docs/nexus.md)
+}
+
+struct NexusSnapshotChild {
+  uri @0 :Text;
+  ok @1 :Bool;
+  existed @2 :Bool;          # a retry: the child had this txid's snapshot already
+  error @3 :Text;            # why it failed (empty when ok)
+}
+
+struct NexusSnapshotResult {
+  name @0 :Text;
+  txid @1 :Text;
+  complete @2 :Bool;         # every online child has it; else partial (see children)
+  pauseMs @3 :Float64;       # I/O paused, from the request to the resume
+  children @4 :List(NexusSnapshotChild);
 }
 
 struct NexusSpec {
@@ -260,6 +277,9 @@ interface Nexus {
   shutdown @4 (name :Text) -> ();            # drain, record a clean shutdown; I/O fails afterwards
   list @5 (name :Text) -> (nexuses :List(NexusInfo));  # name "": every nexus
   child @6 (name :Text, uri :Text, action :ChildAction) -> (nexus :NexusInfo);
+  # Pauses, snapshots every online child under one txid (empty: a random
+  # one; a retry with the same txid is success), resumes (docs/nexus.md).
+  snapshot @7 (name :Text, snapshotName :Text, txid :Text) -> (result :NexusSnapshotResult);
 }
 
 enum RebuildAction {

@@ -56,6 +56,8 @@ public:
                                      const std::string& nqn = "") = 0;
     virtual void unpublish_nexus(const std::string& name) = 0;
     virtual void shutdown_nexus(const std::string& name) = 0;
+    virtual nexus_snapshot_result snapshot_nexus(const std::string& name, const std::string& snapshot_name,
+                                                 const std::string& txid = "") = 0;
     virtual std::vector<nexus_entry> list_nexuses(const std::string& name = "") = 0;
     virtual nexus_entry nexus_child(const std::string& name, const std::string& uri, child_action action) = 0;
     virtual void rebuild_control(const std::string& name, const std::string& child, rebuild_action action) = 0;

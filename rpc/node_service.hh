@@ -209,6 +209,8 @@ public:
     future<share_info> publish_nexus(std::string name, std::vector<std::string> hosts, std::string nqn = "");
     future<> unpublish_nexus(std::string name);
     future<> shutdown_nexus(std::string name);
+    // A nexus snapshot (nexus::snapshot); the result reports every child.
+    future<nexus_snapshot_result> snapshot_nexus(std::string name, std::string snapshot_name, std::string txid);
     std::vector<nexus_entry> list_nexuses(const std::string& name) const;
     future<nexus_entry> nexus_child(std::string name, std::string uri, child_action action);
     future<> rebuild_control(std::string name, std::string child, rebuild_action action);

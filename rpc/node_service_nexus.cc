@@ -241,6 +241,14 @@ future<> node_service::shutdown_nexus(std::string name) {
     co_await slot.n->shutdown();
 }
 
+future<nexus_snapshot_result> node_service::snapshot_nexus(std::string name, std::string snapshot_name,
+                                                          std::string txid) {
+    check_not_busy("nexus snapshot");
+    auto guard = co_await _mutex.hold();
+    auto& slot = find_nexus(name);
+    co_return co_await slot.n->snapshot(std::move(snapshot_name), std::move(txid));
+}
+
 std::vector<nexus_entry> node_service::list_nexuses(const std::string& name) const {
     std::vector<nexus_entry> out;
     if (!name.empty()) {

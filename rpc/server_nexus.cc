@@ -49,6 +49,14 @@ public:
             .call<nexus_entry>([name, uri, action](node_service& s) { return s.nexus_child(name, uri, action); })
             .then([ctx](nexus_entry v) mutable { fill(ctx.getResults().initNexus(), v); });
     }
+    kj::Promise<void> snapshot(SnapshotContext ctx) override {
+        auto p = ctx.getParams();
+        auto name = str(p.getName()), snap = str(p.getSnapshotName()), txid = str(p.getTxid());
+        return _c
+            .call<nexus_snapshot_result>(
+                [name, snap, txid](node_service& s) { return s.snapshot_nexus(name, snap, txid); })
+            .then([ctx](nexus_snapshot_result v) mutable { fill(ctx.getResults().initResult(), v); });
+    }
 
 private:
     context _c;

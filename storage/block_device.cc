@@ -127,6 +127,11 @@ future<io_status> io_channel::read_reservation(reservation_report& out) {
     return track(_impl->read_reservation(out), now_ns());
 }
 
+future<io_status> io_channel::snapshot(const device_snapshot_request& r, device_snapshot_reply& out) {
+    if (_closing || _dev.closing()) return make_ready_future<io_status>(io_status::namespace_not_ready);
+    return track(_impl->snapshot(r, out), now_ns());
+}
+
 future<> io_channel::close() {
     _closing = true;
     if (_in_flight > 0) {

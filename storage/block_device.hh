@@ -32,6 +32,7 @@
 #include "storage/io_status.hh"
 #include "storage/io_vec.hh"
 #include "storage/reservation.hh"
+#include "storage/snapshot_op.hh"
 #include "storage/uuid.hh"
 
 namespace ioe {
@@ -62,6 +63,12 @@ public:
     // Fills `out` on success.
     virtual future<io_status> read_reservation(reservation_report& out) {
         (void)out;
+        return make_ready_future<io_status>(io_status::invalid_opcode);
+    }
+    // A snapshot of what is behind the device (storage/snapshot_op.hh);
+    // fills `out` on success. The default: not supported.
+    virtual future<io_status> snapshot(const device_snapshot_request& r, device_snapshot_reply& out) {
+        (void)r, (void)out;
         return make_ready_future<io_status>(io_status::invalid_opcode);
     }
     // On the channel's shard, with nothing in flight, before destruction.
@@ -108,6 +115,8 @@ public:
     future<io_status> reservation_register(const reservation_register_request& r);
     future<io_status> reservation_acquire(const reservation_acquire_request& r);
     future<io_status> read_reservation(reservation_report& out);
+    // Control path (the nexus's snapshot), counted in flight likewise.
+    future<io_status> snapshot(const device_snapshot_request& r, device_snapshot_reply& out);
 
     unsigned in_flight() const noexcept { return _in_flight; }
     const channel_stats& stats() const noexcept { return _stats; }

@@ -68,6 +68,10 @@ public:
         io_channel* ch = _dev.inner()->channel();
         return ch ? ch->read_reservation(out) : make_ready_future<io_status>(io_status::namespace_not_ready);
     }
+    future<io_status> snapshot(const device_snapshot_request& r, device_snapshot_reply& out) override {
+        io_channel* ch = _dev.inner()->channel();
+        return ch ? ch->snapshot(r, out) : make_ready_future<io_status>(io_status::namespace_not_ready);
+    }
 
 private:
     fault_device& _dev;

@@ -13,6 +13,7 @@
 #include "nvme/spec/nvme_fabrics.hh"
 #include "nvme/spec/nvme_identify.hh"
 #include "nvme/spec/nvme_reservation.hh"
+#include "nvme/spec/nvme_vendor.hh"
 #include "runtime/log.hh"
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
@@ -375,6 +376,15 @@ public:
         }
         co_return io_status::success;
     }
+    // On the admin queue, which lives on the device's owner shard.
+    future<io_status> snapshot(const device_snapshot_request& r, device_snapshot_reply& out) override {
+        const nvmf_device* dev = &_dev;
+        auto [st, existed] = co_await submit_to(dev->owner_shard(), [dev, name = r.name, txid = r.txid] {
+            return dev->snapshot_namespace(name, txid);
+        });
+        out.existed = existed;
+        co_return st;
+    }
     future<> close() override {
         if (_qp) co_await _qp->close();
         _qp.reset();
@@ -692,6 +702,20 @@ future<> nvmf_device::close_backend() {
     }
     co_await _admin->close();
     _admin.reset();
+}
+
+future<std::pair<io_status, bool>> nvmf_device::snapshot_namespace(std::string name, std::string txid) const {
+    snapshot_payload p;
+    if (!encode_snapshot_payload(snapshot_fields{std::move(txid), std::move(name)}, p)) {
+        co_return std::pair{io_status::invalid_field, false};
+    }
+    if (!_admin || !_admin->alive()) co_return std::pair{io_status::namespace_not_ready, false};
+    sqe s = make_cmd(admin_opcode::vendor_snapshot_namespace, nsid_1);
+    s.cdw10 = sizeof p;  // the payload's length in bytes (docs/nvmf-vendor.md)
+    io_vec v{reinterpret_cast<std::byte*>(&p), sizeof p, -1};
+    const host_completion r = co_await _admin->execute(s, data_view{io_vecs(&v, 1), 0, sizeof p}, {}, true);
+    const io_status st = to_io_status(r);
+    co_return std::pair{st, ok(st) && (r.cq.dw0 & snapshot_dw0_existed) != 0};
 }
 
 }  // namespace ioe::nvme

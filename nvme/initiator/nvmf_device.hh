@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "nvme/initiator/nvmf_qpair.hh"
 #include "runtime/timer.hh"
@@ -93,6 +94,11 @@ public:
     future<> settle(std::chrono::milliseconds limit) override;
     // Commands given up on and not answered yet, over every shard.
     std::int32_t abandoned() const noexcept { return _abandoned.load(std::memory_order_relaxed); }
+
+    // Owner shard: Snapshot Namespace (vendor admin command C1h,
+    // docs/nvmf-vendor.md) of namespace 1 on the admin queue; the status and
+    // whether the snapshot existed already under `txid` (a retry).
+    future<std::pair<io_status, bool>> snapshot_namespace(std::string name, std::string txid) const;
 
     // Opens the I/O queue `qid` on the calling shard for controller
     // `cntlid` (used by channels).

@@ -13,6 +13,7 @@
 #include "nvme/spec/nvme_identify.hh"
 #include "nvme/spec/nvme_log.hh"
 #include "nvme/spec/nvme_reservation.hh"
+#include "nvme/spec/nvme_vendor.hh"
 #include "nvme/target/identify_data.hh"
 #include "nvme/target/tcp_qpair.hh"
 #include "runtime/engine.hh"
@@ -299,6 +300,7 @@ future<completion> tcp_qpair::admin_command(command* c) {
             co_return features(c, set);
         }
         case admin_opcode::keep_alive: co_return ok_status();
+        case admin_opcode::vendor_snapshot_namespace: co_return co_await vendor_snapshot(c);
         case admin_opcode::async_event_request: {
             // Held, on the discovery controller too (a Discovery Log Page
             // Change notice; SPDK's host resubmits a refused request at once).

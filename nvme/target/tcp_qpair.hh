@@ -125,6 +125,8 @@ private:
     future<completion> connect(command* c);
     // Reservation Register / Acquire / Release / Report (target_reservations.cc).
     future<completion> reservation_command(command* c);
+    // Vendor Snapshot Namespace, C1h (target_vendor.cc).
+    future<completion> vendor_snapshot(command* c);
     // Get / Set Features 83h, Reservation Persistence (admin queue).
     future<completion> reservation_persistence(command* c, bool set);
     // Get / Set Features 81h (Host Identifier) and 82h (Reservation

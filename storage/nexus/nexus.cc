@@ -340,11 +340,12 @@ nexus_info nexus::info() const {
     i.block_count = block_count();
     i.state = _state;
     i.epoch = _epoch;
+    i.snapshots_taken = _snapshots_taken;
     for (unsigned s = 0; s < max_children; ++s) {
         if (!_used[s]) continue;
         const child& c = _children[s];
         i.children.push_back(child_info{c.uri, c.dev ? c.dev->name() : std::string(), c.id, c.state, c.reason,
-                                        c.dev ? c.dev->block_count() : 0});
+                                        c.dev ? c.dev->block_count() : 0, c.snapshot_history_missing});
         if (auto p = rebuild_status(c.uri)) i.rebuilds.push_back(*p);
     }
     return i;
@@ -617,6 +618,7 @@ future<> nexus::add_child(std::string uri, bool rebuild) {
     c.state = rebuild ? child_state::faulted : child_state::online;
     c.reason = rebuild ? fault_reason::out_of_sync : fault_reason::none;
     c.generation = _children[slot].generation + 1;
+    c.snapshot_history_missing = _snapshots_taken > 0;  // the earlier nexus snapshots are not on it
     _children[slot] = std::move(c);
     _used[slot] = true;
     update_state();

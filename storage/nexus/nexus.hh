@@ -78,6 +78,13 @@ struct nexus_options {
     // later), and the pause between them.
     unsigned claim_attempts = 3;
     std::chrono::milliseconds claim_retry_delay{100};
+    // A nexus snapshot waits this long for in-flight I/O to drain, then
+    // gives up (busy) and resumes.
+    std::chrono::milliseconds snapshot_drain_limit{5000};
+    // Then each child's snapshot may take this long before the child is
+    // reported failed (its snapshot may still be taken: a retry with the
+    // same txid finds it) and I/O resumes.
+    std::chrono::milliseconds snapshot_child_limit{10000};
 };
 
 class nexus final : public block_device {
@@ -119,6 +126,15 @@ public:
     // has drained) / resumes it.
     future<> pause();
     future<> resume();
+
+    // A snapshot of every online child under one transaction id
+    // (nexus_snapshot.cc, docs/nexus.md "Snapshots"): pauses and drains I/O
+    // (throws busy after snapshot_drain_limit, resumed), snapshots each
+    // online child (a local replica through its pool, anything else through
+    // device_channel::snapshot), resumes, and reports per child. A child that
+    // already has a snapshot with `txid` counts as done. An empty txid: a
+    // random one.
+    future<nexus_snapshot_result> snapshot(std::string snapshot_name, std::string txid);
 
     // Drains I/O, stops rebuilds, records a clean shutdown; the nexus then
     // refuses I/O (close() it afterwards).
@@ -164,6 +180,7 @@ private:
         // A rebuild whose copy is over but whose outcome is still being
         // recorded: status() still shows it until it is in the history.
         std::shared_ptr<rebuild_job> finishing;
+        bool snapshot_history_missing = false;   // see child_info
         bool recording = false;                  // its fault is being written to the store
         std::vector<promise<>> recorded_waiters;  // I/O waiting for that
     };
@@ -231,6 +248,9 @@ private:
     // Range locks over segments [first, last] on every shard (rebuild).
     future<> lock_segments(std::uint64_t first, std::uint64_t last);
     future<> unlock_segments(std::uint64_t first);
+    // nexus_snapshot.cc: pauses this shard and waits for its I/O until
+    // `deadline`; false when it did not drain in time.
+    future<bool> drain_local(std::chrono::steady_clock::time_point deadline);
     // Merges every shard's dirty log of `slot` (partial rebuild).
     future<std::vector<std::uint64_t>> collect_dirty(unsigned slot);
 
@@ -243,6 +263,8 @@ private:
     std::deque<rebuild_progress> _history;
     unsigned _rebuilds_running = 0;
     std::vector<promise<>> _idle_waiters;
+    unsigned _snapshots_taken = 0;  // nexus snapshots so far (complete or partial)
+    bool _snapshotting = false;
 };
 
 }  // namespace ioe

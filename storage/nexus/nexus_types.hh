@@ -61,6 +61,29 @@ struct child_info {
     child_state state = child_state::online;
     fault_reason reason = fault_reason::none;
     std::uint64_t block_count = 0;
+    // A nexus snapshot was taken that this child did not take part in (it
+    // was added or rebuilt later, faulted, or its snapshot failed): it lacks
+    // part of the nexus's snapshot history (docs/nexus.md, Snapshots).
+    bool snapshot_history_missing = false;
+};
+
+// One child's part in a nexus snapshot (nexus_snapshot.cc).
+struct nexus_snapshot_child {
+    std::string uri;
+    bool ok = false;
+    bool existed = false;  // a retry: the child had this txid's snapshot already
+    std::string error;     // why it failed (empty when ok)
+};
+
+// complete: every online child has the snapshot. Otherwise a partial
+// snapshot: the children that failed are listed with their error, and the
+// nexus resumed I/O all the same.
+struct nexus_snapshot_result {
+    std::string name;
+    std::string txid;
+    bool complete = false;
+    double pause_ms = 0;  // from the pause request to the resume
+    std::vector<nexus_snapshot_child> children;
 };
 
 struct nexus_info {
@@ -72,6 +95,7 @@ struct nexus_info {
     std::uint64_t epoch = 0;  // the incarnation's (nexus_epoch.hh)
     std::vector<child_info> children;
     std::vector<rebuild_progress> rebuilds;  // running or paused
+    std::uint32_t snapshots_taken = 0;       // nexus snapshots (complete or partial)
 };
 
 }  // namespace ioe

@@ -311,6 +311,27 @@ TEST(cli, nexus_commands_metrics_and_restart) {
     EXPECT_EQ(d.stop(), 0);
 }
 
+// ioengine-ctl nexus snapshot: JSON and table output, a retry with the same
+// --txid answers "existed", an unknown nexus exits 1 with not_found.
+TEST(cli, nexus_snapshot) {
+    daemon d;
+    d.start();
+    ASSERT_EQ(d.ctl({"replica", "create", "--pool", "default", "--size", "8MiB", "r1"}).status, 0);
+    ASSERT_EQ(d.ctl({"nexus", "create", "v1", "--child", "bdev:///r1"}).status, 0);
+    auto s = d.ctl({"--json", "nexus", "snapshot", "v1", "s1", "--txid", "tx-cli"});
+    ASSERT_EQ(s.status, 0) << s.out;
+    EXPECT_NE(s.out.find("\"name\":\"s1\",\"txid\":\"tx-cli\",\"complete\":true"), std::string::npos) << s.out;
+    EXPECT_NE(s.out.find("\"uri\":\"bdev:///r1\",\"result\":\"ok\",\"existed\":false"), std::string::npos) << s.out;
+    auto again = d.ctl({"nexus", "snapshot", "v1", "s1", "--txid", "tx-cli"});
+    ASSERT_EQ(again.status, 0) << again.out;
+    EXPECT_NE(again.out.find("ok (existed)"), std::string::npos) << again.out;
+    auto bad = d.ctl({"nexus", "snapshot", "nope", "s1"});
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("not_found"), std::string::npos) << bad.out;
+    ASSERT_EQ(d.ctl({"nexus", "destroy", "v1"}).status, 0);
+    EXPECT_EQ(d.stop(), 0);
+}
+
 // vhost-user-blk exports through ioengine-ctl: create, list (table and
 // JSON), the replica refused for destroy while exported (exit code and the
 // busy code in the message), /metrics per export, kill -9 after which the

@@ -1,5 +1,5 @@
 // ioengine-ctl nexus ... and rebuild ...: create, destroy, publish,
-// unpublish, shutdown and list nexuses; add, remove, online, offline and
+// unpublish, shutdown, snapshot and list nexuses; add, remove, online, offline and
 // fault their children; start, stop, pause, resume and watch rebuilds.
 #include <memory>
 
@@ -14,6 +14,7 @@ struct nexus_args {
     std::string name, uri, uuid, health_key;
     std::vector<std::string> children, hosts;
     std::string nqn;  // publish --nqn
+    std::string snapshot_name, txid;  // snapshot
     std::uint32_t segment_bytes = 0, rebuild_parallel = 0;
     bool verify = false, no_rebuild = false;
     bool takeover = false;  // create --takeover
@@ -96,6 +97,15 @@ void add_nexus_commands(CLI::App& app, globals& g, action_fn& action) {
         c.shutdown_nexus(a.name);
         ok(g, "nexus " + a.name + " shut down");
     });
+
+    auto* nsnap = sub(nexus, "snapshot",
+                      "snapshot every online child under one transaction id (I/O pauses meanwhile); a retry "
+                      "with the same --txid is success",
+                      g);
+    nsnap->add_option("name", a.name, "nexus name")->required();
+    nsnap->add_option("snapname", a.snapshot_name, "the snapshot's name on every child")->required();
+    nsnap->add_option("--txid", a.txid, "transaction id (default: a new one; give it again to retry)");
+    bind(nsnap, [&g](rpc::rpc_client& c) { show(g, c.snapshot_nexus(a.name, a.snapshot_name, a.txid), nexus_snapshot_table); });
 
     auto* nl = sub(nexus, "list", "every nexus, or one, with its children and rebuilds", g);
     nl->add_option("name", a.name, "only this nexus");

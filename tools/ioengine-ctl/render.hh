@@ -19,6 +19,7 @@ json to_json(const rpc::nvmf_host_info& v);
 json to_json(const rpc::io_stats& v);
 json to_json(const rpc::nexus_entry& v);  // render_nexus.cc
 json to_json(const rebuild_progress& v);
+json to_json(const nexus_snapshot_result& v);  // render_nexus.cc
 json to_json(const rpc::vhost_entry& v);  // vhost_commands.cc
 
 template <typename T>
@@ -39,6 +40,7 @@ table host_table(const std::vector<rpc::nvmf_host_info>& v);
 table stats_table(const std::vector<rpc::io_stats>& v);
 table nexus_table(const std::vector<rpc::nexus_entry>& v);
 table rebuild_table(const std::vector<rebuild_progress>& v);
+table nexus_snapshot_table(const nexus_snapshot_result& v);
 table vhost_table(const std::vector<rpc::vhost_entry>& v);
 
 }  // namespace ioe::ctl

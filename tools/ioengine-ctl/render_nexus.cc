@@ -45,7 +45,8 @@ json to_json(const rpc::nexus_entry& v) {
                       .set("uuid", json::str(c.id.is_nil() ? std::string() : c.id.to_string()))
                       .set("state", json::str(std::string(to_string(c.state))))
                       .set("reason", json::str(std::string(to_string(c.reason))))
-                      .set("block_count", json::num(c.block_count)));
+                      .set("block_count", json::num(c.block_count))
+                      .set("snapshot_history", json::str(c.snapshot_history_missing ? "missing" : "complete")));
     }
     return json::object()
         .set("name", json::str(n.name))
@@ -59,7 +60,37 @@ json to_json(const rpc::nexus_entry& v) {
         .set("share_nqn", json::str(v.share_nqn))
         .set("allowed_hosts", json::strings(v.allowed_hosts))
         .set("children", kids)
-        .set("rebuilds", to_json(n.rebuilds));
+        .set("rebuilds", to_json(n.rebuilds))
+        .set("snapshots_taken", json::num(n.snapshots_taken));
+}
+
+json to_json(const nexus_snapshot_result& v) {
+    json kids = json::array();
+    for (const auto& c : v.children) {
+        kids.push(json::object()
+                      .set("uri", json::str(c.uri))
+                      .set("result", json::str(c.ok ? "ok" : "failed"))
+                      .set("existed", json::boolean(c.existed))
+                      .set("error", json::str(c.error)));
+    }
+    return json::object()
+        .set("name", json::str(v.name))
+        .set("txid", json::str(v.txid))
+        .set("complete", json::boolean(v.complete))
+        .set("pause_ms", json::real(v.pause_ms))
+        .set("children", kids);
+}
+
+table nexus_snapshot_table(const nexus_snapshot_result& v) {
+    table t{{"SNAPSHOT", "TXID", "CHILD", "RESULT", "ERROR"}, {}};
+    bool first = true;
+    for (const auto& c : v.children) {
+        t.rows.push_back({first ? v.name : "", first ? v.txid : "", c.uri,
+                          c.ok ? (c.existed ? "ok (existed)" : "ok") : "failed", c.error.empty() ? "-" : c.error});
+        first = false;
+    }
+    if (first) t.rows.push_back({v.name, v.txid, "-", "no child online", "-"});
+    return t;
 }
 
 table nexus_table(const std::vector<rpc::nexus_entry>& v) {

@@ -1,0 +1,415 @@
+// snapshot_bench: what snapshots cost a replica's I/O, in one run on one
+// replica (see bench/README.md).
+//   snapshot_bench [--json] [--seconds N] [--warmup N] [--size-mb N]
+// Device: malloc:/// (a RAM disk in the process). It is the fastest real
+// device every CI machine has; /tmp is often tmpfs, where uring:/// gets no
+// O_DIRECT, and a RAM disk shows the engine's own COW cost, not a disk's.
+// One engine, one shard, busy polling; a pool on the device with one thick
+// replica (--size-mb, default 512), written whole first. In order:
+//   1. plain: 4K randwrite QD32 and 4K randread QD32 on the replica (timed
+//      windows after a warm-up).
+//   2. snapshot_ms: a snapshot taken while a 4K randwrite QD32 load runs;
+//      the load's worst latency in that window is reported beside it. Then
+//      every granule of the replica is written once again (so that the next
+//      phase starts from a replica that owns all its data).
+//   3. cow_first_write: a snapshot, then exactly one 4K write in every
+//      granule of the replica (random order, random block in the granule,
+//      QD32): every measured I/O is a first write, each a copy-on-write of
+//      its granule. IOPS = granules / elapsed.
+//   4. post_cow: after phase 3 every granule was written once: 4K randwrite
+//      QD32 in a timed window (the steady state).
+//   5. clone_read: a clone of phase 3's snapshot (all its data in the
+//      snapshot), 4K randread QD32, against phase 1's plain randread.
+//   6. nexus_snapshot_pause_ms: a nexus over the replica (one child), under
+//      4K randwrite QD32; the worst write latency seen while nexus::snapshot
+//      runs (pause, drain, snapshot, resume).
+// allocs_per_io: global operator new calls per I/O in the plain and
+// steady-state windows (heap_count.cc); cow_allocs_per_io: in phase 3.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/bench_util.hh"
+#include "bench/heap_count.hh"
+#include "runtime/cores.hh"
+#include "runtime/engine.hh"
+#include "runtime/log.hh"
+#include "runtime/timer.hh"
+#include "storage/device_registry.hh"
+#include "storage/nexus/memory_health_store.hh"
+#include "storage/nexus/nexus.hh"
+#include "storage/pool.hh"
+
+namespace {
+
+using ioe::future;
+using clk = std::chrono::steady_clock;
+
+constexpr unsigned qd = 32;
+constexpr std::uint32_t io_bytes = 4096;
+
+struct params {
+    bool json = false;
+    double seconds = 5, warmup = 0.5;
+    std::uint64_t size_mb = 512;
+};
+
+struct results {
+    double plain_write_iops = 0, plain_read_iops = 0, cow_first_iops = 0, post_cow_iops = 0, clone_read_iops = 0;
+    double snapshot_ms = -1, snapshot_load_max_ms = -1, nexus_pause_ms = -1, nexus_snapshot_ms = -1;
+    double allocs_per_io = 0, cow_allocs_per_io = 0;
+    std::uint64_t granules = 0, errors = 0;
+    std::string error;
+};
+
+std::uint64_t xorshift(std::uint64_t& x) noexcept {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x;
+}
+
+clk::duration secs(double s) { return std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(s)); }
+
+// One load: QD coroutines sharing this (one shard). With `order` set, each
+// I/O takes the next entry (a granule) and the load ends when none is left;
+// else random 4K slots until `stop`.
+struct load_state {
+    ioe::io_channel* ch = nullptr;
+    bool write = false, stop = false;
+    std::uint32_t blocks = 0;          // per I/O
+    std::uint64_t slots = 0;           // 4K slots in the device
+    const std::uint32_t* order = nullptr;
+    std::uint64_t order_len = 0, next = 0;
+    std::uint64_t blocks_per_granule = 0;
+    std::uint64_t ops = 0, errors = 0;
+    std::uint64_t max_latency_ns = 0;  // since the last reset
+    ioe::io_status first_error = ioe::io_status::success;
+};
+
+future<> worker(load_state* s, ioe::io_vec v, std::uint64_t x) {
+    const ioe::io_vecs iov(&v, 1);
+    unsigned ready_in_a_row = 0;
+    while (!s->stop && s->errors < 1000) {
+        std::uint64_t lba;
+        if (s->order) {
+            if (s->next == s->order_len) break;
+            const std::uint64_t g = s->order[s->next++];
+            lba = g * s->blocks_per_granule + (xorshift(x) % (s->blocks_per_granule / s->blocks)) * s->blocks;
+        } else {
+            lba = (xorshift(x) % s->slots) * s->blocks;
+        }
+        const clk::time_point t0 = clk::now();
+        future<ioe::io_status> f = s->write ? s->ch->write(lba, s->blocks, iov) : s->ch->read(lba, s->blocks, iov);
+        const bool was_ready = f.available();
+        const ioe::io_status st = co_await std::move(f);
+        const auto ns = static_cast<std::uint64_t>((clk::now() - t0) / std::chrono::nanoseconds(1));
+        s->max_latency_ns = std::max(s->max_latency_ns, ns);
+        if (!ioe::ok(st)) {
+            if (s->errors++ == 0) s->first_error = st;
+            continue;
+        }
+        ++s->ops;
+        if (was_ready && ++ready_in_a_row == 16) {  // malloc completes in place: let the others run
+            ready_in_a_row = 0;
+            co_await ioe::yield();
+        }
+    }
+}
+
+// The buffers and coroutines of one load on one device.
+struct load {
+    load_state s;
+    std::vector<ioe::dma_buffer> bufs;
+    std::vector<future<>> running;
+
+    load(ioe::block_device* dev, bool write) {
+        s.ch = dev->channel();
+        if (!s.ch) throw std::runtime_error("no channel to " + dev->name());
+        s.write = write;
+        s.blocks = io_bytes / dev->block_size();
+        s.slots = dev->block_count() / s.blocks;
+        for (unsigned i = 0; i < qd; ++i) {
+            auto b = ioe::engine::current()->dma().allocate(io_bytes);
+            if (!b) throw std::runtime_error("DMA pool exhausted");
+            std::memset(b->data(), 0x30 + static_cast<int>(i), io_bytes);
+            bufs.push_back(std::move(b.value()));
+        }
+        running.reserve(qd);
+    }
+    void start() {
+        for (unsigned i = 0; i < qd; ++i) {
+            running.push_back(worker(&s, ioe::to_io_vec(bufs[i]), 0x9e3779b97f4a7c15ull * (i + 1) + s.slots));
+        }
+    }
+    future<> finish(std::uint64_t* errors) {
+        s.stop = true;
+        for (auto& r : running) co_await std::move(r);
+        running.clear();
+        *errors += s.errors;
+        if (s.errors) {
+            std::fprintf(stderr, "snapshot_bench: %s: %llu I/O errors, the first: %s\n", s.ch->device().name().c_str(),
+                         static_cast<unsigned long long>(s.errors), std::string(ioe::to_string(s.first_error)).c_str());
+        }
+    }
+};
+
+struct window {
+    double iops = 0, allocs_per_io = 0;
+};
+
+// A timed window of 4K random I/O at QD32 after a warm-up.
+future<window> timed(ioe::block_device* dev, bool write, const params* p, results* res, const char* label) {
+    std::fprintf(stderr, "snapshot_bench: %s\n", label);
+    load l(dev, write);
+    l.start();
+    co_await ioe::sleep(secs(p->warmup));
+    const std::uint64_t ops0 = l.s.ops, allocs0 = ioe::bench::heap_allocations();
+    const clk::time_point t0 = clk::now();
+    co_await ioe::sleep(secs(p->seconds));
+    const std::uint64_t ops1 = l.s.ops, allocs1 = ioe::bench::heap_allocations();
+    const double elapsed = std::chrono::duration<double>(clk::now() - t0).count();
+    co_await l.finish(&res->errors);
+    window w;
+    w.iops = double(ops1 - ops0) / elapsed;
+    w.allocs_per_io = ops1 > ops0 ? double(allocs1 - allocs0) / double(ops1 - ops0) : 0;
+    co_return w;
+}
+
+// Writes every block of `dev` with 1 MiB writes at QD 4 and flushes.
+future<> fill(ioe::block_device* dev, std::uint8_t byte) {
+    ioe::io_channel* ch = dev->channel();
+    auto b = ioe::engine::current()->dma().allocate(1 << 20);
+    if (!b) throw std::runtime_error("DMA pool exhausted");
+    std::memset(b->data(), byte, 1 << 20);
+    const std::uint64_t per = (1u << 20) / dev->block_size();
+    for (std::uint64_t lba = 0; lba < dev->block_count(); lba += per) {
+        const auto n = static_cast<std::uint32_t>(std::min(per, dev->block_count() - lba));
+        ioe::io_vec v{b->data(), n * dev->block_size(), b->buf_index()};
+        const ioe::io_status st = co_await ch->write(lba, n, ioe::io_vecs(&v, 1));
+        if (!ioe::ok(st)) throw std::runtime_error(fmt::format("filling {}: {}", dev->name(), ioe::to_string(st)));
+    }
+    if (const ioe::io_status st = co_await ch->flush(); !ioe::ok(st)) {
+        throw std::runtime_error(fmt::format("flushing {}: {}", dev->name(), ioe::to_string(st)));
+    }
+}
+
+double ms_since(clk::time_point t0) { return std::chrono::duration<double, std::milli>(clk::now() - t0).count(); }
+
+// Phase 2: a snapshot under a write load.
+future<> snapshot_under_load(ioe::pool* pl, ioe::replica* r, const params* p, results* res) {
+    std::fprintf(stderr, "snapshot_bench: snapshot under load\n");
+    load l(r, true);
+    l.start();
+    co_await ioe::sleep(secs(p->warmup));
+    l.s.max_latency_ns = 0;
+    const clk::time_point t0 = clk::now();
+    co_await pl->snapshot_replica(r->name(), ioe::snapshot_options{.name = "snap_load", .id = {}, .txid = "load"});
+    res->snapshot_ms = ms_since(t0);
+    co_await ioe::sleep(secs(std::min(p->seconds, 0.5)));
+    res->snapshot_load_max_ms = double(l.s.max_latency_ns) / 1e6;
+    co_await l.finish(&res->errors);
+}
+
+// Phase 3: one 4K write in every granule of `r`, just after a snapshot.
+future<> first_writes(ioe::pool* pl, ioe::replica* r, results* res) {
+    std::fprintf(stderr, "snapshot_bench: first writes after a snapshot\n");
+    co_await pl->snapshot_replica(r->name(), ioe::snapshot_options{.name = "snap_cow", .id = {}, .txid = "cow"});
+    const std::uint64_t granule_bytes = ioe::pool_format::granule_bytes(pl->geometry());
+    const std::uint64_t granules = r->size_bytes() / granule_bytes;
+    std::vector<std::uint32_t> order(granules);
+    std::iota(order.begin(), order.end(), 0u);
+    std::uint64_t x = 0x2545f4914f6cdd1dull;
+    for (std::uint64_t i = granules; i > 1; --i) std::swap(order[i - 1], order[xorshift(x) % i]);
+    load l(r, true);
+    l.s.order = order.data();
+    l.s.order_len = order.size();
+    l.s.blocks_per_granule = granule_bytes / r->block_size();
+    const std::uint64_t allocs0 = ioe::bench::heap_allocations();
+    const clk::time_point t0 = clk::now();
+    l.start();
+    for (auto& f : l.running) co_await std::move(f);
+    l.running.clear();
+    const double elapsed = std::chrono::duration<double>(clk::now() - t0).count();
+    co_await l.finish(&res->errors);
+    res->granules = granules;
+    res->cow_first_iops = double(l.s.ops) / elapsed;
+    res->cow_allocs_per_io = l.s.ops ? double(ioe::bench::heap_allocations() - allocs0) / double(l.s.ops) : 0;
+}
+
+// Phase 6: the worst write latency while a nexus snapshot runs.
+future<> nexus_pause(ioe::pool* pl, ioe::device_registry* reg, const params* p, results* res) {
+    std::fprintf(stderr, "snapshot_bench: nexus snapshot under load\n");
+    // One child: a second local child would need a pool of its own, and
+    // the two snapshots of the same name would collide in this node's
+    // device registry (docs/nexus.md, Snapshots: known limit).
+    ioe::memory_health_store store;
+    ioe::nexus_options o;
+    o.health_key = "/snapshot_bench/nexus";
+    o.health = &store;
+    o.registry = reg;
+    auto nx = co_await ioe::nexus::create("snapshot_bench_nexus", ioe::uuid::random(),
+                                          {"bdev:///snapshot_bench_r"}, o);
+    std::exception_ptr error;
+    try {
+        load l(nx.get(), true);
+        l.start();
+        co_await ioe::sleep(secs(p->warmup));
+        l.s.max_latency_ns = 0;
+        const clk::time_point t0 = clk::now();
+        ioe::nexus_snapshot_result sr = co_await nx->snapshot("nexus_snap", "bench-tx-1");
+        res->nexus_snapshot_ms = ms_since(t0);
+        co_await ioe::sleep(secs(0.1));
+        res->nexus_pause_ms = double(l.s.max_latency_ns) / 1e6;
+        co_await l.finish(&res->errors);
+        for (const auto& c : sr.children) {
+            if (!c.ok) throw std::runtime_error(fmt::format("nexus snapshot of {}: {}", c.uri, c.error));
+        }
+    } catch (...) {
+        error = std::current_exception();
+    }
+    co_await nx->shutdown();
+    co_await nx->close();
+    if (error) std::rethrow_exception(error);
+}
+
+future<> measure_all(const params* p, results* res, ioe::device_registry* reg) {
+    ioe::block_device* mem =
+        co_await reg->create(fmt::format("malloc:///snapshot_bench?size_mb={}&blk_size=4096", p->size_mb * 5 + 64));
+    ioe::pool_create_options o;
+    o.name = "snapshot_bench";
+    auto pl = co_await ioe::pool::create(mem, o, reg);
+    ioe::replica* r = co_await pl->create_replica("snapshot_bench_r", ioe::uuid::random(), p->size_mb << 20, false);
+    co_await fill(r, 0x11);
+    const window pw = co_await timed(r, true, p, res, "plain randwrite");
+    const window pr = co_await timed(r, false, p, res, "plain randread");
+    res->plain_write_iops = pw.iops;
+    res->plain_read_iops = pr.iops;
+    co_await snapshot_under_load(pl.get(), r, p, res);
+    co_await fill(r, 0x22);  // the replica owns every granule again
+    co_await first_writes(pl.get(), r, res);
+    const window post = co_await timed(r, true, p, res, "post-COW randwrite");
+    res->post_cow_iops = post.iops;
+    res->allocs_per_io = std::max({pw.allocs_per_io, pr.allocs_per_io, post.allocs_per_io});
+    ioe::replica* clone = co_await pl->clone_snapshot("snap_cow", "snapshot_bench_clone");
+    const window cr = co_await timed(clone, false, p, res, "clone randread");
+    res->clone_read_iops = cr.iops;
+    res->allocs_per_io = std::max(res->allocs_per_io, cr.allocs_per_io);
+    co_await pl->destroy_replica("snapshot_bench_clone");
+    co_await nexus_pause(pl.get(), reg, p, res);
+    co_await pl->destroy();
+}
+
+future<int> engine_main(const params* p, results* res) {
+    ioe::device_registry reg;
+    try {
+        co_await measure_all(p, res, &reg);
+    } catch (const std::exception& e) {
+        res->error = e.what();
+    }
+    co_await reg.close_all();
+    co_return res->error.empty() ? 0 : 1;
+}
+
+bool parse_args(int argc, char** argv, params& p) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        double v = 0;
+        char* end = nullptr;
+        if (a == "--json") {
+            p.json = true;
+            continue;
+        }
+        if (i + 1 >= argc) return false;
+        v = std::strtod(argv[++i], &end);
+        if (!end || *end != '\0') return false;
+        if (a == "--seconds" && v >= 0.1) {
+            p.seconds = v;
+        } else if (a == "--warmup" && v >= 0) {
+            p.warmup = v;
+        } else if (a == "--size-mb" && v >= 64) {
+            p.size_mb = static_cast<std::uint64_t>(v);
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    params p;
+    if (!parse_args(argc, argv, p)) {
+        std::fputs("usage: snapshot_bench [--json] [--seconds N (5)] [--warmup N (0.5)] [--size-mb N (512)]\n", stderr);
+        return 2;
+    }
+    ioe::log::set_level(spdlog::level::warn);
+    ioe::bench::start_watchdog("snapshot_bench", std::chrono::seconds(static_cast<long>(8 * (p.seconds + p.warmup)) + 300));
+    const double load_start = ioe::bench::load_average();
+    results res;
+    ioe::engine_config cfg;
+    cfg.cores = {ioe::allowed_cores().at(0)};
+    cfg.reactor.mode = ioe::poll_mode::busy;
+    cfg.memory.size_mb = 256;
+    int rc = 1;
+    try {
+        ioe::engine e(cfg);
+        rc = e.run([&p, &res] { return engine_main(&p, &res); });
+    } catch (const std::exception& ex) {
+        res.error = ex.what();
+    }
+    if (rc != 0 && res.error.empty()) res.error = fmt::format("engine exited with {}", rc);
+    if (!res.error.empty()) std::fprintf(stderr, "snapshot_bench: %s\n", res.error.c_str());
+
+    const double cow_first = ratio(res.cow_first_iops, res.plain_write_iops);
+    const double post_cow = ratio(res.post_cow_iops, res.plain_write_iops);
+    const double clone_read = ratio(res.clone_read_iops, res.plain_read_iops);
+    const bool pause_met = res.nexus_pause_ms >= 0 && res.nexus_pause_ms < 50;
+    std::vector<std::pair<std::string, std::string>> kv;
+    auto num = [&kv](const char* k, double v, int digits) { kv.emplace_back(k, fmt::format("{:.{}f}", v, digits)); };
+    num("cow_first_write_ratio", cow_first, 3);
+    num("post_cow_write_ratio", post_cow, 3);
+    num("clone_read_ratio", clone_read, 3);
+    num("snapshot_ms", res.snapshot_ms, 3);
+    num("nexus_snapshot_pause_ms", res.nexus_pause_ms, 3);
+    num("allocs_per_io", res.allocs_per_io, 4);
+    num("cow_allocs_per_io", res.cow_allocs_per_io, 4);
+    num("plain_randwrite4k_qd32_iops", res.plain_write_iops, 0);
+    num("cow_first_randwrite4k_qd32_iops", res.cow_first_iops, 0);
+    num("post_cow_randwrite4k_qd32_iops", res.post_cow_iops, 0);
+    num("plain_randread4k_qd32_iops", res.plain_read_iops, 0);
+    num("clone_randread4k_qd32_iops", res.clone_read_iops, 0);
+    num("snapshot_load_max_latency_ms", res.snapshot_load_max_ms, 3);
+    num("nexus_snapshot_ms", res.nexus_snapshot_ms, 3);
+    num("cow_first_write_ios", double(res.granules), 0);
+    num("io_errors", double(res.errors), 0);
+    if (p.json) {
+        std::string out = "{";
+        for (const auto& [k, v] : kv) out += fmt::format("\"{}\": {}, ", k, v);
+        out += fmt::format(
+            "\"targets\": {{\"post_cow_write_ratio_min\": 0.95, \"post_cow_write_met\": {}, \"clone_read_ratio_min\": "
+            "0.95, \"clone_read_met\": {}, \"cow_first_write_ratio_min\": 0.5, \"cow_first_write_met\": {}, "
+            "\"nexus_snapshot_pause_ms_max\": 50, \"nexus_snapshot_pause_met\": {}}}, ",
+            post_cow >= 0.95, clone_read >= 0.95, cow_first >= 0.5, pause_met);
+        out += fmt::format(
+            "\"config\": {{\"device\": \"malloc\", \"replica_mb\": {}, \"thick\": true, \"qd\": {}, \"io_bytes\": {}, "
+            "\"seconds\": {:.1f}, \"warmup_seconds\": {:.1f}, \"poll\": \"busy\", \"loadavg_start\": {:.2f}, "
+            "\"loadavg_end\": {:.2f}}}",
+            p.size_mb, qd, io_bytes, p.seconds, p.warmup, load_start, ioe::bench::load_average());
+        if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", ioe::bench::json_escape(res.error));
+        std::fputs((out + "}\n").c_str(), stdout);
+    } else {
+        for (const auto& [k, v] : kv) std::printf("%-40s %14s\n", k.c_str(), v.c_str());
+    }
+    return res.error.empty() && res.errors == 0 ? 0 : 1;
+}

@@ -1,0 +1,348 @@
+// Nexus snapshots (storage/nexus/nexus_snapshot.cc, docs/nexus.md
+// "Snapshots"): a nexus over a local replica (bdev:///), a remote replica
+// (nvmf:// to our own target in this process, snapshotted by the vendor
+// Snapshot Namespace command) and a malloc device (which cannot take
+// snapshots), under 8 writers on shard 1. After the snapshot: the two
+// replicas' snapshots are byte-identical and hold, per block, a write no
+// older than the last one acknowledged before the snapshot began and no
+// newer than the last acknowledged when it returned; the malloc child is
+// reported failed and marked as missing history; a retry with the same txid
+// succeeds with no new snapshot on either pool; a child added later is
+// marked as missing history; the same name under another txid fails on
+// every child. nvmf_device::snapshot_namespace refuses an empty name before
+// sending and answers "existed" for a retry. And a nexus whose I/O does not
+// drain within snapshot_drain_limit fails the snapshot (busy) and resumes;
+// a child that does not answer within snapshot_child_limit is reported
+// failed, and a retry with the same txid finds the snapshot it took late.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "nvme/initiator/nvmf_backend.hh"
+#include "nvme/initiator/nvmf_device.hh"
+#include "nvme/target/target.hh"
+#include "runtime/smp.hh"
+#include "runtime/timer.hh"
+#include "storage/device_registry.hh"
+#include "storage/errors.hh"
+#include "storage/fault_device.hh"
+#include "storage/nexus/memory_health_store.hh"
+#include "storage/nexus/nexus.hh"
+#include "storage/pool.hh"
+#include "tests/unit/test_engine.hh"
+
+using namespace ioe;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint32_t bs = 4096;
+constexpr unsigned writers = 8;
+constexpr std::uint64_t region_blocks = 256;  // the writers' blocks: 1 MiB
+
+// Shard 1's writers: writer w owns the blocks b with b % writers == w and
+// writes them in turn, each with (block, seq) in its first 16 bytes.
+struct write_load {
+    nexus* nx = nullptr;
+    bool stop = false;
+    std::vector<std::uint64_t> acked = std::vector<std::uint64_t>(region_blocks, 0);
+    std::uint64_t errors = 0;
+};
+
+future<> writer(write_load* l, unsigned w) {
+    auto buf = engine::current()->dma().allocate(bs);
+    if (!buf) co_return;
+    io_channel* ch = l->nx->channel();
+    std::uint64_t seq = 0;
+    while (!l->stop && ch) {
+        for (std::uint64_t b = w; b < region_blocks && !l->stop; b += writers) {
+            ++seq;
+            std::memset(buf->data(), static_cast<int>(seq & 0xff), bs);
+            std::memcpy(buf->data(), &b, 8);
+            std::memcpy(buf->data() + 8, &seq, 8);
+            io_vec v = to_io_vec(*buf);
+            if (ok(co_await ch->write(b, 1, io_vecs(&v, 1)))) {
+                l->acked[b] = seq;
+            } else {
+                ++l->errors;
+            }
+        }
+    }
+}
+
+future<> run_writers(write_load* l) {
+    std::vector<future<>> running;
+    for (unsigned w = 0; w < writers; ++w) running.push_back(writer(l, w));
+    for (auto& f : running) co_await std::move(f);
+}
+
+// Every block of the region, from `dev` on the calling shard.
+future<std::vector<std::byte>> read_region(block_device* dev) {
+    std::vector<std::byte> out(region_blocks * bs);
+    auto buf = engine::current()->dma().allocate(region_blocks * bs);
+    EXPECT_TRUE(static_cast<bool>(buf));
+    if (!buf) co_return out;
+    io_vec v = to_io_vec(*buf);
+    io_channel* ch = dev->channel();
+    EXPECT_NE(ch, nullptr);
+    if (!ch) co_return out;
+    EXPECT_EQ(co_await ch->read(0, region_blocks, io_vecs(&v, 1)), io_status::success) << dev->name();
+    std::memcpy(out.data(), buf->data(), out.size());
+    co_return out;
+}
+
+std::uint64_t seq_of(const std::vector<std::byte>& region, std::uint64_t b) {
+    std::uint64_t block = 0, seq = 0;
+    std::memcpy(&block, region.data() + b * bs, 8);
+    std::memcpy(&seq, region.data() + b * bs + 8, 8);
+    EXPECT_EQ(block, b) << "block " << b << " holds another block's data";
+    return seq;
+}
+
+const nexus_snapshot_child* child_result(const nexus_snapshot_result& r, const std::string& prefix) {
+    for (const auto& c : r.children)
+        if (c.uri.rfind(prefix, 0) == 0) return &c;
+    return nullptr;
+}
+
+future<int> body() {
+    nvme::register_nvmf_backend();
+    // `devices` is this node's registry, `remote_devices` the node that
+    // serves rb (device names are per node: both pools get a volume "s1").
+    device_registry devices, remote_devices;
+    block_device* da = co_await devices.create("malloc:///snap_pa?size_mb=64&blk_size=4096");
+    block_device* db = co_await remote_devices.create("malloc:///snap_pb?size_mb=64&blk_size=4096");
+    auto pa = co_await pool::create(da, pool_create_options{.name = "pa"}, &devices);
+    auto pb = co_await pool::create(db, pool_create_options{.name = "pb"}, &remote_devices);
+    co_await pa->create_replica("ra", uuid::random(), 16 << 20, false);
+    replica* rb = co_await pb->create_replica("rb", uuid::random(), 16 << 20, false);
+    co_await devices.create("malloc:///snap_mx?size_mb=16&blk_size=4096");
+    co_await devices.create("malloc:///snap_my?size_mb=16&blk_size=4096");
+
+    auto target = std::make_unique<nvme::nvmf_target>("127.0.0.1", 0);
+    const std::string nqn = "nqn.2026-12.io.ioengine:snap-rb";
+    co_await target->add_subsystem(nvme::subsystem_config{.nqn = nqn, .namespaces = {rb}});
+    co_await target->start();
+    const std::string remote = fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200", target->port(), nqn);
+
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/snap";
+    o.health = &store;
+    o.registry = &devices;
+    auto nx = co_await nexus::create("nx-snap", uuid::random(), {"bdev:///ra", remote, "bdev:///snap_mx"}, o);
+    EXPECT_EQ(nx->state(), nexus_state::online);
+
+    write_load load;
+    load.nx = nx.get();
+    future<> running = submit_to(1, [l = &load] { return run_writers(l); });
+    co_await sleep(100ms);
+    const std::vector<std::uint64_t> before = co_await submit_to(1, [l = &load] { return l->acked; });
+    const nexus_snapshot_result r = co_await nx->snapshot("s1", "tx-1");
+    const std::vector<std::uint64_t> after = co_await submit_to(1, [l = &load] { return l->acked; });
+    co_await sleep(50ms);  // the writers run again after the resume
+    const std::vector<std::uint64_t> later = co_await submit_to(1, [l = &load] { return l->acked; });
+    co_await submit_to(1, [l = &load] { l->stop = true; });
+    co_await std::move(running);
+    EXPECT_EQ(load.errors, 0u);
+    EXPECT_GT(later[0], after[0]) << "I/O did not resume after the snapshot";
+
+    EXPECT_FALSE(r.complete) << "the malloc child cannot take snapshots";
+    EXPECT_EQ(r.txid, "tx-1");
+    EXPECT_EQ(r.children.size(), 3u);
+    const nexus_snapshot_child* local = child_result(r, "bdev:///ra");
+    const nexus_snapshot_child* far = child_result(r, "nvmf://");
+    const nexus_snapshot_child* mx = child_result(r, "bdev:///snap_mx");
+    EXPECT_TRUE(local && local->ok && !local->existed) << (local ? local->error : "missing");
+    EXPECT_TRUE(far && far->ok && !far->existed) << (far ? far->error : "missing");
+    EXPECT_TRUE(mx && !mx->ok && mx->error.find("cannot take snapshots") != std::string::npos)
+        << (mx ? mx->error : "missing");
+    EXPECT_LT(r.pause_ms, 5000.0);
+
+    replica* sa = pa->find_replica("s1");
+    replica* sb = pb->find_replica("s1");
+    EXPECT_NE(sa, nullptr);
+    EXPECT_NE(sb, nullptr);
+    if (sa && sb) {
+        EXPECT_EQ(pa->list_replicas().size(), 2u);
+        const std::vector<std::byte> a = co_await read_region(sa);
+        const std::vector<std::byte> b = co_await read_region(sb);
+        EXPECT_TRUE(a == b) << "the two children's snapshots differ";
+        for (std::uint64_t blk = 0; blk < region_blocks; ++blk) {
+            const std::uint64_t s = seq_of(a, blk);
+            EXPECT_GE(s, before[blk]) << "block " << blk << ": an acknowledged write is missing from the snapshot";
+            EXPECT_LE(s, after[blk]) << "block " << blk << ": the snapshot holds a write acknowledged after it";
+        }
+        for (const auto& i : pa->list_replicas())
+            if (i.name == "s1") EXPECT_EQ(i.txid, "tx-1");
+    }
+
+    // History: the malloc child missed the snapshot.
+    for (const auto& c : nx->info().children) {
+        EXPECT_EQ(c.snapshot_history_missing, c.uri == "bdev:///snap_mx") << c.uri;
+    }
+
+    // Retry with the same txid: success on both replicas, nothing new taken.
+    const std::size_t na = pa->list_replicas().size(), nb = pb->list_replicas().size();
+    const nexus_snapshot_result again = co_await nx->snapshot("s1", "tx-1");
+    local = child_result(again, "bdev:///ra");
+    far = child_result(again, "nvmf://");
+    EXPECT_TRUE(local && local->ok && local->existed) << (local ? local->error : "missing");
+    EXPECT_TRUE(far && far->ok && far->existed) << (far ? far->error : "missing");
+    EXPECT_EQ(pa->list_replicas().size(), na);
+    EXPECT_EQ(pb->list_replicas().size(), nb);
+
+    // The same name under another txid is refused on both replicas; a
+    // snapshot no child took does not count (no history is missing for it).
+    const nexus_snapshot_result clash = co_await nx->snapshot("s1", "tx-2");
+    for (const auto& c : clash.children) EXPECT_FALSE(c.ok) << c.uri;
+    EXPECT_EQ(pa->list_replicas().size(), na);
+    EXPECT_EQ(pb->list_replicas().size(), nb);
+
+    // A child added after the snapshots lacks their history.
+    co_await nx->add_child("bdev:///snap_my", false);
+    for (const auto& c : nx->info().children) {
+        if (c.uri == "bdev:///snap_my") EXPECT_TRUE(c.snapshot_history_missing);
+        if (c.uri == "bdev:///ra") EXPECT_FALSE(c.snapshot_history_missing);
+    }
+    EXPECT_EQ(nx->info().snapshots_taken, 2u);  // tx-1 and its retry
+
+    // The target refuses a malformed payload (bad magic) with Invalid Field.
+    {
+        auto* dev = dynamic_cast<nvme::nvmf_device*>(co_await devices.create(remote + "&name=snap_probe"));
+        EXPECT_NE(dev, nullptr);
+        if (dev) {
+            auto [st, existed] = co_await dev->snapshot_namespace("", "tx-3");
+            EXPECT_EQ(st, io_status::invalid_field) << "an empty name is refused before it is sent";
+            (void)existed;
+            auto [st2, existed2] = co_await dev->snapshot_namespace("s1", "tx-1");
+            EXPECT_EQ(st2, io_status::success);
+            EXPECT_TRUE(existed2);
+        }
+    }
+
+    co_await nx->shutdown();
+    co_await nx->close();
+    nx.reset();
+    co_await target->stop();
+    co_await pa->export_pool();
+    co_await pb->export_pool();
+    co_await devices.close_all();
+    co_await remote_devices.close_all();
+    co_return 0;
+}
+
+// A write held 600 ms by a fault device keeps the nexus from draining: with
+// a 100 ms drain limit the snapshot fails with busy well before the write
+// completes, nothing is snapshotted, and I/O flows again at once.
+future<int> drain_limit_body() {
+    device_registry devices;
+    block_device* inner = co_await devices.create("malloc:///slow_m?size_mb=8&blk_size=4096");
+    auto slow = std::make_unique<fault_device>("slow", inner);
+    co_await devices.add(slow.get());
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/slow";
+    o.health = &store;
+    o.registry = &devices;
+    o.snapshot_drain_limit = 100ms;
+    auto nx = co_await nexus::create("nx-slow", uuid::random(), {"bdev:///slow"}, o);
+    co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 600ms));
+
+    auto buf = engine::current()->dma().allocate(bs);
+    EXPECT_TRUE(static_cast<bool>(buf));
+    if (!buf) co_return 1;
+    io_vec v = to_io_vec(*buf);
+    future<io_status> held = nx->channel()->write(0, 1, io_vecs(&v, 1));
+    co_await sleep(10ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        co_await nx->snapshot("never", "tx-slow");
+        ADD_FAILURE() << "the snapshot did not give up on a nexus that could not drain";
+    } catch (const storage_error& e) {
+        EXPECT_EQ(e.code, storage_errc::busy) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 400ms) << "the drain limit was not kept";
+    EXPECT_EQ(co_await std::move(held), io_status::success);
+    co_await slow->clear_rules();
+    io_vec v2 = to_io_vec(*buf);
+    EXPECT_EQ(co_await with_timeout(1s, nx->channel()->write(1, 1, io_vecs(&v2, 1))), io_status::success)
+        << "I/O did not resume after the failed snapshot";
+    EXPECT_EQ(nx->info().snapshots_taken, 0u);
+
+    co_await nx->shutdown();
+    co_await nx->close();
+    nx.reset();
+    co_await devices.remove("slow");
+    co_await slow->close();
+    co_await devices.close_all();
+    co_return 0;
+}
+
+// A child whose pool is slow (its device delays writes, so the snapshot's
+// metadata update takes 800 ms) is reported failed after the 150 ms child
+// limit and I/O resumes; the snapshot still completes in the pool, and a
+// retry with the same txid finds it (existed) instead of taking another.
+future<int> child_limit_body() {
+    device_registry devices;
+    block_device* inner = co_await devices.create("malloc:///slowpool_m?size_mb=64&blk_size=4096");
+    auto slow = std::make_unique<fault_device>("slowpool", inner);
+    auto pl = co_await pool::create(slow.get(), pool_create_options{.name = "ps"}, &devices);
+    co_await pl->create_replica("rs", uuid::random(), 8 << 20, false);
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/slowpool";
+    o.health = &store;
+    o.registry = &devices;
+    o.snapshot_child_limit = 150ms;
+    auto nx = co_await nexus::create("nx-slowpool", uuid::random(), {"bdev:///rs"}, o);
+    const std::uint64_t rule = co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 800ms));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const nexus_snapshot_result r = co_await nx->snapshot("late", "tx-late");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 700ms) << "the child limit was not kept";
+    EXPECT_EQ(r.children.size(), 1u);
+    if (!r.children.empty()) {
+        EXPECT_FALSE(r.children[0].ok);
+        EXPECT_NE(r.children[0].error.find("no answer within 150 ms"), std::string::npos) << r.children[0].error;
+    }
+    auto buf = engine::current()->dma().allocate(bs);
+    io_vec v = to_io_vec(*buf);
+    EXPECT_EQ(co_await with_timeout(2s, nx->channel()->read(0, 1, io_vecs(&v, 1))), io_status::success)
+        << "I/O did not resume";
+    co_await sleep(1500ms);  // the pool finishes the snapshot
+    co_await slow->remove_rule(rule);
+    EXPECT_NE(pl->find_replica("late"), nullptr) << "the late snapshot was not taken";
+    const std::size_t volumes = pl->list_replicas().size();
+    const nexus_snapshot_result again = co_await nx->snapshot("late", "tx-late");
+    EXPECT_TRUE(again.complete);
+    if (!again.children.empty()) EXPECT_TRUE(again.children[0].ok && again.children[0].existed) << again.children[0].error;
+    EXPECT_EQ(pl->list_replicas().size(), volumes);
+
+    co_await nx->shutdown();
+    co_await nx->close();
+    nx.reset();
+    co_await pl->export_pool();
+    co_await slow->close();
+    co_await devices.close_all();
+    co_return 0;
+}
+
+}  // namespace
+
+TEST(nexus_snapshot, a_child_that_does_not_answer_in_time_is_reported_and_a_retry_finds_its_snapshot) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, child_limit_body()); }), 0);
+}
+
+TEST(nexus_snapshot, a_nexus_that_does_not_drain_in_time_fails_busy_and_resumes) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, drain_limit_body()); }), 0);
+}
+
+TEST(nexus_snapshot, local_and_nvmf_children_snapshot_the_same_point_in_time) {
+    IOE_NEED_CORES(2);
+    EXPECT_EQ(test::run_engine(test::small_config(2), [](engine*) { return with_timeout(60s, body()); }), 0);
+}
