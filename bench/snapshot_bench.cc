@@ -1,9 +1,11 @@
 // snapshot_bench: what snapshots cost a replica's I/O, in one run on one
 // replica (see bench/README.md).
-//   snapshot_bench [--json] [--seconds N] [--warmup N] [--size-mb N]
+//   snapshot_bench [--json] [--seconds N] [--warmup N] [--size-mb N] [--file PATH]
 // Device: malloc:/// (a RAM disk in the process). It is the fastest real
 // device every CI machine has; /tmp is often tmpfs, where uring:/// gets no
 // O_DIRECT, and a RAM disk shows the engine's own COW cost, not a disk's.
+// --file puts the pool on a file through uring:/// (O_DIRECT) instead: a
+// real disk, where a 4K write costs a device round trip, not a memcpy.
 // One engine, one shard, busy polling; a pool on the device with one thick
 // replica (--size-mb, default 512), written whole first. In order:
 //   1. plain: 4K randwrite QD32 and 4K randread QD32 on the replica (timed
@@ -35,6 +37,8 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <fcntl.h>
+#include <unistd.h>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +65,7 @@ struct params {
     bool json = false;
     double seconds = 5, warmup = 0.5;
     std::uint64_t size_mb = 512;
+    std::string file;  // empty: the RAM disk; else a file the pool goes on (uring:///, O_DIRECT)
 };
 
 struct results {
@@ -281,8 +286,37 @@ future<> nexus_pause(ioe::pool* pl, ioe::device_registry* reg, const params* p, 
 }
 
 future<> measure_all(const params* p, results* res, ioe::device_registry* reg) {
-    ioe::block_device* mem =
-        co_await reg->create(fmt::format("malloc:///snapshot_bench?size_mb={}&blk_size=4096", p->size_mb * 5 + 64));
+    const std::uint64_t device_mb = p->size_mb * 5 + 64;
+    ioe::block_device* mem = nullptr;
+    if (!p->file.empty()) {
+        // Every block written once, like a disk: a sparse file would make
+        // each first write into a fresh cluster allocate file extents, and
+        // each flush commit them to the file system's journal.
+        const int fd = ::open(p->file.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        bool sized = fd >= 0;
+        const std::string zeros(1 << 20, '\0');
+        for (std::uint64_t mb = 0; sized && mb < device_mb; ++mb) {
+            sized = ::write(fd, zeros.data(), zeros.size()) == ssize_t(zeros.size());
+        }
+        sized = sized && ::fsync(fd) == 0;
+        if (fd >= 0) ::close(fd);
+        if (!sized) {
+            throw std::runtime_error(fmt::format("cannot size {}: {}", p->file, std::strerror(errno)));
+        }
+        mem = co_await reg->create(fmt::format("uring://{}?blk_size=4096", p->file));
+    } else {
+        mem = co_await reg->create(fmt::format("malloc:///snapshot_bench?size_mb={}&blk_size=4096", device_mb));
+        // Touch every page of the RAM disk before measuring: its anonymous
+        // memory is mapped lazily, and a first write into a fresh cluster
+        // would otherwise pay the kernel's page faults (a disk has none).
+        const std::uint64_t chunk = (64u << 20) / mem->block_size();
+        for (std::uint64_t lba = 0; lba < mem->block_count(); lba += chunk) {
+            const std::uint64_t n = std::min<std::uint64_t>(chunk, mem->block_count() - lba);
+            if (co_await mem->channel()->write_zeroes(lba, n) != ioe::io_status::success) {
+                throw std::runtime_error("prefaulting the RAM disk failed");
+            }
+        }
+    }
     ioe::pool_create_options o;
     o.name = "snapshot_bench";
     auto pl = co_await ioe::pool::create(mem, o, reg);
@@ -328,6 +362,11 @@ bool parse_args(int argc, char** argv, params& p) {
             continue;
         }
         if (i + 1 >= argc) return false;
+        if (a == "--file") {
+            p.file = argv[++i];
+            if (p.file.empty() || p.file[0] != '/') return false;
+            continue;
+        }
         v = std::strtod(argv[++i], &end);
         if (!end || *end != '\0') return false;
         if (a == "--seconds" && v >= 0.1) {
@@ -350,7 +389,7 @@ double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 int main(int argc, char** argv) {
     params p;
     if (!parse_args(argc, argv, p)) {
-        std::fputs("usage: snapshot_bench [--json] [--seconds N (5)] [--warmup N (0.5)] [--size-mb N (512)]\n", stderr);
+        std::fputs("usage: snapshot_bench [--json] [--seconds N (5)] [--warmup N (0.5)] [--size-mb N (512)] [--file /ABSOLUTE/PATH (the RAM disk)]\n", stderr);
         return 2;
     }
     ioe::log::set_level(spdlog::level::warn);

@@ -185,6 +185,9 @@ private:
     std::uint64_t _changes = 0;   // in-memory metadata changes so far
     std::uint64_t _durable = 0;   // changes covered by a flushed write
     bool _committing = false;
+    // Data the next metadata update will reference was written without a
+    // flush (copied granules): the commit flushes the device first.
+    bool _data_before_commit = false;
     struct durable_waiter {
         std::uint64_t change;
         promise<> done;

@@ -3,9 +3,9 @@
 // yet has them materialized here first. The cluster is taken from the free
 // list if the volume has none for that logical cluster (not zeroed: clear
 // bits are never read), each missing granule is copied from the nearest
-// ancestor that holds it or zeroed, the device is flushed, and one
-// (group-committed) metadata update sets the bits; only then are the bits
-// published and the write proceeds. A crash before the update leaves the
+// ancestor that holds it or zeroed, and one (group-committed) metadata
+// update, which flushes the device before it writes, sets the bits; only
+// then are the bits published and the write proceeds. A crash before the update leaves the
 // granules unreachable and the ancestor's data in place.
 #include <cstring>
 #include <fmt/format.h>
@@ -68,9 +68,9 @@ future<> pool::copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t
         }
         g = end;
     }
-    io_channel* ch = _dev->channel();
-    if (!ch) throw storage_error(storage_errc::unavailable, fmt::format("device \"{}\" is closing", _dev->name()));
-    check_io(co_await ch->flush(), _dev, "flush", 0);
+    // No flush here: the commit that records these granules flushes the
+    // device before it writes the metadata (pool_metadata.cc), once for
+    // every copy in its batch.
 }
 
 future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, std::uint32_t logical,
@@ -113,6 +113,7 @@ future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, st
         try {
             co_await copy_granules(t, logical, physical, need);
             set_cluster(physical, replica_id, logical, have | need);
+            _data_before_commit = true;
             co_await persist();
             r->publish(logical, physical, have | need);
         } catch (const std::exception& e) {

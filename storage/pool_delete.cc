@@ -163,6 +163,7 @@ future<> pool::merge_into_child(std::uint32_t snapshot_id, std::uint32_t child_i
         moved = moves.size();
         cm->parent_id = new_parent;
         std::erase_if(_meta.replicas, [snapshot_id](const pf::replica_meta& m) { return m.id == snapshot_id; });
+        _data_before_commit = true;  // the copies above: flushed before the update
         co_await persist();
         std::shared_ptr<cluster_table> up;
         if (replica* pr = new_parent ? replica_by_id(new_parent) : nullptr) up = pr->current_table();

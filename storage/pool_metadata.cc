@@ -4,6 +4,7 @@
 // docs/pool-format.md).
 #include <cstring>
 #include <fmt/format.h>
+#include <utility>
 
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
@@ -108,6 +109,10 @@ future<> pool::commit_loop() {
     _committing = true;
     while (_durable < _changes && !_failed) {
         const std::uint64_t target = _changes;
+        // Copies the changes up to target reference are complete (each was
+        // written before its change was made); one flush makes them all
+        // durable before the metadata that names them.
+        const bool flush_data = std::exchange(_data_before_commit, false);
         pool_format::metadata_state next = _meta;
         next.sequence = _meta.sequence + 1;
         auto bytes = pool_format::encode_metadata(_geo, next);
@@ -119,6 +124,7 @@ future<> pool::commit_loop() {
                                     fmt::format("{} bytes of metadata do not fit a {}-byte slot", bytes.size(),
                                                 _geo.slot_bytes));
             }
+            if (flush_data) co_await flush(_dev);
             co_await write_bytes(_dev, offset, bytes);
             co_await flush(_dev);
         } catch (const std::exception& e) {
