@@ -213,6 +213,38 @@ void rpc_client::unshare_replica(const std::string& name) {
     });
 }
 
+replica_entry rpc_client::snapshot_replica(const std::string& name, const std::string& snapshot_name,
+                                           const std::string& txid, const std::string& id) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.replicasRequest().send().getReplicas().snapshotRequest();
+        req.setName(text(name));
+        req.setSnapshotName(text(snapshot_name));
+        req.setTxid(text(txid));
+        req.setUuid(text(id));
+        return read(req.send().wait(ws).getReplica());
+    });
+}
+
+replica_entry rpc_client::clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
+                                         const std::string& id) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.replicasRequest().send().getReplicas().cloneRequest();
+        req.setSnapshot(text(snapshot_name));
+        req.setName(text(clone_name));
+        req.setUuid(text(id));
+        return read(req.send().wait(ws).getReplica());
+    });
+}
+
+replica_entry rpc_client::restore_replica(const std::string& name, const std::string& snapshot_name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.replicasRequest().send().getReplicas().restoreRequest();
+        req.setName(text(name));
+        req.setSnapshot(text(snapshot_name));
+        return read(req.send().wait(ws).getReplica());
+    });
+}
+
 std::vector<nvmf_listener_info> rpc_client::nvmf_listeners() {
     IOE_RPC_CALL({
         auto r = _impl->engine.nvmfRequest().send().getNvmf().listenersRequest().send().wait(ws);

@@ -120,6 +120,13 @@ void fill(s::ReplicaInfo::Builder b, const replica_entry& v) {
     b.setAllocatedBytes(v.replica.allocated_bytes);
     b.setShareNqn(text(v.share_nqn));
     fill_texts(b.initAllowedHosts(static_cast<unsigned>(v.allowed_hosts.size())), v.allowed_hosts);
+    b.setReferencedBytes(v.replica.referenced_bytes);
+    b.setFreedByDeleteBytes(v.replica.freed_by_delete_bytes);
+    b.setSnapshot(v.replica.snapshot);
+    b.setDiscarded(v.replica.discarded);
+    b.setParent(text(v.replica.parent));
+    b.setCreatedUnixNs(v.replica.created_ns);
+    b.setTxid(text(v.replica.txid));
 }
 
 replica_entry read(s::ReplicaInfo::Reader r) {
@@ -132,6 +139,13 @@ replica_entry read(s::ReplicaInfo::Reader r) {
     v.replica.allocated_bytes = r.getAllocatedBytes();
     v.share_nqn = str(r.getShareNqn());
     v.allowed_hosts = read_texts(r.getAllowedHosts());
+    v.replica.referenced_bytes = r.getReferencedBytes();
+    v.replica.freed_by_delete_bytes = r.getFreedByDeleteBytes();
+    v.replica.snapshot = r.getSnapshot();
+    v.replica.discarded = r.getDiscarded();
+    v.replica.parent = str(r.getParent());
+    v.replica.created_ns = r.getCreatedUnixNs();
+    v.replica.txid = str(r.getTxid());
     return v;
 }
 

@@ -275,6 +275,22 @@ share_info embedded::share_replica(const std::string& name, const std::vector<st
 void embedded::unshare_replica(const std::string& name) {
     call<void>([name](node_service& s) { return s.unshare_replica(name); });
 }
+
+replica_entry embedded::snapshot_replica(const std::string& name, const std::string& snapshot_name,
+                                         const std::string& txid, const std::string& id) {
+    return call<replica_entry>(
+        [name, snapshot_name, txid, id](node_service& s) { return s.snapshot_replica(name, snapshot_name, txid, id); });
+}
+
+replica_entry embedded::clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
+                                       const std::string& id) {
+    return call<replica_entry>(
+        [snapshot_name, clone_name, id](node_service& s) { return s.clone_snapshot(snapshot_name, clone_name, id); });
+}
+
+replica_entry embedded::restore_replica(const std::string& name, const std::string& snapshot_name) {
+    return call<replica_entry>([name, snapshot_name](node_service& s) { return s.restore_replica(name, snapshot_name); });
+}
 std::vector<nvmf_listener_info> embedded::nvmf_listeners() {
     return call<std::vector<nvmf_listener_info>>([](node_service& s) { return s.nvmf_listeners(); });
 }

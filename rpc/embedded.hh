@@ -79,6 +79,11 @@ public:
     std::vector<rpc::replica_entry> list_replicas(const std::string& pool = "") override;
     rpc::share_info share_replica(const std::string& name, const std::vector<std::string>& hosts) override;
     void unshare_replica(const std::string& name) override;
+    rpc::replica_entry snapshot_replica(const std::string& name, const std::string& snapshot_name, const std::string& txid,
+                                   const std::string& id) override;
+    rpc::replica_entry clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
+                                 const std::string& id) override;
+    rpc::replica_entry restore_replica(const std::string& name, const std::string& snapshot_name) override;
     std::vector<rpc::nvmf_listener_info> nvmf_listeners() override;
     std::vector<rpc::nvmf_subsystem_info> nvmf_subsystems() override;
     std::vector<rpc::nvmf_host_info> nvmf_hosts() override;

@@ -109,6 +109,14 @@ struct ReplicaInfo {
   allocatedBytes @5 :UInt64;
   shareNqn @6 :Text;         # empty: not shared
   allowedHosts @7 :List(Text);
+  # Snapshots and clones (docs/pool-format.md, version 2) and accounting:
+  referencedBytes @8 :UInt64;     # data it reads through its ancestors
+  freedByDeleteBytes @9 :UInt64;  # what destroying it now frees (0: it has children)
+  snapshot @10 :Bool;             # read-only point-in-time snapshot
+  discarded @11 :Bool;            # destroyed, waits for its last clone
+  parent @12 :Text;               # the parent snapshot, empty: none
+  createdUnixNs @13 :UInt64;      # snapshots and clones
+  txid @14 :Text;                 # the caller's transaction id (snapshots)
 }
 
 interface Replicas {
@@ -118,6 +126,13 @@ interface Replicas {
   list @3 (pool :Text) -> (replicas :List(ReplicaInfo));  # pool "": every pool
   share @4 (name :Text, allowedHosts :List(Text)) -> (share :ShareInfo);
   unshare @5 (name :Text) -> ();
+  # A read-only snapshot of a replica or clone; a retry with the same txid
+  # answers the snapshot it took (idempotent). uuid "": a random one.
+  snapshot @6 (name :Text, snapshotName :Text, txid :Text, uuid :Text) -> (replica :ReplicaInfo);
+  # A writable thin clone of a snapshot, in the snapshot's pool.
+  clone @7 (snapshot :Text, name :Text, uuid :Text) -> (replica :ReplicaInfo);
+  # Returns a replica or clone to an ancestor snapshot's content, in place.
+  restore @8 (name :Text, snapshot :Text) -> (replica :ReplicaInfo);
 }
 
 struct Namespace {

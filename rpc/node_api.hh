@@ -41,6 +41,14 @@ public:
     virtual std::vector<replica_entry> list_replicas(const std::string& pool = "") = 0;
     virtual share_info share_replica(const std::string& name, const std::vector<std::string>& hosts) = 0;
     virtual void unshare_replica(const std::string& name) = 0;
+    // Snapshots and clones (docs/pool-format.md, version 2). A snapshot
+    // retried with the same name and txid answers the first one; uuid "":
+    // a random one.
+    virtual replica_entry snapshot_replica(const std::string& name, const std::string& snapshot_name,
+                                           const std::string& txid = "", const std::string& id = "") = 0;
+    virtual replica_entry clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
+                                         const std::string& id = "") = 0;
+    virtual replica_entry restore_replica(const std::string& name, const std::string& snapshot_name) = 0;
 
     virtual std::vector<nvmf_listener_info> nvmf_listeners() = 0;
     virtual std::vector<nvmf_subsystem_info> nvmf_subsystems() = 0;

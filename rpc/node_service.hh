@@ -199,6 +199,11 @@ public:
     std::vector<replica_entry> list_replicas(const std::string& pool) const;
     future<share_info> share_replica(std::string name, std::vector<std::string> hosts);
     future<> unshare_replica(std::string name);
+    // node_service_snapshot.cc
+    future<replica_entry> snapshot_replica(std::string name, std::string snapshot_name, std::string txid,
+                                           std::string id);
+    future<replica_entry> clone_snapshot(std::string snapshot_name, std::string clone_name, std::string id);
+    future<replica_entry> restore_replica(std::string name, std::string snapshot_name);
 
     // Nexuses (node_service_nexus.cc), owned by shard 0 like the pools. The
     // child health store must be set before the first create (the daemon
@@ -269,6 +274,7 @@ private:
     replica* find_replica(const std::string& name, pool** owner = nullptr) const;
     pool_entry entry_of(const pool_slot& s) const;
     replica_entry entry_of(const replica_info& r) const;
+    replica_entry entry_named(pool& owner, const std::string& name) const;
     share_info share_info_of(const std::string& name) const;
     std::vector<std::string> names_of(stats_kind kind, const std::string& name);
     future<share_info> share(std::string name, block_device* dev, share_kind kind, std::vector<std::string> hosts,

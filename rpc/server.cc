@@ -150,6 +150,26 @@ public:
         auto name = str(ctx.getParams().getName());
         return _c.call<void>([name](node_service& s) { return s.unshare_replica(name); });
     }
+    kj::Promise<void> snapshot(SnapshotContext ctx) override {
+        auto p = ctx.getParams();
+        auto name = str(p.getName()), snap = str(p.getSnapshotName()), txid = str(p.getTxid()), id = str(p.getUuid());
+        return _c
+            .call<replica_entry>(
+                [name, snap, txid, id](node_service& s) { return s.snapshot_replica(name, snap, txid, id); })
+            .then([ctx](replica_entry v) mutable { fill(ctx.getResults().initReplica(), v); });
+    }
+    kj::Promise<void> clone(CloneContext ctx) override {
+        auto p = ctx.getParams();
+        auto snap = str(p.getSnapshot()), name = str(p.getName()), id = str(p.getUuid());
+        return _c.call<replica_entry>([snap, name, id](node_service& s) { return s.clone_snapshot(snap, name, id); })
+            .then([ctx](replica_entry v) mutable { fill(ctx.getResults().initReplica(), v); });
+    }
+    kj::Promise<void> restore(RestoreContext ctx) override {
+        auto p = ctx.getParams();
+        auto name = str(p.getName()), snap = str(p.getSnapshot());
+        return _c.call<replica_entry>([name, snap](node_service& s) { return s.restore_replica(name, snap); })
+            .then([ctx](replica_entry v) mutable { fill(ctx.getResults().initReplica(), v); });
+    }
 
 private:
     context _c;

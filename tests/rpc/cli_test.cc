@@ -332,6 +332,44 @@ TEST(cli, nexus_snapshot) {
     EXPECT_EQ(d.stop(), 0);
 }
 
+// Replica snapshot, clone and restore through ioengine-ctl: the table and
+// JSON show the kind, parent and txid; a retry with the same txid succeeds;
+// a restore of a shared replica is refused with busy (exit code 1); the
+// snapshots and clones are still there after a restart (they live in the
+// pool).
+TEST(cli, replica_snapshot_clone_restore) {
+    daemon d;
+    d.start();
+    ASSERT_EQ(d.ctl({"replica", "create", "--pool", "default", "--size", "8MiB", "r1"}).status, 0);
+    auto r = d.ctl({"--json", "replica", "snapshot", "r1", "r1-s1", "--txid", "tx-cli"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("\"snapshot\":true"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"txid\":\"tx-cli\""), std::string::npos) << r.out;
+    EXPECT_EQ(d.ctl({"replica", "snapshot", "r1", "r1-s1", "--txid", "tx-cli"}).status, 0);
+    r = d.ctl({"replica", "snapshot", "r1", "r1-s1", "--txid", "tx-other"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("already_exists"), std::string::npos) << r.out;
+    r = d.ctl({"replica", "clone", "r1-s1", "c1"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("clone"), std::string::npos) << r.out;
+    ASSERT_EQ(d.ctl({"replica", "share", "r1"}).status, 0);
+    r = d.ctl({"replica", "restore", "r1", "r1-s1"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("busy"), std::string::npos) << r.out;
+    ASSERT_EQ(d.ctl({"replica", "unshare", "r1"}).status, 0);
+    r = d.ctl({"replica", "restore", "r1", "r1-s1"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = d.ctl({"replica", "list"});
+    EXPECT_NE(r.out.find("snapshot"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("REFERENCED"), std::string::npos) << r.out;
+    EXPECT_EQ(d.stop(), 0);
+    d.start();
+    r = d.ctl({"--json", "replica", "list"});
+    EXPECT_NE(r.out.find("\"name\":\"c1\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"parent\":\"r1-s1\""), std::string::npos) << r.out;
+    EXPECT_EQ(d.stop(), 0);
+}
+
 // vhost-user-blk exports through ioengine-ctl: create, list (table and
 // JSON), the replica refused for destroy while exported (exit code and the
 // busy code in the message), /metrics per export, kill -9 after which the

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "storage/block_device.hh"
+#include "tests/rpc/block_io.hh"
 #include "tests/rpc/rpc_fixture.hh"
 
 namespace {
@@ -17,33 +18,6 @@ namespace {
 using namespace ioe;
 using namespace ioe::rpc;
 using namespace ioe::test;
-
-// Writes `blocks` blocks of `fill` at `lba` through device `name` (any device
-// in the registry: a nexus or a replica).
-void write_blocks(embedded& eng, const std::string& name, std::uint64_t lba, std::uint32_t blocks, std::uint8_t fill) {
-    eng.run([&](node_service& svc) -> future<> {
-        block_device* dev = co_await svc.devices().find(name);
-        auto buf = engine::current()->dma().allocate(std::size_t{blocks} * dev->block_size());
-        EXPECT_TRUE(buf.ok());
-        std::memset(buf.value().data(), fill, buf.value().size());
-        io_vec v = to_io_vec(buf.value());
-        EXPECT_EQ(co_await dev->channel()->write(lba, blocks, {&v, 1}), io_status::success);
-    });
-}
-
-// The bytes of [lba, lba + blocks) of device `name`.
-std::string read_blocks(embedded& eng, const std::string& name, std::uint64_t lba, std::uint32_t blocks) {
-    std::string out;
-    eng.run([&](node_service& svc) -> future<> {
-        block_device* dev = co_await svc.devices().find(name);
-        auto buf = engine::current()->dma().allocate(std::size_t{blocks} * dev->block_size());
-        EXPECT_TRUE(buf.ok());
-        io_vec v = to_io_vec(buf.value());
-        EXPECT_EQ(co_await dev->channel()->read(lba, blocks, {&v, 1}), io_status::success);
-        out.assign(reinterpret_cast<const char*>(buf.value().data()), buf.value().size());
-    });
-    return out;
-}
 
 // Waits (bounded) until no rebuild of nexus `name` runs.
 void wait_rebuilds(node_api& api, const std::string& name) {

@@ -63,5 +63,7 @@ inline void bind_action(CLI::App* s, action_fn& action, action_fn fn) {
 void add_nexus_commands(CLI::App& app, globals& g, action_fn& action);
 // vhost ... (vhost_commands.cc).
 void add_vhost_commands(CLI::App& app, globals& g, action_fn& action);
+// snapshot_commands.cc: replica snapshot, clone and restore, under `replica`.
+void add_snapshot_commands(CLI::App* replica, globals& g, action_fn& action);
 
 }  // namespace ioe::ctl

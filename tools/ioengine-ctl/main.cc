@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
         ok(g, "replica " + name + " unshared");
     });
 
+    add_snapshot_commands(replica, g, action);
+
     // nvmf
     auto* nvmf = sub(&app, "nvmf", "the NVMe/TCP target", g);
     nvmf->require_subcommand(1);

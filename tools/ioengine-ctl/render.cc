@@ -108,14 +108,28 @@ json to_json(const rpc::replica_entry& v) {
         .set("thin", json::boolean(v.replica.thin))
         .set("allocated_bytes", json::num(v.replica.allocated_bytes))
         .set("share_nqn", json::str(v.share_nqn))
-        .set("allowed_hosts", json::strings(v.allowed_hosts));
+        .set("allowed_hosts", json::strings(v.allowed_hosts))
+        .set("referenced_bytes", json::num(v.replica.referenced_bytes))
+        .set("freed_by_delete_bytes", json::num(v.replica.freed_by_delete_bytes))
+        .set("snapshot", json::boolean(v.replica.snapshot))
+        .set("discarded", json::boolean(v.replica.discarded))
+        .set("parent", json::str(v.replica.parent))
+        .set("created_unix_ns", json::num(v.replica.created_ns))
+        .set("txid", json::str(v.replica.txid));
 }
 
 table replica_table(const std::vector<rpc::replica_entry>& v) {
-    table t{{"NAME", "POOL", "SIZE", "THIN", "ALLOCATED", "SHARED AS", "ALLOWED HOSTS"}, {}};
+    table t{{"NAME", "POOL", "KIND", "PARENT", "SIZE", "THIN", "ALLOCATED", "REFERENCED", "FREED BY DELETE",
+             "SHARED AS", "ALLOWED HOSTS"},
+            {}};
     for (const auto& r : v) {
-        t.rows.push_back({r.replica.name, r.replica.pool, human_bytes(r.replica.size_bytes),
-                          r.replica.thin ? "yes" : "no", human_bytes(r.replica.allocated_bytes), or_dash(r.share_nqn),
+        const std::string kind = r.replica.snapshot ? (r.replica.discarded ? "snapshot (deleted)" : "snapshot")
+                                 : r.replica.parent.empty() ? "replica"
+                                                            : "clone";
+        t.rows.push_back({r.replica.name, r.replica.pool, kind, or_dash(r.replica.parent),
+                          human_bytes(r.replica.size_bytes), r.replica.thin ? "yes" : "no",
+                          human_bytes(r.replica.allocated_bytes), human_bytes(r.replica.referenced_bytes),
+                          human_bytes(r.replica.freed_by_delete_bytes), or_dash(r.share_nqn),
                           r.share_nqn.empty() ? "-" : (r.allowed_hosts.empty() ? "any" : join(r.allowed_hosts))});
     }
     return t;
