@@ -236,6 +236,14 @@ replica_entry rpc_client::clone_snapshot(const std::string& snapshot_name, const
     });
 }
 
+replica_entry rpc_client::inflate_replica(const std::string& name) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.replicasRequest().send().getReplicas().inflateRequest();
+        req.setName(text(name));
+        return read(req.send().wait(ws).getReplica());
+    });
+}
+
 replica_entry rpc_client::restore_replica(const std::string& name, const std::string& snapshot_name) {
     IOE_RPC_CALL({
         auto req = _impl->engine.replicasRequest().send().getReplicas().restoreRequest();

@@ -49,6 +49,7 @@ public:
     replica_entry clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
                                  const std::string& id) override;
     replica_entry restore_replica(const std::string& name, const std::string& snapshot_name) override;
+    replica_entry inflate_replica(const std::string& name) override;
 
     std::vector<nvmf_listener_info> nvmf_listeners() override;
     std::vector<nvmf_subsystem_info> nvmf_subsystems() override;

@@ -288,6 +288,10 @@ replica_entry embedded::clone_snapshot(const std::string& snapshot_name, const s
         [snapshot_name, clone_name, id](node_service& s) { return s.clone_snapshot(snapshot_name, clone_name, id); });
 }
 
+replica_entry embedded::inflate_replica(const std::string& name) {
+    return call<replica_entry>([name](node_service& s) { return s.inflate_replica(name); });
+}
+
 replica_entry embedded::restore_replica(const std::string& name, const std::string& snapshot_name) {
     return call<replica_entry>([name, snapshot_name](node_service& s) { return s.restore_replica(name, snapshot_name); });
 }

@@ -84,6 +84,7 @@ public:
     rpc::replica_entry clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
                                  const std::string& id) override;
     rpc::replica_entry restore_replica(const std::string& name, const std::string& snapshot_name) override;
+    rpc::replica_entry inflate_replica(const std::string& name) override;
     std::vector<rpc::nvmf_listener_info> nvmf_listeners() override;
     std::vector<rpc::nvmf_subsystem_info> nvmf_subsystems() override;
     std::vector<rpc::nvmf_host_info> nvmf_hosts() override;

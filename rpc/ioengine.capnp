@@ -133,6 +133,8 @@ interface Replicas {
   clone @7 (snapshot :Text, name :Text, uuid :Text) -> (replica :ReplicaInfo);
   # Returns a replica or clone to an ancestor snapshot's content, in place.
   restore @8 (name :Text, snapshot :Text) -> (replica :ReplicaInfo);
+  # Makes a clone independent of its snapshot (copies what it reads through it).
+  inflate @9 (name :Text) -> (replica :ReplicaInfo);
 }
 
 struct Namespace {

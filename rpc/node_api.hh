@@ -49,6 +49,7 @@ public:
     virtual replica_entry clone_snapshot(const std::string& snapshot_name, const std::string& clone_name,
                                          const std::string& id = "") = 0;
     virtual replica_entry restore_replica(const std::string& name, const std::string& snapshot_name) = 0;
+    virtual replica_entry inflate_replica(const std::string& name) = 0;
 
     virtual std::vector<nvmf_listener_info> nvmf_listeners() = 0;
     virtual std::vector<nvmf_subsystem_info> nvmf_subsystems() = 0;

@@ -204,6 +204,7 @@ public:
                                            std::string id);
     future<replica_entry> clone_snapshot(std::string snapshot_name, std::string clone_name, std::string id);
     future<replica_entry> restore_replica(std::string name, std::string snapshot_name);
+    future<replica_entry> inflate_replica(std::string name);
 
     // Nexuses (node_service_nexus.cc), owned by shard 0 like the pools. The
     // child health store must be set before the first create (the daemon

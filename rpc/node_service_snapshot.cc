@@ -1,4 +1,4 @@
-// node_service: snapshots, clones and restore of replicas (node_service.hh,
+// node_service: snapshots, clones, restore and inflate of replicas (node_service.hh,
 // docs/pool-format.md "Version 2"). Each verb finds the volume's pool and
 // runs the pool's operation; a snapshot retried with the same name and txid
 // answers the snapshot the first call took. Restore refuses a replica that
@@ -98,6 +98,17 @@ future<replica_entry> node_service::restore_replica(std::string name, std::strin
     check_not_a_child(name, "replica restore");
     check_not_exported(name, "replica restore");
     co_await owner->restore_replica(name, snapshot_name);
+    co_return entry_named(*owner, name);
+}
+
+future<replica_entry> node_service::inflate_replica(std::string name) {
+    check_not_busy("replica inflate");
+    auto guard = co_await _mutex.hold();
+    pool* owner = nullptr;
+    if (!find_replica(name, &owner)) {
+        throw storage_error(storage_errc::not_found, fmt::format("no replica \"{}\" (replica list shows them)", name));
+    }
+    co_await owner->inflate_replica(name);
     co_return entry_named(*owner, name);
 }
 

@@ -164,6 +164,11 @@ public:
         return _c.call<replica_entry>([snap, name, id](node_service& s) { return s.clone_snapshot(snap, name, id); })
             .then([ctx](replica_entry v) mutable { fill(ctx.getResults().initReplica(), v); });
     }
+    kj::Promise<void> inflate(InflateContext ctx) override {
+        auto name = str(ctx.getParams().getName());
+        return _c.call<replica_entry>([name](node_service& s) { return s.inflate_replica(name); })
+            .then([ctx](replica_entry v) mutable { fill(ctx.getResults().initReplica(), v); });
+    }
     kj::Promise<void> restore(RestoreContext ctx) override {
         auto p = ctx.getParams();
         auto name = str(p.getName()), snap = str(p.getSnapshot());

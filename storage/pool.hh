@@ -114,6 +114,10 @@ public:
     // its clusters, emptied), its parent becomes that snapshot; the
     // snapshots taken after it stay as they are. Its size stays.
     future<> restore_replica(std::string replica_name, std::string snapshot_name);
+    // Makes a clone (or a snapshotted replica) independent of its parent
+    // snapshot (pool_inflate.cc): the granules it reads through ancestors
+    // are copied into its own clusters, then its parent becomes none.
+    future<> inflate_replica(std::string name);
     replica* find_replica(const std::string& name) const noexcept;
 
     // ---- for replica channels, on the pool's shard ----

@@ -359,6 +359,10 @@ TEST(cli, replica_snapshot_clone_restore) {
     ASSERT_EQ(d.ctl({"replica", "unshare", "r1"}).status, 0);
     r = d.ctl({"replica", "restore", "r1", "r1-s1"});
     EXPECT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(d.ctl({"replica", "clone", "r1-s1", "c2"}).status, 0);
+    r = d.ctl({"--json", "replica", "inflate", "c2"});
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("\"parent\":\"\""), std::string::npos) << r.out;
     r = d.ctl({"replica", "list"});
     EXPECT_NE(r.out.find("snapshot"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("REFERENCED"), std::string::npos) << r.out;

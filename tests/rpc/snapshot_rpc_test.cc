@@ -1,4 +1,4 @@
-// Replica snapshots, clones and restore through both control faces (RPC
+// Replica snapshots, clones, restore and inflate through both control faces (RPC
 // client and embedded handle): the content each volume reads back, the
 // fields `replica list` reports (kind, parent, txid, accounting), a retry
 // with the same txid, a clone shared over NVMe/TCP, and each refusal with
@@ -108,6 +108,17 @@ TEST_P(control, replica_snapshot_clone_restore_and_their_refusals) {
     for (const auto& e : api->list_replicas("p1")) EXPECT_NE(e.replica.name, "r1-s1");
     EXPECT_TRUE(filled(read_blocks(*eng, "r1", 0, 2), 0x11)) << "r1" << " at " << 0;
     EXPECT_TRUE(filled(read_blocks(*eng, "r1", 2, 2), 0x44)) << "r1" << " at " << 2;
+
+    // Inflate: a clone stops depending on its snapshot, content unchanged.
+    api->snapshot_replica("r1", "r1-s2");
+    api->clone_snapshot("r1-s2", "c5");
+    const auto inflated = api->inflate_replica("c5");
+    EXPECT_EQ(inflated.replica.parent, "");
+    EXPECT_TRUE(filled(read_blocks(*eng, "c5", 2, 2), 0x44));
+    EXPECT_TRUE(filled(read_blocks(*eng, "c5", 0, 2), 0x11));
+    EXPECT_CODE(api->inflate_replica("r1-s2"), storage_errc::invalid_argument);  // a snapshot
+    EXPECT_CODE(api->inflate_replica("c5"), storage_errc::invalid_argument);     // independent already
+    EXPECT_CODE(api->inflate_replica("nope"), storage_errc::not_found);
 }
 
 }  // namespace

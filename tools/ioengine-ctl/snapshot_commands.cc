@@ -1,5 +1,6 @@
-// ioengine-ctl replica snapshot | clone | restore: point-in-time snapshots
-// of replicas, writable clones of snapshots and in-place restore (docs/
+// ioengine-ctl replica snapshot | clone | inflate | restore: point-in-time
+// snapshots of replicas, writable clones of snapshots, clones made
+// independent of their snapshot, and in-place restore (docs/
 // pool-format.md, version 2). `replica list` shows them with their parent
 // and space accounting; `replica destroy` deletes a snapshot (a snapshot
 // with clones is marked deleted and goes with its last clone).
@@ -35,6 +36,10 @@ void add_snapshot_commands(CLI::App* replica, globals& g, action_fn& action) {
     bind(clone, [&g](rpc::rpc_client& c) {
         show(g, std::vector{c.clone_snapshot(a.snapshot, a.name, a.id)}, replica_table);
     });
+
+    auto* inflate = sub(replica, "inflate", "make a clone independent of its snapshot (copies what it shares)", g);
+    inflate->add_option("name", a.name, "the clone")->required();
+    bind(inflate, [&g](rpc::rpc_client& c) { show(g, std::vector{c.inflate_replica(a.name)}, replica_table); });
 
     auto* restore = sub(replica, "restore",
                         "return a replica or clone to one of its snapshots, in place (unshare it first)", g);
