@@ -46,15 +46,18 @@ node_state node_service::current_state() const {
     for (const auto& [name, slot] : _pools) s.pools.push_back({name, slot.uri});
     for (const auto& p : _pending_pools) s.pools.push_back(p);
     for (const auto& [name, sh] : _shares) {
-        if (sh.kind == share_kind::replica) s.shares.push_back({name, sh.hosts});
+        if (sh.kind == share_kind::replica) {
+            s.shares.push_back({name, sh.hosts, sh.nqn == share_nqn_prefix + name ? std::string() : sh.nqn});
+        }
     }
     for (const auto& p : _pending_shares) s.shares.push_back(p);
     for (const auto& [name, slot] : _nexuses) {
         nexus_record r{name, slot.spec.uuid, slot.spec.health_key, slot.spec.segment_bytes,
-                       slot.spec.rebuild_parallel, slot.spec.verify, false, slot.spec.children, {}};
+                       slot.spec.rebuild_parallel, slot.spec.verify, false, slot.spec.children, {}, {}};
         if (auto it = _shares.find(name); it != _shares.end()) {
             r.published = true;
             r.allowed_hosts = it->second.hosts;
+            if (it->second.nqn != share_nqn_prefix + name) r.nqn = it->second.nqn;
         }
         s.nexuses.push_back(std::move(r));
     }
@@ -103,7 +106,7 @@ future<std::vector<std::string>> node_service::apply(node_state state) {
             pool* owner = nullptr;
             replica* r = find_replica(s.name, &owner);
             if (!r) throw storage_error(storage_errc::not_found, fmt::format("no replica \"{}\"", s.name));
-            auto info = co_await share(s.name, r, share_kind::replica, s.allowed_hosts);
+            auto info = co_await share(s.name, r, share_kind::replica, s.allowed_hosts, s.nqn);
             log::info("state: replica \"{}\" shared again as {}", s.name, info.nqn);
         } catch (const std::exception& e) {
             failed.push_back(fmt::format("share of replica \"{}\": {}", s.name, e.what()));
@@ -120,7 +123,8 @@ future<std::vector<std::string>> node_service::apply(node_state state) {
             auto e = co_await create_nexus_locked(std::move(spec));
             log::info("state: nexus \"{}\" created again ({})", r.name, to_string(e.nexus.state));
             if (r.published) {
-                auto info = co_await share(r.name, _nexuses.at(r.name).n.get(), share_kind::nexus, r.allowed_hosts);
+                auto info =
+                    co_await share(r.name, _nexuses.at(r.name).n.get(), share_kind::nexus, r.allowed_hosts, r.nqn);
                 log::info("state: nexus \"{}\" published again as {}", r.name, info.nqn);
             }
         } catch (const std::exception& e) {

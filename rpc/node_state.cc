@@ -115,6 +115,7 @@ std::string encode_state(const node_state& s) {
         out += "share " + encode_field(sh.name);
         for (const auto& h : sh.allowed_hosts) out += " " + encode_field(h);
         out += "\n";
+        if (!sh.nqn.empty()) out += "nqn share " + encode_field(sh.name) + " " + encode_field(sh.nqn) + "\n";
     }
     for (const auto& n : s.nexuses) {
         out += "nexus " + encode_field(n.name) + " " + encode_field(n.uuid) + " " + encode_field(n.health_key) + " " +
@@ -123,6 +124,7 @@ std::string encode_state(const node_state& s) {
         for (const auto& c : n.children) out += " " + encode_field(c);
         for (const auto& h : n.allowed_hosts) out += " " + encode_field(h);
         out += "\n";
+        if (!n.nqn.empty()) out += "nqn nexus " + encode_field(n.name) + " " + encode_field(n.nqn) + "\n";
     }
     for (const auto& x : s.vhost_exports) {
         out += "vhost " + encode_field(x.name) + " " + encode_field(x.socket_path) + " " + encode_field(x.device) +
@@ -175,7 +177,7 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
         if (f[0] == "pool" && v.size() == 2 && !v[0].empty() && !v[1].empty()) {
             s.pools.push_back({v[0], v[1]});
         } else if (f[0] == "share" && !v.empty() && !v[0].empty()) {
-            s.shares.push_back({v[0], std::vector<std::string>(v.begin() + 1, v.end())});
+            s.shares.push_back({v[0], std::vector<std::string>(v.begin() + 1, v.end()), {}});
         } else if (f[0] == "nexus") {
             auto n = parse_nexus(v);
             if (!n) {
@@ -192,10 +194,28 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
                 return std::nullopt;
             }
             s.vhost_exports.push_back({v[0], v[1], v[2], *queues, v[4] == "1"});
+        } else if (f[0] == "nqn") {
+            // nqn share|nexus NAME NQN: the NQN a share or publish was given,
+            // for the share or nexus line before it.
+            std::string* slot = nullptr;
+            if (v.size() == 3 && !v[1].empty() && !v[2].empty()) {
+                if (v[0] == "share") {
+                    for (auto& sh : s.shares)
+                        if (sh.name == v[1]) slot = &sh.nqn;
+                } else if (v[0] == "nexus") {
+                    for (auto& n : s.nexuses)
+                        if (n.name == v[1] && n.published) slot = &n.nqn;
+                }
+            }
+            if (!slot || !slot->empty()) {
+                err = where + "expected \"nqn share|nexus NAME NQN\" after that share or published nexus, once";
+                return std::nullopt;
+            }
+            *slot = v[2];
         } else if (f[0] == "end" && v.empty()) {
             ended = true;
         } else {
-            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"vhost ...\" or \"end\"";
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"vhost ...\" or \"end\"";
             return std::nullopt;
         }
     }

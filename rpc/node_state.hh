@@ -28,6 +28,7 @@ struct pool_record {
 struct share_record {
     std::string name;  // a replica
     std::vector<std::string> allowed_hosts;
+    std::string nqn;   // the subsystem NQN the caller chose; empty: the default
     bool operator==(const share_record&) const = default;
 };
 
@@ -43,6 +44,7 @@ struct nexus_record {
     bool published = false;
     std::vector<std::string> children;       // URIs, 1 to 8
     std::vector<std::string> allowed_hosts;  // when published
+    std::string nqn;                         // when published under a chosen NQN; empty: the default
     bool operator==(const nexus_record&) const = default;
 };
 

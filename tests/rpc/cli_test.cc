@@ -265,9 +265,11 @@ TEST(cli, nexus_commands_metrics_and_restart) {
     ASSERT_EQ(c.status, 0) << c.out;
     EXPECT_NE(c.out.find("\"name\":\"v1\",\"uuid\":"), std::string::npos) << c.out;
     EXPECT_NE(c.out.find("\"state\":\"online\""), std::string::npos) << c.out;
-    auto p = d.ctl({"nexus", "publish", "v1"});
+    // Published under an NQN of the caller's: kept across the restart below.
+    auto p = d.ctl({"nexus", "publish", "v1", "--nqn", "nqn.2026-12.io.example:volume-1"});
     ASSERT_EQ(p.status, 0) << p.out;
     EXPECT_NE(p.out.find("nvme connect -t tcp"), std::string::npos) << p.out;
+    EXPECT_NE(p.out.find("nqn.2026-12.io.example:volume-1"), std::string::npos) << p.out;
     auto off = d.ctl({"--json", "nexus", "child", "offline", "v1", "bdev:///r2"});
     ASSERT_EQ(off.status, 0) << off.out;
     EXPECT_NE(off.out.find("\"uri\":\"bdev:///r2\",\"device\":\"r2\",\"uuid\":"), std::string::npos) << off.out;
@@ -304,7 +306,7 @@ TEST(cli, nexus_commands_metrics_and_restart) {
     d.start();
     auto l = d.ctl({"--json", "nexus", "list", "v1"});
     ASSERT_EQ(l.status, 0) << l.out << d.p.out;
-    EXPECT_NE(l.out.find("\"share_nqn\":\"nqn.2019-05.io.ioengine:v1\""), std::string::npos) << l.out;
+    EXPECT_NE(l.out.find("\"share_nqn\":\"nqn.2026-12.io.example:volume-1\""), std::string::npos) << l.out;
     EXPECT_NE(d.p.out.find("nexus \"v1\" created again"), std::string::npos) << d.p.out;
     ASSERT_EQ(d.ctl({"nexus", "destroy", "v1"}).status, 0);
     ASSERT_EQ(d.ctl({"replica", "destroy", "r1"}).status, 0);

@@ -15,8 +15,9 @@ using namespace ioe::rpc;
 node_state sample() {
     node_state s;
     s.pools = {{"default", "uring:///var/ioengine/default.img"}, {"p 2%", "malloc:///m?size_mb=64&blk_size=512"}};
-    s.shares = {{"r1", {"nqn.2014-08.org.nvmexpress:uuid:1", "nqn.x:y"}}, {"r2", {}}, {"", {}}};
+    s.shares = {{"r1", {"nqn.2014-08.org.nvmexpress:uuid:1", "nqn.x:y"}, {}}, {"r2", {}, {}}, {"", {}, {}}};
     s.shares.pop_back();
+    s.shares[1].nqn = "nqn.2026-12.io.example:volume r2";  // shared under a chosen NQN
     nexus_record n;
     n.name = "v1";
     n.uuid = "2412dcd9-8af1-480e-a539-dddb8403eefc";
@@ -27,7 +28,9 @@ node_state sample() {
     n.published = true;
     n.children = {"bdev:///r1", "nvmf://10.0.0.2:4420/nqn.2019-05.io.ioengine:r2?io_timeout_ms=500&hdgst=1"};
     n.allowed_hosts = {"nqn.2014-08.org.nvmexpress:uuid:9"};
+    n.nqn = "nqn.2026-12.io.example:2412dcd9-8af1-480e-a539-dddb8403eefc";  // published under a chosen NQN
     s.nexuses.push_back(n);
+    n.nqn.clear();
     n.name = "v2";
     n.published = false;
     n.verify = false;
@@ -46,6 +49,8 @@ TEST(state_file, round_trip) {
     EXPECT_EQ(*back, s);
     EXPECT_NE(encode_state(s).find("pool p%202%25 "), std::string::npos);
     EXPECT_NE(encode_state(s).find("vhost vm1%20disk /run/vm%201.sock r1 2 0\n"), std::string::npos);
+    EXPECT_NE(encode_state(s).find("\nnqn share r2 nqn.2026-12.io.example:volume%20r2\n"), std::string::npos);
+    EXPECT_NE(encode_state(s).find("\nnqn nexus v1 nqn.2026-12.io.example:2412dcd9"), std::string::npos);
 }
 
 TEST(state_file, empty_state_round_trips) {
@@ -73,7 +78,12 @@ TEST(state_file, refuses_truncated_and_damaged_text) {
                             "ioengine-state 1\nvhost x /s d 0 0\nend\n",   // no queues
                             "ioengine-state 1\nvhost x /s d 1 2\nend\n",   // read-only not 0/1
                             "ioengine-state 1\nvhost x /s d 1\nend\n",     // one field short
-                            "ioengine-state 1\nvhost x % d 1 0\nend\n"}) {  // empty socket path
+                            "ioengine-state 1\nvhost x % d 1 0\nend\n",   // empty socket path
+                            "ioengine-state 1\nnqn share r nqn.a:b\nend\n",  // no such share before it
+                            "ioengine-state 1\nshare r\nnqn share r nqn.a:b\nnqn share r nqn.a:c\nend\n",  // twice
+                            "ioengine-state 1\nshare r\nnqn device r nqn.a:b\nend\n",   // unknown kind
+                            "ioengine-state 1\nshare r\nnqn share r %\nend\n",          // empty NQN
+                            "ioengine-state 1\nnexus v u k 0 0 0 0 1 bdev:///a\nnqn nexus v nqn.a:b\nend\n"}) {  // unpublished
         EXPECT_FALSE(decode_state(bad, err)) << bad;
         EXPECT_FALSE(err.empty());
     }
