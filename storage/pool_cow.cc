@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "runtime/engine.hh"
+#include "runtime/timer.hh"
 #include "runtime/log.hh"
 #include "storage/pool.hh"
 
@@ -26,6 +27,22 @@ void check_io(io_status st, block_device* dev, const char* what, std::uint64_t o
     if (!ok(st)) {
         throw storage_error(storage_errc::io_error, fmt::format("device \"{}\": {} at byte {} failed: {}", dev->name(),
                                                                 what, offset, to_string(st)));
+    }
+}
+
+// A buffer for copying `len` bytes, at least one granule: the whole run if
+// the DMA pool has it, else one granule (a 1 MiB class may be short while
+// smaller ones are free); when even that is short (the I/O of every volume
+// draws on the same pool), wait for buffers to come back instead of failing
+// the copy, up to about two seconds.
+future<dma_buffer> copy_buffer(std::uint64_t len, std::uint64_t granule) {
+    for (unsigned attempt = 0;; ++attempt) {
+        if (auto b = engine::current()->dma().allocate(len)) co_return std::move(*b);
+        if (auto b = engine::current()->dma().allocate(granule)) co_return std::move(*b);
+        if (attempt == 2000) {
+            throw storage_error(storage_errc::no_space, "DMA pool exhausted while copying a granule (waited 2 s)");
+        }
+        co_await sleep(std::chrono::milliseconds(1));
     }
 }
 
@@ -57,14 +74,18 @@ future<> pool::copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t
         if (src == unallocated_cluster) {
             check_io(co_await ch->write_zeroes(to / bs, len / bs), _dev, "zeroing a granule", to);
         } else {
-            auto buf = engine::current()->dma().allocate(len);
-            if (!buf) throw storage_error(storage_errc::no_space, "DMA pool exhausted while copying a granule");
-            io_vec v = to_io_vec(*buf);
-            const std::uint64_t from = byte_of(src, within);
-            check_io(co_await ch->read(from / bs, static_cast<std::uint32_t>(len / bs), io_vecs(&v, 1)), _dev,
-                     "reading a granule to copy", from);
-            check_io(co_await ch->write(to / bs, static_cast<std::uint32_t>(len / bs), io_vecs(&v, 1)), _dev,
-                     "writing a copied granule", to);
+            dma_buffer buf = co_await copy_buffer(len, gb);
+            const std::uint64_t piece = std::min<std::uint64_t>(len, buf.size() / gb * gb);
+            for (std::uint64_t done = 0; done < len; done += piece) {
+                const std::uint64_t n = std::min(piece, len - done);
+                io_vec v = to_io_vec(buf);
+                v.len = static_cast<std::uint32_t>(n);
+                const std::uint64_t from = byte_of(src, within + done);
+                check_io(co_await ch->read(from / bs, static_cast<std::uint32_t>(n / bs), io_vecs(&v, 1)), _dev,
+                         "reading a granule to copy", from);
+                check_io(co_await ch->write((to + done) / bs, static_cast<std::uint32_t>(n / bs), io_vecs(&v, 1)),
+                         _dev, "writing a copied granule", to + done);
+            }
         }
         g = end;
     }
