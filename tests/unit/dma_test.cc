@@ -1,5 +1,7 @@
 // The DMA pool: size classes, alignment, exhaustion as a clean error, the
 // per-shard caches, and the huge-page and ordinary-memory sources.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -27,6 +29,24 @@ void write_long(const char* path, long v) {
 }
 constexpr const char* nr_path = "/proc/sys/vm/nr_hugepages";
 constexpr const char* free_path = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
+
+// The machine's huge pages are one pool: the tests that reserve or take
+// them run one at a time, also when ctest runs them in parallel (one took
+// the pages the other had just reserved, in CI).
+class huge_page_lock {
+public:
+    huge_page_lock() : _fd(::open("/tmp/ioengine-test-huge-pages.lock", O_CREAT | O_RDWR, 0666)) {
+        if (_fd >= 0) ::flock(_fd, LOCK_EX);
+    }
+    ~huge_page_lock() {
+        if (_fd >= 0) ::close(_fd);  // releases the lock
+    }
+    huge_page_lock(const huge_page_lock&) = delete;
+    huge_page_lock& operator=(const huge_page_lock&) = delete;
+
+private:
+    int _fd;
+};
 }  // namespace
 
 TEST(dma, buffers_are_aligned_and_rounded_to_their_class) {
@@ -120,6 +140,7 @@ TEST(dma, ordinary_memory_when_huge_pages_are_not_requested) {
 
 TEST(dma, huge_pages_when_requested_and_available) {
     if (::geteuid() != 0) GTEST_SKIP() << "reserving huge pages needs root";
+    huge_page_lock lock;
     long saved = read_long(nr_path);
     if (saved < 0) GTEST_SKIP() << "no " << nr_path;
     write_long(nr_path, saved + 4);
@@ -140,6 +161,7 @@ TEST(dma, huge_pages_when_requested_and_available) {
 }
 
 TEST(dma, too_few_huge_pages_falls_back_with_a_reason) {
+    huge_page_lock lock;
     long free_pages = read_long(free_path);
     if (free_pages < 0) GTEST_SKIP() << "no huge page support";
     dma_config cfg;
