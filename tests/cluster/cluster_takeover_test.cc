@@ -221,11 +221,17 @@ TEST(cluster, planned_move_keeps_a_faulted_child_out_until_rebuilt) {
     ASSERT_EQ(took.status, 0) << took.out << b.log_tail();
     auto v = wait_nexus(b, "nx", [](const nexus_view& x) { return x.state == "online"; }, 60s);
     EXPECT_EQ(v.state, "online") << describe(v);
+    // The nexus turns online as the rebuild's last segment lands; its
+    // history entry is written a moment later: wait for it (bounded).
     json::value rebuilt;
-    auto h = b.ctl_json({"rebuild", "history", "nx"});
-    for (const auto& r : h.items()) {
-        EXPECT_EQ(str(r.find("child")), t.children[2]) << "only the faulted child is rebuilt";
-        if (str(r.find("child")) == t.children[2]) rebuilt = r;
+    for (auto until = std::chrono::steady_clock::now() + 30s;
+         !rebuilt.is_object() && std::chrono::steady_clock::now() < until;) {
+        auto h = b.ctl_json({"rebuild", "history", "nx"});
+        for (const auto& r : h.items()) {
+            EXPECT_EQ(str(r.find("child")), t.children[2]) << "only the faulted child is rebuilt";
+            if (str(r.find("child")) == t.children[2]) rebuilt = r;
+        }
+        if (!rebuilt.is_object()) std::this_thread::sleep_for(50ms);
     }
     ASSERT_TRUE(rebuilt.is_object()) << "the child the record says is faulted was not rebuilt";
     EXPECT_EQ(str(rebuilt.find("state")), "completed");
