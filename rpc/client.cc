@@ -330,6 +330,36 @@ share_info rpc_client::publish_nexus(const std::string& name, const std::vector<
     });
 }
 
+share_info rpc_client::add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
+                                   std::uint32_t block_size, const std::vector<std::string>& hosts) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().standbyRequest();
+        req.setNqn(text(nqn));
+        req.setUuid(text(uuid));
+        req.setSizeBytes(size_bytes);
+        req.setBlockSize(block_size);
+        fill_texts(req.initAllowedHosts(static_cast<unsigned>(hosts.size())), hosts);
+        return read(req.send().wait(ws).getShare());
+    });
+}
+
+void rpc_client::remove_standby(const std::string& nqn) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().standbyRemoveRequest();
+        req.setNqn(text(nqn));
+        req.send().wait(ws);
+    });
+}
+
+void rpc_client::set_nexus_ana(const std::string& name, const std::string& state) {
+    IOE_RPC_CALL({
+        auto req = _impl->engine.nexusRequest().send().getNexus().setAnaRequest();
+        req.setName(text(name));
+        req.setState(text(state));
+        req.send().wait(ws);
+    });
+}
+
 void rpc_client::unpublish_nexus(const std::string& name) {
     IOE_RPC_CALL({
         auto req = _impl->engine.nexusRequest().send().getNexus().unpublishRequest();

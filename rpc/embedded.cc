@@ -330,6 +330,21 @@ share_info embedded::publish_nexus(const std::string& name, const std::vector<st
                                     const std::string& nqn) {
     return call<share_info>([name, hosts, nqn](node_service& s) { return s.publish_nexus(name, hosts, nqn); });
 }
+share_info embedded::add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
+                                 std::uint32_t block_size, const std::vector<std::string>& hosts) {
+    return call<share_info>([nqn, uuid, size_bytes, block_size, hosts](node_service& s) {
+        return s.add_standby(nqn, uuid, size_bytes, block_size, hosts);
+    });
+}
+
+void embedded::remove_standby(const std::string& nqn) {
+    call<void>([nqn](node_service& s) { return s.remove_standby(nqn); });
+}
+
+void embedded::set_nexus_ana(const std::string& name, const std::string& state) {
+    call<void>([name, state](node_service& s) { return s.set_nexus_ana(name, state); });
+}
+
 void embedded::unpublish_nexus(const std::string& name) {
     call<void>([name](node_service& s) { return s.unpublish_nexus(name); });
 }

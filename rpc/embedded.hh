@@ -100,6 +100,10 @@ public:
     rpc::share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
                                   const std::string& nqn = "") override;
     void unpublish_nexus(const std::string& name) override;
+    rpc::share_info add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
+                           std::uint32_t block_size, const std::vector<std::string>& hosts) override;
+    void remove_standby(const std::string& nqn) override;
+    void set_nexus_ana(const std::string& name, const std::string& state) override;
     void shutdown_nexus(const std::string& name) override;
     nexus_snapshot_result snapshot_nexus(const std::string& name, const std::string& snapshot_name,
                                          const std::string& txid = "") override;

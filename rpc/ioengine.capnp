@@ -297,6 +297,14 @@ interface Nexus {
   # Pauses, snapshots every online child under one txid (empty: a random
   # one; a retry with the same txid is success), resumes (docs/nexus.md).
   snapshot @7 (name :Text, snapshotName :Text, txid :Text) -> (result :NexusSnapshotResult);
+  # A standby path (docs/ana.md): subsystem nqn published here, ANA
+  # inaccessible, with a stand-in namespace of volume uuid (sizeBytes,
+  # blockSize 0: 512), until a nexus published here under nqn takes it over.
+  standby @8 (nqn :Text, uuid :Text, sizeBytes :UInt64, blockSize :UInt32, allowedHosts :List(Text)) -> (share :ShareInfo);
+  standbyRemove @9 (nqn :Text) -> ();
+  # The ANA state a published nexus is served in here: "optimized",
+  # "non-optimized" or "inaccessible".
+  setAna @10 (name :Text, state :Text) -> ();
 }
 
 enum RebuildAction {

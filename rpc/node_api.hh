@@ -64,6 +64,11 @@ public:
     virtual share_info publish_nexus(const std::string& name, const std::vector<std::string>& hosts,
                                      const std::string& nqn = "") = 0;
     virtual void unpublish_nexus(const std::string& name) = 0;
+    // Standby paths and ANA states (docs/ana.md).
+    virtual share_info add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
+                                   std::uint32_t block_size, const std::vector<std::string>& hosts) = 0;
+    virtual void remove_standby(const std::string& nqn) = 0;
+    virtual void set_nexus_ana(const std::string& name, const std::string& state) = 0;
     virtual void shutdown_nexus(const std::string& name) = 0;
     virtual nexus_snapshot_result snapshot_nexus(const std::string& name, const std::string& snapshot_name,
                                                  const std::string& txid = "") = 0;

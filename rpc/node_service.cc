@@ -67,6 +67,7 @@ node_state node_service::current_state() const {
         if (v.persistent) s.vhost_exports.push_back({v.name, v.socket_path, v.device, v.queues, v.read_only});
     }
     for (const auto& p : _pending_vhost) s.vhost_exports.push_back(p);
+    for (const auto& [nqn, slot] : _standbys) s.standbys.push_back(slot.record);
     return s;
 }
 
@@ -132,6 +133,16 @@ future<std::vector<std::string>> node_service::apply(node_state state) {
             log::error("state: nexus \"{}\" not created again: {} (kept in the state; retried at the next start)",
                        r.name, e.what());
             if (!_nexuses.count(r.name)) _pending_nexuses.push_back(r);
+        }
+    }
+    // Standby paths after the nexuses: one whose NQN a nexus here serves
+    // now is not needed.
+    for (auto& r : state.standbys) {
+        try {
+            if (co_await add_standby_again(r)) log::info("state: standby path {} published again", r.nqn);
+        } catch (const std::exception& e) {
+            failed.push_back(fmt::format("standby {}: {}", r.nqn, e.what()));
+            log::error("state: standby {} not published again: {}", r.nqn, e.what());
         }
     }
     // vhost-user-blk exports last: they may serve a replica or a nexus.
@@ -604,6 +615,7 @@ future<> node_service::shutdown() {
     std::vector<std::string> shared;
     for (const auto& [name, sh] : _shares) shared.push_back(name);
     for (const auto& n : shared) co_await unshare_quietly(n);
+    co_await remove_standbys();
     for (auto& [name, slot] : _pools) {
         try {
             co_await slot.p->export_pool();

@@ -24,6 +24,7 @@
 #include "storage/device_registry.hh"
 #include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
+#include "storage/standby_device.hh"
 #include "vhost/blk_export.hh"
 
 namespace ioe::nvme {
@@ -214,6 +215,17 @@ public:
     future<> destroy_nexus(std::string name);
     future<share_info> publish_nexus(std::string name, std::vector<std::string> hosts, std::string nqn = "");
     future<> unpublish_nexus(std::string name);
+    // The ANA state this engine serves a published nexus in (docs/ana.md):
+    // "optimized", "non-optimized" or "inaccessible" (a planned move).
+    future<> set_nexus_ana(std::string name, std::string state);
+    // Standby paths (node_service_standby.cc, docs/ana.md): volume `id`'s
+    // subsystem `nqn` published here in ANA state inaccessible, before any
+    // nexus of it runs here, so that a multipath host has this path
+    // connected; a nexus created or published here under that NQN (a
+    // takeover) takes its place, optimized.
+    future<share_info> add_standby(std::string nqn, std::string id, std::uint64_t size_bytes,
+                                   std::uint32_t block_size, std::vector<std::string> hosts);
+    future<> remove_standby(std::string nqn);
     future<> shutdown_nexus(std::string name);
     // A nexus snapshot (nexus::snapshot); the result reports every child.
     future<nexus_snapshot_result> snapshot_nexus(std::string name, std::string snapshot_name, std::string txid);
@@ -281,6 +293,14 @@ private:
     future<share_info> share(std::string name, block_device* dev, share_kind kind, std::vector<std::string> hosts,
                              std::string nqn = "");
     future<> unshare_quietly(const std::string& name);
+    // A standby of `nqn` here: `dev` takes its namespace (optimized); true
+    // when there was one.
+    future<bool> take_standby(const std::string& nqn, block_device* dev, const std::vector<std::string>& hosts);
+    future<> add_standby_locked(standby_record r);
+    // At start: false when a nexus here serves its NQN already.
+    future<bool> add_standby_again(standby_record r);
+    // At stop: every standby path goes.
+    future<> remove_standbys();
     future<> remove_pool_shares(pool& p);
     node_state current_state() const;
     future<> persist();
@@ -314,6 +334,11 @@ private:
     std::vector<pool_record> _pending_pools;            // in the state, not imported
     std::vector<share_record> _pending_shares;
     std::map<std::string, nexus_slot> _nexuses;
+    struct standby_slot {
+        std::unique_ptr<standby_device> dev;
+        standby_record record;
+    };
+    std::map<std::string, standby_slot> _standbys;     // by NQN
     std::vector<nexus_record> _pending_nexuses;       // in the state, not created (a child missing)
     std::map<std::string, vhost_slot> _vhost;          // by export name
     std::vector<vhost_record> _pending_vhost;           // in the state, not started (device missing)

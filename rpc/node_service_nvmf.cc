@@ -63,6 +63,12 @@ future<share_info> node_service::share(std::string name, block_device* dev, shar
         it->second.hosts = std::move(hosts);
         co_return share_info_of(name);
     }
+    // A standby path of this NQN here: the nexus takes its namespace, so
+    // that hosts already connected see the same namespace turn optimized.
+    if (kind == share_kind::nexus && co_await take_standby(nqn, dev, hosts)) {
+        _shares[name] = share_slot{kind, nqn, std::move(hosts)};
+        co_return share_info_of(name);
+    }
     nvme::subsystem_config sub;
     sub.nqn = nqn;
     sub.serial = serial_of(*dev);

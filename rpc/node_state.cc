@@ -79,6 +79,16 @@ std::optional<std::uint32_t> parse_u32(const std::string& s) {
     return static_cast<std::uint32_t>(v);
 }
 
+std::optional<std::uint64_t> parse_u64(const std::string& s) {
+    if (s.empty() || s.size() > 19) return std::nullopt;  // below 10^19: no overflow
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return v;
+}
+
 // nexus NAME UUID KEY SEGMENT PARALLEL VERIFY PUBLISHED N CHILD*N HOST*
 std::optional<nexus_record> parse_nexus(const std::vector<std::string>& v) {
     if (v.size() < 9 || v[0].empty() || v[1].empty() || v[2].empty()) return std::nullopt;
@@ -129,6 +139,12 @@ std::string encode_state(const node_state& s) {
     for (const auto& x : s.vhost_exports) {
         out += "vhost " + encode_field(x.name) + " " + encode_field(x.socket_path) + " " + encode_field(x.device) +
                " " + std::to_string(x.queues) + " " + (x.read_only ? "1" : "0") + "\n";
+    }
+    for (const auto& b : s.standbys) {
+        out += "standby " + encode_field(b.nqn) + " " + encode_field(b.uuid) + " " + std::to_string(b.block_size) +
+               " " + std::to_string(b.block_count);
+        for (const auto& h : b.allowed_hosts) out += " " + encode_field(h);
+        out += "\n";
     }
     out += "end\n";
     return out;
@@ -194,6 +210,15 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
                 return std::nullopt;
             }
             s.vhost_exports.push_back({v[0], v[1], v[2], *queues, v[4] == "1"});
+        } else if (f[0] == "standby") {
+            // standby NQN UUID BLOCK_SIZE BLOCK_COUNT [HOST...]
+            const auto bs = v.size() >= 4 ? parse_u32(v[2]) : std::nullopt;
+            const auto count = v.size() >= 4 ? parse_u64(v[3]) : std::nullopt;
+            if (!bs || !count || *count == 0 || (*bs != 512 && *bs != 4096) || v[0].empty() || v[1].empty()) {
+                err = where + "expected \"standby NQN UUID 512|4096 BLOCKS [HOST...]\"";
+                return std::nullopt;
+            }
+            s.standbys.push_back({v[0], v[1], *bs, *count, std::vector<std::string>(v.begin() + 4, v.end())});
         } else if (f[0] == "nqn") {
             // nqn share|nexus NAME NQN: the NQN a share or publish was given,
             // for the share or nexus line before it.
@@ -215,7 +240,7 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
         } else if (f[0] == "end" && v.empty()) {
             ended = true;
         } else {
-            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"vhost ...\" or \"end\"";
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"vhost ...\", \"standby ...\" or \"end\"";
             return std::nullopt;
         }
     }

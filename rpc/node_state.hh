@@ -59,11 +59,23 @@ struct vhost_record {
     bool operator==(const vhost_record&) const = default;
 };
 
+// A standby path (docs/ana.md): a volume's subsystem published here in ANA
+// state inaccessible until a nexus of it takes its place.
+struct standby_record {
+    std::string nqn;
+    std::string uuid;
+    std::uint32_t block_size = 512;
+    std::uint64_t block_count = 0;
+    std::vector<std::string> allowed_hosts;
+    bool operator==(const standby_record&) const = default;
+};
+
 struct node_state {
     std::vector<pool_record> pools;
     std::vector<share_record> shares;
     std::vector<nexus_record> nexuses;
     std::vector<vhost_record> vhost_exports;
+    std::vector<standby_record> standbys;
     bool operator==(const node_state&) const = default;
 };
 

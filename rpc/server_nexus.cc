@@ -25,6 +25,25 @@ public:
         return _c.call<share_info>([name, hosts, nqn](node_service& s) { return s.publish_nexus(name, hosts, nqn); })
             .then([ctx](share_info v) mutable { fill(ctx.getResults().initShare(), v); });
     }
+    kj::Promise<void> standby(StandbyContext ctx) override {
+        auto p = ctx.getParams();
+        auto nqn = str(p.getNqn()), id = str(p.getUuid());
+        auto size = p.getSizeBytes();
+        auto bs = p.getBlockSize() == 0 ? 512u : p.getBlockSize();
+        auto hosts = read_texts(p.getAllowedHosts());
+        return _c
+            .call<share_info>(
+                [nqn, id, size, bs, hosts](node_service& s) { return s.add_standby(nqn, id, size, bs, hosts); })
+            .then([ctx](share_info v) mutable { fill(ctx.getResults().initShare(), v); });
+    }
+    kj::Promise<void> standbyRemove(StandbyRemoveContext ctx) override {
+        auto nqn = str(ctx.getParams().getNqn());
+        return _c.call<void>([nqn](node_service& s) { return s.remove_standby(nqn); });
+    }
+    kj::Promise<void> setAna(SetAnaContext ctx) override {
+        auto name = str(ctx.getParams().getName()), state = str(ctx.getParams().getState());
+        return _c.call<void>([name, state](node_service& s) { return s.set_nexus_ana(name, state); });
+    }
     kj::Promise<void> unpublish(UnpublishContext ctx) override {
         auto name = str(ctx.getParams().getName());
         return _c.call<void>([name](node_service& s) { return s.unpublish_nexus(name); });

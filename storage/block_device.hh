@@ -167,6 +167,11 @@ public:
     // The calling shard's channel if it is open (does not open one).
     io_channel* open_channel_here() const noexcept;
 
+    // Whether this device no longer serves as a path to its volume (a nexus
+    // fenced by a newer incarnation): a target reports its namespace ANA
+    // inaccessible (docs/ana.md). Any shard.
+    virtual bool path_inaccessible() const noexcept { return false; }
+
     // Re-reads the backend's size (after the device grew); owner shard.
     virtual future<> rescan() { return make_ready_future<>(); }
 

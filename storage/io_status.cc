@@ -19,6 +19,7 @@ std::string_view to_string(io_status s) noexcept {
         case io_status::namespace_not_ready: return "namespace not ready";
         case io_status::reservation_conflict: return "reservation conflict";
         case io_status::write_fault: return "write fault";
+        case io_status::ana_inaccessible: return "path inaccessible (ANA)";
         case io_status::unrecovered_read_error: return "unrecovered read error";
     }
     return "unknown status";

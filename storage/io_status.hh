@@ -20,6 +20,10 @@ enum class io_status : std::uint16_t {
     capacity_exceeded = 0x081,      // thin pool full
     namespace_not_ready = 0x082,    // device closed or not open on this shard
     reservation_conflict = 0x083,   // another host holds the device's reservation
+    // Path related (SCT 3h): Asymmetric Access Inaccessible. This path no
+    // longer serves the volume (a fenced nexus); a multipath host retries
+    // on another path (no DNR).
+    ana_inaccessible = 0x302,
     write_fault = 0x280,            // media error on write (EIO)
     unrecovered_read_error = 0x281, // media error on read (EIO)
 };

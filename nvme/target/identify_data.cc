@@ -9,6 +9,7 @@
 #include <bit>
 #include <cstring>
 
+#include "nvme/spec/nvme_ana.hh"
 #include "nvme/spec/nvme_fabrics.hh"
 #include "nvme/spec/nvme_identify.hh"
 #include "nvme/spec/nvme_log.hh"
@@ -61,14 +62,20 @@ void build_identify_controller(const controller_profile& c, std::span<std::byte,
     copy_padded(id.mn, sizeof id.mn, c.model, ' ');
     copy_padded(id.fr, sizeof id.fr, c.firmware, ' ');
     id.rab = 6;
-    // ieee 0, cmic 0: one port, one controller per host, no ANA reporting.
+    // ieee 0. CMIC: with ANA, a subsystem of this NQN may be reached through
+    // several ports (engines on other nodes) and controllers (Linux refuses
+    // a second controller of one subsystem without bit 1), and ANA is
+    // reported; the discovery controller reports none of it.
+    const bool ana = c.ana && !c.discovery;
+    id.cmic = ana ? static_cast<std::uint8_t>(cmic_multi_port | cmic_multi_controller | cmic_ana_reporting) : 0;
     id.mdts = c.mdts;
     id.cntlid = c.cntlid;
     id.ver = vs_property;
     // Namespace Attribute Notices only make sense where there are namespaces;
     // the discovery controller reports no optional events (no bit 31 either:
     // no discovery log change AEN).
-    id.oaes = c.discovery ? oaes_discovery_log_change_notices : oaes_namespace_attribute_notices;
+    id.oaes = c.discovery ? oaes_discovery_log_change_notices
+                          : oaes_namespace_attribute_notices | (ana ? oaes_ana_change_notices : 0u);
     // The Linux target sets HIDS too: a fabrics Connect always carries a
     // 128-bit Host Identifier.
     id.ctratt = ctratt_host_id_128;
@@ -96,6 +103,17 @@ void build_identify_controller(const controller_profile& c, std::span<std::byte,
     // (the Connect data included, on every admin queue) is described.
     id.sgls = sgls_supported_byte_aligned | sgls_offset;
     copy_nqn(id.subnqn, c.subnqn);
+    if (ana) {
+        // One ANA group per namespace, its ID the NSID: a group can change
+        // state without touching the subsystem's other namespaces. ANATT:
+        // a transition never lasts; 10 s is what a host may wait.
+        id.anatt = 10;
+        id.anacap = anacap_optimized | anacap_non_optimized | anacap_inaccessible | anacap_persistent_loss |
+                    anacap_grpid_static;
+        id.anagrpmax = c.namespace_count;
+        id.nanagrpid = c.namespace_count;
+        id.mnan = c.namespace_count;
+    }
 
     // Fabrics: command capsule = SQE + in-capsule data, response = the CQE.
     // The discovery controller has no I/O queues: SQE only.
@@ -126,6 +144,11 @@ void build_identify_namespace(const namespace_profile& ns, std::span<std::byte, 
     // Bits 2:0 = 001b: a deallocated block reads as zeroes. Bit 3 (Write
     // Zeroes with DEAC deallocates) is left clear: not promised.
     id.dlfeat = ns.deallocated_reads_zero ? dlfeat_read_zeroes : 0;
+    // ANA group (docs/ana.md) and NGUID = the UUID's bytes: every engine
+    // that serves this volume reports the same identity, which is how a
+    // multipath host knows two paths reach one namespace.
+    id.anagrpid = ns.ana_group;
+    std::memcpy(id.nguid, ns.id.bytes.data(), sizeof id.nguid);
     id.lbaf[0].ms = 0;
     id.lbaf[0].lbads = static_cast<std::uint8_t>(std::countr_zero(ns.block_size));
     id.lbaf[0].rp = 0;

@@ -29,6 +29,11 @@ struct controller_profile {
     std::uint16_t kas_100ms = 10;       // keep-alive granularity (KAS)
     bool discovery = false;             // the discovery controller
     bool volatile_write_cache = true;   // VWC (the target honours flush)
+    // Asymmetric Namespace Access reporting (docs/ana.md): CMIC says several
+    // ports and controllers may share the subsystem and that ANA is
+    // reported, ANACAP/ANATT/ANAGRPMAX/NANAGRPID/MNAN are set and OAES has
+    // the ANA Change notice. One ANA group per namespace (its ID = NSID).
+    bool ana = true;
 };
 
 // What Identify Namespace reports for one namespace.
@@ -39,6 +44,7 @@ struct namespace_profile {
     bool deallocated_reads_zero = true; // DLFEAT
     bool reservations = true;           // RESCAP (all six types, IEKEY) and NMIC shared
     bool ptpl = false;                  // RESCAP bit 0: Persist Through Power Loss
+    std::uint32_t ana_group = 0;        // ANAGRPID (0: no ANA reporting)
 };
 
 // One line of the Discovery log.

@@ -24,8 +24,10 @@ namespace ioe::nvme {
 subsystem::subsystem(const subsystem_config& cfg, unsigned shards)
     : nqn(cfg.nqn), serial(cfg.serial), model(cfg.model), _views(shards), _namespaces(cfg.namespaces),
       _allowed(cfg.allowed_hosts) {
-    for (std::size_t i = 0; i < _namespaces.size(); ++i)
+    for (std::size_t i = 0; i < _namespaces.size(); ++i) {
         _reservations.push_back(std::make_shared<namespace_reservations>(shards));
+        _ana.push_back(i < cfg.ana.size() ? cfg.ana[i] : ana_state::optimized);
+    }
 }
 
 const reservation_view& namespace_reservations::local() const noexcept { return views[this_shard_id()].v; }
@@ -102,7 +104,13 @@ void controller::tear_down() {
 }
 
 nvmf_target::nvmf_target(std::string address, std::uint16_t port, target_limits limits)
-    : _address(std::move(address)), _port(port), _limits(limits), _home(this_shard_id()), _qpairs(shard_count()) {}
+    : _address(std::move(address)), _port(port), _limits(limits), _home(this_shard_id()), _qpairs(shard_count()) {
+    if (_limits.cntlid_first == 0 || _limits.cntlid_last > 0xffef || _limits.cntlid_first > _limits.cntlid_last) {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("nvmf target: controller ID range {}-{} is not within 1-65519 (FFEFh)",
+                                        _limits.cntlid_first, _limits.cntlid_last));
+    }
+}
 
 nvmf_target::~nvmf_target() {
     if (_listen_fd >= 0) ::close(_listen_fd);
@@ -125,11 +133,13 @@ std::shared_ptr<subsystem> nvmf_target::subsystem_or_throw(const std::string& nq
 future<> nvmf_target::publish_namespaces(std::shared_ptr<subsystem> s) {
     const std::vector<block_device*> table = s->_namespaces;
     const std::vector<std::shared_ptr<namespace_reservations>> resv = s->_reservations;
+    const std::vector<ana_state> ana = s->_ana;
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
-        co_await submit_to(shard, [s, table, resv] {
+        co_await submit_to(shard, [s, table, resv, ana] {
             auto& v = s->_views[this_shard_id()];
             v.ns = table;
             v.resv = resv;
+            v.ana = ana;
         });
     }
 }
@@ -229,6 +239,7 @@ future<> nvmf_target::remove_subsystem(std::string nqn) {
     }
     s->_namespaces.clear();
     s->_reservations.clear();
+    s->_ana.clear();
     co_await publish_namespaces(s);
     log::info("nvmf subsystem {} removed ({} controller(s) disconnected)", nqn, ctrls.size());
 }
@@ -258,6 +269,7 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
         *free_slot = dev;
         nsid = static_cast<std::uint32_t>(free_slot - ns.begin()) + 1;
         s->_reservations[nsid - 1] = resv;
+        s->_ana[nsid - 1] = ana_state::optimized;
     } else {
         if (ns.size() >= subsystem::max_namespaces) {
             throw storage_error(storage_errc::no_space, fmt::format("nvmf subsystem {}: already {} namespaces", nqn,
@@ -265,6 +277,7 @@ future<std::uint32_t> nvmf_target::add_namespace(std::string nqn, block_device* 
         }
         ns.push_back(dev);
         s->_reservations.push_back(resv);
+        s->_ana.push_back(ana_state::optimized);
         nsid = static_cast<std::uint32_t>(ns.size());
     }
     co_await publish_namespaces(s);
@@ -286,6 +299,7 @@ future<> nvmf_target::remove_namespace(std::string nqn, std::uint32_t nsid) {
     while (!ns.empty() && !ns.back()) {
         ns.pop_back();
         s->_reservations.pop_back();
+        s->_ana.pop_back();
     }
     co_await publish_namespaces(s);
     notify_namespace_changed(s, nsid);
@@ -350,9 +364,11 @@ std::shared_ptr<controller> nvmf_target::create_controller(std::shared_ptr<subsy
                                                            unsigned shard) {
     std::lock_guard<std::mutex> lk(_mutex);
     std::uint16_t id = 0;
-    for (int tries = 0; tries < 0xffef; ++tries) {
+    const std::uint16_t lo = _limits.cntlid_first, hi = _limits.cntlid_last;
+    if (_next_cntlid < lo || _next_cntlid > hi) _next_cntlid = lo;
+    for (int tries = 0; tries <= hi - lo; ++tries) {
         std::uint16_t candidate = _next_cntlid;
-        _next_cntlid = static_cast<std::uint16_t>(_next_cntlid >= 0xffef ? 1 : _next_cntlid + 1);
+        _next_cntlid = static_cast<std::uint16_t>(_next_cntlid >= hi ? lo : _next_cntlid + 1);
         if (!_controllers.count(candidate)) {
             id = candidate;
             break;

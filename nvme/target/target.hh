@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "nvme/spec/nvme_ana.hh"
 #include "nvme/target/identify_data.hh"
 #include "nvme/target/reservation_state.hh"
 #include "runtime/future.hh"
@@ -68,6 +69,9 @@ struct subsystem_config {
     std::string model = "ioengine";
     std::vector<block_device*> namespaces;  // nsid = index + 1
     std::vector<std::string> allowed_hosts;  // empty: any host
+    // Each namespace's ANA state through this engine (docs/ana.md), parallel
+    // to `namespaces`; missing entries are optimized.
+    std::vector<ana_state> ana;
 };
 
 // A live subsystem. Its identity is fixed; namespaces and allowed hosts
@@ -89,6 +93,14 @@ public:
     namespace_reservations* reservations_of(std::uint32_t nsid) const noexcept;
     std::vector<std::uint32_t> active_nsids() const;  // ascending
     std::uint32_t highest_nsid() const noexcept;
+    // This shard's view of a namespace's ANA state as configured (inactive:
+    // inaccessible).
+    ana_state ana_of(std::uint32_t nsid) const noexcept;
+    // What the ANA log reports: the configured state, or inaccessible when
+    // the device says its path no longer serves (a fenced nexus).
+    ana_state effective_ana_of(std::uint32_t nsid) const noexcept;
+    // Incremented by every ANA state change (the log's change count).
+    std::uint64_t ana_change_count() const noexcept { return _ana_changes.load(std::memory_order_relaxed); }
 
     // Any shard (a mutex: Connect and configuration only).
     bool allows(const std::string& hostnqn) const;
@@ -99,10 +111,13 @@ private:
     struct alignas(64) shard_view {
         std::vector<block_device*> ns;  // index nsid - 1; null: inactive
         std::vector<std::shared_ptr<namespace_reservations>> resv;  // index nsid - 1
+        std::vector<ana_state> ana;  // index nsid - 1
     };
     std::vector<shard_view> _views;
     std::vector<block_device*> _namespaces;  // home shard: the table being published
     std::vector<std::shared_ptr<namespace_reservations>> _reservations;  // home shard, parallel to _namespaces
+    std::vector<ana_state> _ana;  // home shard, parallel to _namespaces
+    std::atomic<std::uint64_t> _ana_changes{1};
     mutable std::mutex _hosts_mutex;
     std::vector<std::string> _allowed;
 };
@@ -129,6 +144,10 @@ struct controller {
     std::vector<std::uint32_t> changed_nsids;  // Changed Namespace List (log page 04h)
     bool ns_event_pending = false;  // to report on the next Asynchronous Event Request
     bool ns_event_masked = false;   // reported; masked until log page 04h is read
+    // ANA Change notices (target_ana.cc): a namespace's ANA state changed.
+    bool ana_event_pending = false;
+    bool ana_event_masked = false;  // reported; masked until log page 0Ch is read
+    void ana_changed();
     // Discovery controllers: the discovery log changed (a subsystem came or
     // went) and that is to be reported / was reported (masked until log
     // page 70h is read).
@@ -192,6 +211,11 @@ struct target_limits {
     // to finish at the device, then fails; a Connect of a host whose old
     // controller still drains waits as long, then gets Controller Busy.
     std::uint32_t drain_timeout_ms = 10000;
+    // Controller IDs this engine hands out: engines that serve one
+    // subsystem NQN as paths of one volume need disjoint ranges (a host
+    // refuses a second controller of a subsystem with an ID it has).
+    std::uint16_t cntlid_first = 1;
+    std::uint16_t cntlid_last = 0xffef;
 };
 
 // A Reservation Register / Acquire / Release as the home shard applies it.
@@ -247,6 +271,16 @@ public:
     // namespace. The caller closes the device afterwards.
     future<> remove_namespace(std::string nqn, std::uint32_t nsid);
     future<> set_allowed_hosts(std::string nqn, std::vector<std::string> hosts);
+    // ---- Asymmetric Namespace Access (target_ana.cc, docs/ana.md) ----
+    // Sets a namespace's ANA state through this engine; connected hosts get
+    // an ANA Change event. not_found: no such subsystem or namespace.
+    future<> set_ana_state(std::string nqn, std::uint32_t nsid, ana_state state);
+    // Puts `dev` in place of namespace `nsid`'s device (a standby path
+    // taking over: the same identity, now served) in state `state`, with an
+    // ANA Change event. The old device's commands still running finish on
+    // it. invalid_argument when the identity (UUID, block size, block
+    // count) differs: a host would see another volume under the same NSID.
+    future<> replace_namespace(std::string nqn, std::uint32_t nsid, block_device* dev, ana_state state);
     std::vector<subsystem_info> subsystems() const;
     std::vector<host_info> connected_hosts() const;
     unsigned home_shard() const noexcept { return _home; }
@@ -314,6 +348,8 @@ private:
     void notify_namespace_changed(const std::shared_ptr<subsystem>& s, std::uint32_t nsid);
     // Reports a change of the discovery log to every discovery controller.
     void notify_discovery_changed();
+    // Reports an ANA state change to every controller of `s`.
+    void notify_ana_changed(const std::shared_ptr<subsystem>& s);
 
     std::string _address;
     std::uint16_t _port;
@@ -329,7 +365,7 @@ private:
 
     mutable std::mutex _mutex;  // subsystems, controllers and open connections (control path only)
     std::map<std::uint16_t, std::shared_ptr<controller>> _controllers;
-    std::uint16_t _next_cntlid = 1;
+    std::uint16_t _next_cntlid = 0;  // 0: start at limits.cntlid_first
     std::set<int> _connections;
     std::atomic<unsigned> _open{0};
     std::vector<std::weak_ptr<controller>> _retired;  // torn down, maybe still draining (_mutex)

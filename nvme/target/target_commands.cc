@@ -40,9 +40,19 @@ completion invalid_field() { return status(sct::generic, sc::invalid_field); }
 // retries or fails over to another path; never Invalid Namespace with DNR.
 completion path_gone() { return status(sct::path, 0x02, false); }
 
+// The path status for a namespace in a state that serves no I/O.
+completion ana_refusal(ana_state a) {
+    const std::uint8_t code = a == ana_state::persistent_loss ? sc_path::ana_persistent_loss
+                              : a == ana_state::change        ? sc_path::ana_transition
+                                                              : sc_path::ana_inaccessible;
+    return status(sct::path, code, false);
+}
+
 completion from_io_status(io_status st) {
     const auto v = static_cast<std::uint16_t>(st);
-    return status(static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v & 0xff));
+    // Path related statuses are for the host to retry on another path.
+    const auto type = static_cast<std::uint8_t>(v >> 8);
+    return status(type, static_cast<std::uint8_t>(v & 0xff), type != sct::path);
 }
 
 std::string field(const char* p, std::size_t n) {
@@ -98,6 +108,16 @@ void tcp_qpair::report_async_events() {
         return;
     }
     if (report_reservation_event() && _held_aers.empty()) return;
+    if (_ctrl->ana_event_pending && !_ctrl->ana_event_masked && (_ctrl->aec & aec_ana_change_notices)) {
+        command* c = _held_aers.front();
+        _held_aers.erase(_held_aers.begin());
+        _ctrl->ana_event_pending = false;
+        _ctrl->ana_event_masked = true;  // until the host reads the ANA log
+        completion r = ok_status();
+        r.dw0 = aen_ana_change;
+        complete_held(c, r);
+        if (_held_aers.empty()) return;
+    }
     if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
     if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
     command* c = _held_aers.front();
@@ -349,6 +369,7 @@ completion tcp_qpair::identify(command* c) {
                 ns.block_count = dev->block_count();
                 ns.id = dev->id();
                 ns.ptpl = _target.persists_reservations();
+                ns.ana_group = c->cmd.nsid;  // one ANA group per namespace
                 build_identify_namespace(ns, page);
             }  // an inactive nsid: all zeros
             break;
@@ -403,6 +424,22 @@ completion tcp_qpair::get_log_page(command* c) {
             whole.assign(64, std::byte{0});
             _ctrl->take_reservation_notice((c->cmd.cdw10 & get_log_rae) != 0,
                                            std::span<std::byte, 64>(whole.data(), 64));
+            break;
+        }
+        case log_page_id::ana: {
+            if (_ctrl->discovery()) return invalid_field();
+            // One group per active namespace (its ID the NSID), in the state
+            // this engine serves it in now.
+            ana_log log;
+            log.change_count = _ctrl->subsys->ana_change_count();
+            for (const std::uint32_t nsid : _ctrl->subsys->active_nsids()) {
+                log.groups.push_back({nsid, _ctrl->subsys->effective_ana_of(nsid), log.change_count, {nsid}});
+            }
+            whole = build_ana_log(log, (c->cmd.cdw10 & get_log_ana_rgo) != 0);
+            if (!(c->cmd.cdw10 & get_log_rae)) {
+                _ctrl->ana_event_pending = false;
+                _ctrl->ana_event_masked = false;
+            }
             break;
         }
         case log_page::smart_health: {
@@ -500,6 +537,9 @@ future<completion> tcp_qpair::io_command(command* c) {
             co_return path_gone();
         co_return status(sct::generic, sc::invalid_namespace_or_format);
     }
+    // A path that does not serve the namespace now (a standby, or one taken
+    // over): the host retries on another path (docs/ana.md).
+    if (const ana_state a = _ctrl->subsys->ana_of(c->cmd.nsid); !ana_serves_io(a)) co_return ana_refusal(a);
     if (is_reservation_command(c->cmd.opcode)) co_return co_await reservation_command(c);
     const drain_counted counted(_io_inflight[_io_epoch]);  // for preempt-and-abort's drain
     if (!reservation_allows(c->cmd)) co_return status(sct::generic, sc::reservation_conflict);

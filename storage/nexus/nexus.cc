@@ -388,11 +388,13 @@ future<> nexus::publish() {
     }
     const bool faulted =
         _state == nexus_state::faulted || _state == nexus_state::shutdown || _state == nexus_state::fenced;
+    const bool fenced = _state == nexus_state::fenced;
     const std::uint64_t words = (segments() + 63) / 64;
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
-        co_await submit_to(shard, [this, view, faulted, words] {
+        co_await submit_to(shard, [this, view, faulted, fenced, words] {
             shard_state& st = local();
             st.faulted = faulted;
+            st.fenced = fenced;
             for (unsigned s = 0; s < max_children; ++s) {
                 auto& v = st.children[s];
                 if (v.generation != view[s].generation) v.dirty.clear();  // another child now
@@ -487,6 +489,7 @@ future<> nexus::fence(std::string why) {
     log::error("nexus {}: fenced at epoch {}: another incarnation has taken over ({}); acknowledging nothing more",
                name(), _epoch, why);
     _state = nexus_state::fenced;
+    _path_gone.store(true, std::memory_order_relaxed);
     co_await publish();
 }
 

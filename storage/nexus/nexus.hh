@@ -157,6 +157,9 @@ public:
     future<> child_failed(unsigned slot, std::uint32_t generation, fault_reason reason, std::uint64_t lba,
                           std::uint64_t blocks);
 
+    // Fenced: a target serving this nexus reports its path inaccessible.
+    bool path_inaccessible() const noexcept override { return _path_gone.load(std::memory_order_relaxed); }
+
 protected:
     std::unique_ptr<device_channel> open_channel() override;
     future<> close_backend() override;
@@ -164,6 +167,8 @@ protected:
 private:
     friend class nexus_channel;
     struct rebuild_job;
+
+    std::atomic<bool> _path_gone{false};  // fenced (read by targets on any shard)
 
     // A child, on the owner shard.
     struct child {
@@ -197,6 +202,7 @@ private:
         };
         std::array<child_view, max_children> children{};
         bool faulted = false;  // the nexus faulted: every I/O fails
+        bool fenced = false;   // ... because a newer incarnation took over: with the ANA path status
         unsigned next_read = 0;
         // Pause gate.
         bool paused = false;

@@ -57,7 +57,7 @@ private:
     // ---- reads ----
 
     future<io_status> read_gated(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) {
-        if (!co_await enter()) co_return io_status::namespace_not_ready;
+        if (!co_await enter()) co_return refusal();
         co_return co_await read_from(_n.local().next_read++, 0, io_status::namespace_not_ready, lba, blocks, iov);
     }
 
@@ -105,6 +105,12 @@ private:
     }
 
     // ---- the gate and the range locks ----
+
+    // What an I/O the gate refused gets: a fenced nexus is a path that no
+    // longer serves the volume (docs/ana.md); a faulted one has no child.
+    io_status refusal() const noexcept {
+        return _n.local().fenced ? io_status::ana_inaccessible : io_status::namespace_not_ready;
+    }
 
     // The pause gate: false when the nexus refuses I/O.
     future<bool> enter() {
@@ -179,7 +185,7 @@ private:
     // Every online and rebuilding child gets the operation; faulted children
     // that keep a dirty log get the range marked.
     future<io_status> mirrored(op o, std::uint64_t lba, std::uint64_t blocks, io_vecs iov) {
-        if (!co_await enter()) co_return io_status::namespace_not_ready;
+        if (!co_await enter()) co_return refusal();
         nexus::shard_state& st = _n.local();
         const bool ranged = o != op::flush && blocks > 0;
         const std::uint64_t per = _n.blocks_per_segment();
@@ -230,6 +236,13 @@ private:
             }
         }
         const bool nexus_faulted = st.faulted;
+        // Fenced meanwhile (a child refused it: another incarnation took
+        // over): never acknowledged, and the host is told to use another
+        // path rather than given the child's reservation conflict.
+        if (st.fenced) {
+            leave();
+            co_return io_status::ana_inaccessible;
+        }
         leave();
         if (!any_ok) co_return first_error.value_or(io_status::namespace_not_ready);  // the child's status
         // Faulted meanwhile (the record could not be written, or no child in

@@ -249,8 +249,8 @@ TEST(nexus_scenarios, full_rebuild_of_a_new_child_under_writes_with_verify) {
         block_device* disk1 = co_await devices.create("malloc:///s2r1?" + size);
         block_device* disk2 = co_await devices.create("malloc:///s2r2?" + size);
         auto target = std::make_unique<nvme::nvmf_target>("127.0.0.1", 0);
-        co_await target->add_subsystem(nvme::subsystem_config{nqn("r1"), "s2r1", "ioengine", {disk1}, {}});
-        co_await target->add_subsystem(nvme::subsystem_config{nqn("r2"), "s2r2", "ioengine", {disk2}, {}});
+        co_await target->add_subsystem(nvme::subsystem_config{nqn("r1"), "s2r1", "ioengine", {disk1}, {}, {}});
+        co_await target->add_subsystem(nvme::subsystem_config{nqn("r2"), "s2r2", "ioengine", {disk2}, {}, {}});
         co_await target->start();
         const auto remote = [&](const char* r) {
             return fmt::format("nvmf://127.0.0.1:{}/{}?io_timeout_ms=10000", target->port(), nqn(r));
@@ -393,7 +393,7 @@ struct fault_rig {
         remote_fault = std::make_unique<fault_device>("f5remote", remote_disk);
         target = std::make_unique<nvme::nvmf_target>("127.0.0.1", 0);
         co_await target->add_subsystem(
-            nvme::subsystem_config{nqn("remote"), "f5remote", "ioengine", {remote_fault.get()}, {}});
+            nvme::subsystem_config{nqn("remote"), "f5remote", "ioengine", {remote_fault.get()}, {}, {}});
         co_await target->start();
         remote_uri = fmt::format("nvmf://127.0.0.1:{}/{}?io_timeout_ms={}&fast_io_fail_ms=200&reconnect_delay_ms=50",
                                  target->port(), nqn("remote"), io_timeout_ms);
@@ -516,7 +516,7 @@ TEST(nexus_scenarios, read_error_is_retried_on_another_child_and_the_child_retir
 // refuses I/O with Namespace Not Ready.
 TEST(nexus_scenarios, write_error_on_every_child_fails_the_write_with_the_child_status) {
     with_fault_rig(5000, [](fault_rig& rig, nexus& n, etcd_health_store& reader, const std::string& key) -> future<> {
-        co_await rig.target->add_subsystem(nvme::subsystem_config{nqn("nexus"), "scen5", "ioengine nexus", {&n}, {}});
+        co_await rig.target->add_subsystem(nvme::subsystem_config{nqn("nexus"), "scen5", "ioengine nexus", {&n}, {}, {}});
         block_device* front = co_await rig.devices.create(fmt::format(
             "nvmf://127.0.0.1:{}/{}?name=front5&io_timeout_ms=10000", rig.target->port(), nqn("nexus")));
         auto a = pattern(4096, 3);

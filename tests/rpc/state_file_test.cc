@@ -38,6 +38,9 @@ node_state sample() {
     n.children = {"bdev:///r3"};
     s.nexuses.push_back(n);
     s.vhost_exports = {{"vm1 disk", "/run/vm 1.sock", "r1", 2, false}, {"vm2", "/run/vm2.sock", "v1", 1, true}};
+    s.standbys = {{"nqn.2026-12.io.example:vol 9", "2412dcd9-8af1-480e-a539-dddb8403eefc", 512, 131072,
+                   {"nqn.2014-08.org.nvmexpress:uuid:9"}},
+                  {"nqn.2026-12.io.example:vol10", "2412dcd9-8af1-480e-a539-dddb8403eefd", 4096, 16, {}}};
     return s;
 }
 
@@ -51,6 +54,8 @@ TEST(state_file, round_trip) {
     EXPECT_NE(encode_state(s).find("vhost vm1%20disk /run/vm%201.sock r1 2 0\n"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nnqn share r2 nqn.2026-12.io.example:volume%20r2\n"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nnqn nexus v1 nqn.2026-12.io.example:2412dcd9"), std::string::npos);
+    EXPECT_NE(encode_state(s).find("\nstandby nqn.2026-12.io.example:vol10 2412dcd9-8af1-480e-a539-dddb8403eefd 4096 16\n"),
+              std::string::npos);
 }
 
 TEST(state_file, empty_state_round_trips) {
@@ -83,6 +88,11 @@ TEST(state_file, refuses_truncated_and_damaged_text) {
                             "ioengine-state 1\nshare r\nnqn share r nqn.a:b\nnqn share r nqn.a:c\nend\n",  // twice
                             "ioengine-state 1\nshare r\nnqn device r nqn.a:b\nend\n",   // unknown kind
                             "ioengine-state 1\nshare r\nnqn share r %\nend\n",          // empty NQN
+                            "ioengine-state 1\nstandby nqn.a:b u 512\nend\n",            // no block count
+                            "ioengine-state 1\nstandby nqn.a:b u 1000 8\nend\n",         // block size
+                            "ioengine-state 1\nstandby nqn.a:b u 512 0\nend\n",          // empty volume
+                            "ioengine-state 1\nstandby nqn.a:b u 512 x\nend\n",          // not a number
+                            "ioengine-state 1\nstandby % u 512 8\nend\n",                // empty NQN
                             "ioengine-state 1\nnexus v u k 0 0 0 0 1 bdev:///a\nnqn nexus v nqn.a:b\nend\n"}) {  // unpublished
         EXPECT_FALSE(decode_state(bad, err)) << bad;
         EXPECT_FALSE(err.empty());

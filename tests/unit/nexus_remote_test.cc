@@ -111,7 +111,7 @@ future<int> body() {
     EXPECT_TRUE(co_await whole(local) == co_await whole(remote_disk)) << "the replicas differ after the rebuild";
 
     // The nexus published over NVMe/TCP, read back through an initiator.
-    co_await target->add_subsystem(nvme::subsystem_config{k_nexus_nqn, "nexus01", "ioengine nexus", {n.get()}, {}});
+    co_await target->add_subsystem(nvme::subsystem_config{k_nexus_nqn, "nexus01", "ioengine nexus", {n.get()}, {}, {}});
     block_device* front = co_await devices.create(fmt::format("nvmf://127.0.0.1:{}/{}?name=front", port, k_nexus_nqn));
     std::vector<std::byte> rb(8192);
     EXPECT_EQ(co_await io_on(1, front, false, 3000, rb), io_status::success);

@@ -83,14 +83,19 @@ TEST(nvme_identify_data, controller_io) {
     EXPECT_EQ(field(id.fr, 8), "0.1     ");
     EXPECT_EQ(id.rab, 6);
     EXPECT_EQ(id.ieee[0] | id.ieee[1] | id.ieee[2], 0);
-    EXPECT_EQ(id.cmic, 0);
+    EXPECT_EQ(u8(b, 76), 0x0b) << "CMIC: several ports, several controllers, ANA reporting";
     EXPECT_EQ(id.mdts, 5);
     EXPECT_EQ(id.cntlid, 7);
     EXPECT_EQ(le16(b, 78), 7);
     EXPECT_EQ(id.ver, 0x00010300u);
     EXPECT_EQ(id.ver, make_version(1, 3));
     EXPECT_EQ(le32(b, 80), vs_property);
-    EXPECT_EQ(id.oaes, 1u << 8);
+    EXPECT_EQ(id.oaes, (1u << 8) | (1u << 11)) << "namespace attribute and ANA change notices";
+    EXPECT_EQ(u8(b, 342), 10) << "ANATT";
+    EXPECT_EQ(u8(b, 343), 0x4f) << "ANACAP: four states reported, ANAGRPID static";
+    EXPECT_EQ(le32(b, 344), 3u) << "ANAGRPMAX: one group per namespace";
+    EXPECT_EQ(le32(b, 348), 3u) << "NANAGRPID";
+    EXPECT_EQ(le32(b, 540), 3u) << "MNAN";
     EXPECT_EQ(id.ctratt, 1u);  // 128-bit host identifier only
     EXPECT_EQ(id.cntrltype, 1);
     EXPECT_EQ(u8(b, 111), 1);
@@ -197,6 +202,7 @@ TEST(nvme_identify_data, namespace_512_and_4096) {
     EXPECT_EQ(id.lbaf[0].lbads, 9);
     EXPECT_EQ(id.lbaf[0].rp, 0);
     EXPECT_EQ(u8(b, 130), 9);  // LBAF0.LBADS
+    EXPECT_EQ(le32(b, 92), 0u) << "ANAGRPID 0 unless the target gives one";
     EXPECT_TRUE(all_zero(std::span(b).subspan(132)));
 
     ns.block_size = 4096;
@@ -349,4 +355,18 @@ TEST(nvme_identify_data, cap_property) {
     EXPECT_EQ(cap::mqes(cap_property(1)), 1);  // never below 2 entries
     EXPECT_EQ(cap::mqes(cap_property(65535)), 65534);
     EXPECT_EQ(vs_property, make_version(1, 3, 0));
+}
+
+TEST(nvme_identify_data, namespace_ana_group_and_nguid) {
+    namespace_profile ns;
+    ns.block_size = 4096;
+    ns.block_count = 256;
+    ns.ana_group = 5;
+    ns.id = *ioe::uuid::parse("01234567-89ab-cdef-0123-456789abcdef");
+    page b;
+    b.fill(std::byte{0xee});
+    build_identify_namespace(ns, b);
+    EXPECT_EQ(le32(b, 92), 5u) << "ANAGRPID";
+    for (std::size_t i = 0; i < 16; ++i) EXPECT_EQ(u8(b, 104 + i), ns.id.bytes[i]) << "NGUID byte " << i;
+    for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(u8(b, 120 + i), 0) << "EUI64 byte " << i;
 }

@@ -1,5 +1,6 @@
 // ioengine-ctl nexus ... and rebuild ...: create, destroy, publish,
-// unpublish, shutdown, snapshot and list nexuses; add, remove, online, offline and
+// unpublish, shutdown, snapshot and list nexuses, standby paths and ANA
+// states (docs/ana.md); add, remove, online, offline and
 // fault their children; start, stop, pause, resume and watch rebuilds.
 #include <memory>
 
@@ -18,6 +19,9 @@ struct nexus_args {
     std::uint32_t segment_bytes = 0, rebuild_parallel = 0;
     bool verify = false, no_rebuild = false;
     bool takeover = false;  // create --takeover
+    std::string size_text;  // standby --size
+    std::uint32_t block_size = 512;  // standby --block-size
+    std::string ana_state;  // ana
 };
 
 table single_share(const rpc::share_info& s) { return share_table(s); }
@@ -82,6 +86,41 @@ void add_nexus_commands(CLI::App& app, globals& g, action_fn& action) {
         if (!g.json) {
             std::cout << "connect: nvme connect -t tcp -a " << s.address << " -s " << s.port << " -n " << s.nqn << "\n";
         }
+    });
+
+    auto* sb = sub(nexus, "standby",
+                   "publish a standby path of a volume whose nexus runs elsewhere (ANA inaccessible); a nexus "
+                   "published here under the NQN (a takeover) takes it over, optimized",
+                   g);
+    sb->add_option("nqn", a.nqn, "the volume's subsystem NQN (as published on the node that runs its nexus)")
+        ->required();
+    sb->add_option("--uuid", a.uuid, "the volume's uuid (the nexus's)")->required();
+    sb->add_option("--size", a.size_text, "the volume's size, e.g. 64MiB (the nexus's)")->required();
+    sb->add_option("--block-size", a.block_size, "512 or 4096 (default 512)");
+    sb->add_option("--allow-host", a.hosts, "host NQN allowed to connect (repeatable; none: any host)");
+    bind(sb, [&g](rpc::rpc_client& c) {
+        std::uint64_t bytes = 0;
+        if (!parse_size(a.size_text, bytes)) {
+            throw storage_error(storage_errc::invalid_argument,
+                                "--size '" + a.size_text + "': expected a size such as 64MiB, 1G or 4096");
+        }
+        auto s = c.add_standby(a.nqn, a.uuid, bytes, a.block_size, a.hosts);
+        show(g, s, single_share);
+    });
+
+    auto* sr = sub(nexus, "standby-remove", "stop serving a standby path", g);
+    sr->add_option("nqn", a.nqn, "its NQN")->required();
+    bind(sr, [&g](rpc::rpc_client& c) {
+        c.remove_standby(a.nqn);
+        ok(g, "standby " + a.nqn + " removed");
+    });
+
+    auto* na = sub(nexus, "ana", "set the ANA state a published nexus is served in here", g);
+    na->add_option("name", a.name, "nexus name")->required();
+    na->add_option("state", a.ana_state, "optimized, non-optimized or inaccessible")->required();
+    bind(na, [&g](rpc::rpc_client& c) {
+        c.set_nexus_ana(a.name, a.ana_state);
+        ok(g, "nexus " + a.name + " is ANA " + a.ana_state);
     });
 
     auto* nu = sub(nexus, "unpublish", "stop serving a nexus", g);

@@ -100,6 +100,8 @@ ioe::future<int> serve(daemon_context ctx) {
     ioe::nvme::register_pcie_backend();  // pcie:///BDF (VFIO)
     ioe::nvme::target_limits limits;
     limits.c2h_success_always = opts->nvmf_c2h_success == "always";
+    limits.cntlid_first = opts->nvmf_cntlid_first;
+    limits.cntlid_last = opts->nvmf_cntlid_last;
     // Experiment knob (docs/nvmf.md): zero-copy sends for batches of at
     // least this many bytes.
     if (const char* zc = std::getenv("IOENGINE_NVMF_ZEROCOPY_MIN")) limits.zero_copy_send_min = std::strtoull(zc, nullptr, 10);

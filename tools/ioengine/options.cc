@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "runtime/cores.hh"
@@ -111,6 +112,10 @@ int parse_options(int argc, char** argv, options& out) {
                    "Linux's and SPDK's hosts accept it)")
         ->check(CLI::IsMember({"spec", "always"}))
         ->capture_default_str();
+    std::string cntlid_range;
+    app.add_option("--nvmf-cntlid-range", cntlid_range,
+                   "controller IDs this engine hands out, FIRST-LAST within 1-65519 (default all); engines that "
+                   "serve one volume's NQN as multipath paths need disjoint ranges, e.g. 1-999 and 1000-1999");
     app.add_option("--namespace", out.namespaces,
                    "a device URI to serve as a namespace of subsystem --nqn (repeatable), e.g. "
                    "malloc:///m0?size_mb=64 or uring:///var/lib/disk.img");
@@ -152,6 +157,27 @@ int parse_options(int argc, char** argv, options& out) {
             return 2;
         }
         out.nvmf_port = static_cast<std::uint16_t>(port);
+    }
+    if (!cntlid_range.empty()) {
+        const auto dash = cntlid_range.find('-');
+        unsigned long first = 0, last = 0;
+        char* end = nullptr;
+        bool good = dash != std::string::npos && dash > 0;
+        if (good) {
+            first = std::strtoul(cntlid_range.c_str(), &end, 10);
+            good = end == cntlid_range.c_str() + dash;
+        }
+        if (good) {
+            last = std::strtoul(cntlid_range.c_str() + dash + 1, &end, 10);
+            good = *end == '\0' && dash + 1 < cntlid_range.size();
+        }
+        if (!good || first < 1 || last > 0xffef || first > last) {
+            std::cerr << "ioengine: --nvmf-cntlid-range '" << cntlid_range
+                      << "': expected FIRST-LAST with 1 <= FIRST <= LAST <= 65519, e.g. 1000-1999\n";
+            return 2;
+        }
+        out.nvmf_cntlid_first = static_cast<std::uint16_t>(first);
+        out.nvmf_cntlid_last = static_cast<std::uint16_t>(last);
     }
     if (out.metrics != "off") {
         std::string host;

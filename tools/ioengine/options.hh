@@ -50,6 +50,10 @@ struct options {
     std::string nvmf_address = "127.0.0.1";
     std::uint16_t nvmf_port = 4420;
     std::string nvmf_c2h_success = "spec";  // spec | always
+    // Controller IDs this engine hands out (docs/ana.md): disjoint per node
+    // when several engines serve one NQN as paths of one volume.
+    std::uint16_t nvmf_cntlid_first = 1;
+    std::uint16_t nvmf_cntlid_last = 0xffef;
     std::string nqn = "nqn.2026-11.io.ioengine:default";
     std::vector<std::string> namespaces;
     std::vector<std::string> allowed_hosts;
