@@ -236,6 +236,7 @@ public:
     std::string netns;        // run inside this network namespace
     std::string logs;         // where ctl and the daemon log
     unsigned pool_mb = 128;
+    std::vector<std::string> extra_args;  // more daemon options
 
     node(std::string n, const std::string& work, std::string etcd_endpoint, std::string core)
         : name(std::move(n)), dir(work + "/" + name), etcd(std::move(etcd_endpoint)), cores(std::move(core)),
@@ -262,6 +263,7 @@ public:
             a.push_back("--etcd");
             a.push_back(etcd);
         }
+        a.insert(a.end(), extra_args.begin(), extra_args.end());
         return a;
     }
 
