@@ -9,7 +9,10 @@
 // SIGKILLed and node b runs `nexus create --takeover` under the NQN: its
 // standby turns into the nexus (optimized, ANA Change event), the kernel's
 // queued I/O goes to b, fio finishes with 0 errors and its verify passes.
-// Printed: the time from the kill to the first write completed on b.
+// Printed: the time from the kill to the first write completed on b. The
+// second test takes over while a is alive and writing: a is fenced, its
+// refused writes carry the ANA path status, the kernel reads a's path as
+// inaccessible and goes on through b.
 //
 // Exits 77 (skipped) without the kernel-initiator tool. Bounded: every wait
 // has a limit; ctest gives the whole 1200 s.
@@ -43,7 +46,9 @@ std::int64_t nexus_writes(const node& n) {
     return num(counters ? counters->find("write_ops") : x->find("write_ops"));
 }
 
-TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) {
+// `kill_old`: node a is SIGKILLed before the takeover; otherwise a stays
+// alive and writing, and the takeover fences it.
+void run_multipath_takeover(bool kill_old) {
     if (::access(KERNEL_INITIATOR, X_OK) != 0) {
         std::printf("SKIP: no kernel-initiator at %s\n", KERNEL_INITIATOR);
         std::exit(77);
@@ -116,7 +121,7 @@ TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) {
     // fio writes at 250 IOPS for about 8 s: kill a 3 s in.
     std::this_thread::sleep_for(3s);
     const auto killed = steady::now();
-    a.kill9();
+    if (kill_old) a.kill9();
     std::vector<std::string> takeover = create;
     takeover.insert(takeover.end(), {"--takeover", "--nqn", k_nqn});
     auto t = b.ctl(takeover);
@@ -130,7 +135,8 @@ TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) {
         }
         std::this_thread::sleep_for(20ms);
     }
-    std::fprintf(stderr, "multipath failover: takeover call %lld ms after the kill; first write on b %lld ms after it\n",
+    std::fprintf(stderr, "multipath %s: takeover call %lld ms after the start; first write on b %lld ms after it\n",
+                 kill_old ? "failover (a killed)" : "takeover (a alive)",
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(taken - killed).count()),
                  static_cast<long long>(first_write_ms));
     EXPECT_GE(first_write_ms, 0) << "no write reached b's nexus\n" << b.log_tail();
@@ -140,16 +146,33 @@ TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) {
     EXPECT_EQ(rc, 0) << tail(out, 60);
     EXPECT_NE(out.find("FIO-RC 0"), std::string::npos) << tail(out, 60);
     EXPECT_NE(out.find("err= 0"), std::string::npos) << tail(out, 60);
-    // After the takeover, every path the kernel has reads optimized (b's by
-    // the event, a's is the last state it read before a died).
+    // After the takeover b's path reads optimized (the event); with a
+    // killed, a's reads the last state the kernel saw, optimized too.
     EXPECT_NE(out.find("\nafter "), std::string::npos) << tail(out, 60);
+    unsigned optimized = 0;
     for (std::size_t at = out.find("\nafter "); at != std::string::npos; at = out.find("\nafter ", at + 1)) {
         const std::string line = out.substr(at + 1, out.find('\n', at + 1) - at - 1);
-        EXPECT_NE(line.find(" optimized"), std::string::npos) << line;
+        optimized += line.find(" optimized") != std::string::npos;
     }
+    EXPECT_EQ(optimized, kill_old ? 2u : 1u) << tail(out, 60);
     auto v = query_nexus(b, "nx");
     EXPECT_NE(v.state, "fenced") << describe(v);
+    if (!kill_old) {
+        // a was fenced by the takeover and says so; the kernel stopped
+        // using its path (its refused writes carried the path status).
+        auto old = query_nexus(a, "nx");
+        EXPECT_EQ(old.state, "fenced") << describe(old);
+        EXPECT_NE(out.find(" inaccessible\n", out.find("\nafter ")), std::string::npos)
+            << "a's path reads inaccessible after the takeover\n" << tail(out, 60);
+        EXPECT_EQ(a.stop(), 0) << a.log_tail();
+    }
     for (node* n : {&b, &c}) EXPECT_EQ(n->stop(), 0) << n->log_tail();
 }
+
+TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) { run_multipath_takeover(true); }
+
+// Two nexuses race (issue 13) under the kernel's multipath: b takes over
+// while a is alive and fio writes through a.
+TEST(cluster, nexus_taken_over_alive_under_kernel_multipath_fio) { run_multipath_takeover(false); }
 
 }  // namespace
