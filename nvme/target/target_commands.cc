@@ -95,38 +95,29 @@ constexpr std::uint32_t aen_discovery_log_changed = 0x2u | (0xf0u << 8) | (std::
 
 void tcp_qpair::report_async_events() {
     if (!_ctrl || _qid != 0 || _state == state::closing || _held_aers.empty()) return;
-    if (_ctrl->discovery()) {
-        if (!_ctrl->discovery_event_pending || _ctrl->discovery_event_masked) return;
-        if (!(_ctrl->aec & aec_discovery_log_change_notices)) return;
+    // One kind of event: reported when it is pending, not masked (it was
+    // reported and its log page not read since) and enabled by the host's
+    // Asynchronous Event Configuration; then masked until that log is read.
+    auto report = [this](bool& pending, bool& masked, std::uint32_t enable_bit, std::uint32_t dw0) {
+        if (_held_aers.empty() || !pending || masked || !(_ctrl->aec & enable_bit)) return;
         command* c = _held_aers.front();
         _held_aers.erase(_held_aers.begin());
-        _ctrl->discovery_event_pending = false;
-        _ctrl->discovery_event_masked = true;  // until the host reads the discovery log
+        pending = false;
+        masked = true;
         completion r = ok_status();
-        r.dw0 = aen_discovery_log_changed;
+        r.dw0 = dw0;
         complete_held(c, r);
+    };
+    if (_ctrl->discovery()) {
+        report(_ctrl->discovery_event_pending, _ctrl->discovery_event_masked, aec_discovery_log_change_notices,
+               aen_discovery_log_changed);
         return;
     }
-    if (report_reservation_event() && _held_aers.empty()) return;
-    if (_ctrl->ana_event_pending && !_ctrl->ana_event_masked && (_ctrl->aec & aec_ana_change_notices)) {
-        command* c = _held_aers.front();
-        _held_aers.erase(_held_aers.begin());
-        _ctrl->ana_event_pending = false;
-        _ctrl->ana_event_masked = true;  // until the host reads the ANA log
-        completion r = ok_status();
-        r.dw0 = aen_ana_change;
-        complete_held(c, r);
-        if (_held_aers.empty()) return;
-    }
-    if (!_ctrl->ns_event_pending || _ctrl->ns_event_masked) return;
-    if (!(_ctrl->aec & aec_namespace_attribute_notices)) return;  // disabled: the list still records it
-    command* c = _held_aers.front();
-    _held_aers.erase(_held_aers.begin());
-    _ctrl->ns_event_pending = false;
-    _ctrl->ns_event_masked = true;  // until the host reads the Changed Namespace List
-    completion r = ok_status();
-    r.dw0 = aen_namespace_attribute_changed;
-    complete_held(c, r);
+    report_reservation_event();
+    report(_ctrl->ana_event_pending, _ctrl->ana_event_masked, aec_ana_change_notices, aen_ana_change);
+    // Disabled: the Changed Namespace List still records it.
+    report(_ctrl->ns_event_pending, _ctrl->ns_event_masked, aec_namespace_attribute_notices,
+           aen_namespace_attribute_changed);
 }
 
 void tcp_qpair::complete_held(command* c, completion r) { finish_command(c, r); }
