@@ -64,8 +64,9 @@ struct nexus_options {
     unsigned health_retries = 5;              // store writes before the nexus faults
     std::chrono::milliseconds health_retry_delay{200};
     // Before a child is rebuilt: how long to wait for its device to settle
-    // (connected again, writes it gave up on answered; block_device::settle);
-    // the rebuild is refused (busy) after that.
+    // (connected again, writes it gave up on answered; block_device::settle)
+    // and, for a faulted remote child, for its old connection to be fenced
+    // (nexus_child_fence.cc); the rebuild is refused (busy) after that.
     std::chrono::milliseconds settle_limit{30000};
     // Written into the health record as the incarnation's owner (the
     // node's name); free text, for operators and for a takeover's logs.
@@ -257,9 +258,13 @@ private:
     future<> reconnect_child(std::string uri);
     // Before a faulted child is rebuilt or brought back: a remote one gets
     // a new connection (reconnect_child), then its reservation is claimed
-    // (older generations preempted and aborted). Throws when not fenced;
-    // returns the child (its slot may have been looked up again).
+    // (older generations preempted and aborted). An attempt that fails
+    // unavailable (the old connection's commands still run at the target,
+    // or the node cannot be reached) is made again, under a new generation,
+    // up to settle_limit, then busy; a conflict or a fenced nexus throws at
+    // once. Returns the child (its slot may have been looked up again).
     future<child*> fence_faulted_child(std::string uri);
+    future<child*> fence_once(std::string uri);
     // Another incarnation owns the record: stop acknowledging, for good.
     future<> fence(std::string why);
     future<> fault(unsigned slot, fault_reason reason, bool log_dirty);

@@ -14,7 +14,10 @@
 // a partial rebuild copies them after that.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "runtime/log.hh"
+#include "runtime/timer.hh"
 #include "storage/errors.hh"
 #include "storage/nexus/nexus.hh"
 
@@ -85,7 +88,7 @@ future<> nexus::reconnect_child(std::string uri) {
     if (old) co_await old->close();
 }
 
-future<nexus::child*> nexus::fence_faulted_child(std::string uri) {
+future<nexus::child*> nexus::fence_once(std::string uri) {
     child* c = find_child(uri);
     if (!c) throw fence_error(storage_errc::not_found, name(), fmt::format("no child {}", uri));
     if (_state == nexus_state::fenced) {
@@ -100,6 +103,34 @@ future<nexus::child*> nexus::fence_faulted_child(std::string uri) {
     }
     co_await claim_child(*c);
     co_return c;
+}
+
+future<nexus::child*> nexus::fence_faulted_child(std::string uri) {
+    // An attempt fails unavailable while the old connection's commands still
+    // run at the target (the preempt-and-abort was not confirmed within the
+    // target's drain bound or the child's I/O timeout), or while the child's
+    // node cannot be reached: tried again, each time under a new generation
+    // (the failed attempt's preempt took effect at the target: claiming
+    // again under the same key would find itself the holder and confirm
+    // nothing), up to settle_limit; then busy. Anything else (a conflict,
+    // fenced, the child changed) at once.
+    const auto deadline = steady_clock::now() + _opts.settle_limit;
+    for (unsigned attempt = 1;; ++attempt) {
+        std::string failure;
+        try {
+            co_return co_await fence_once(uri);
+        } catch (const storage_error& e) {
+            if (e.code != storage_errc::unavailable || _state == nexus_state::fenced) throw;
+            failure = e.what();
+        }
+        if (steady_clock::now() >= deadline) {
+            throw fence_error(storage_errc::busy, name(),
+                              fmt::format("child {} not fenced within {} ms ({} attempts); the last: {}", uri,
+                                          _opts.settle_limit.count(), attempt, failure));
+        }
+        if (attempt == 1) log::info("nexus {}: {}; trying again (up to {} ms)", name(), failure, _opts.settle_limit.count());
+        co_await sleep(std::min<steady_clock::duration>(deadline - steady_clock::now(), std::chrono::milliseconds(100)));
+    }
 }
 
 }  // namespace ioe

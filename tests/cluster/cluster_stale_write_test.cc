@@ -12,8 +12,9 @@
 // connection end and counts the held command as finished; C, cut off, sees
 // nothing, and with a long keep-alive timeout its controller stays live).
 // The child times out and is faulted; the writer goes on writing the block
-// on A. The link comes back; `nexus child online` is retried until it is
-// accepted, and the rebuild runs; then the hold ends. The held write must
+// on A. The link comes back; `nexus child online` waits (the nexus tries
+// to fence the old connection until settle_limit) or is retried until it
+// is accepted, and the rebuild runs; then the hold ends. The held write must
 // have been refused or aborted, or have finished before the rebuild copied
 // its block: the volume verifies against the acknowledgement log and both
 // replicas have the same checksum.
@@ -40,7 +41,7 @@ using namespace ioe;
 using namespace ioe::cluster_test;
 
 constexpr std::uint64_t held_block = 1000;
-constexpr auto hold = 14s;  // longer than the target's 10 s drain bound: the first onlines are refused
+constexpr auto hold = 14s;  // longer than the target's 10 s drain bound: the first fencing attempts fail
 
 std::string rebuild_state_of(const node& n, const std::string& nexus, const std::string& child) {
     auto r = n.ctl({"rebuild", "state", nexus, child, "--json"});
