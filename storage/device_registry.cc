@@ -6,6 +6,7 @@
 
 #include "runtime/reactor.hh"
 #include "runtime/smp.hh"
+#include "storage/fault_uri.hh"
 
 namespace ioe {
 
@@ -36,6 +37,7 @@ future<block_device*> device_registry::create(std::string text) {
         }
         co_return found;
     }
+    if (uri->scheme == "fault") co_return co_await create_fault(*uri);
     // The name: a name= parameter (nvmf://), the path of a uring:// file, or
     // the NAME of scheme:///NAME.
     std::string name = uri->param("name")  ? *uri->param("name")
@@ -70,6 +72,46 @@ future<block_device*> device_registry::create(std::string text) {
         }
     });
     if (failure) std::rethrow_exception(failure);
+    co_return raw;
+}
+
+future<block_device*> device_registry::create_fault(device_uri uri) {
+    std::string err;
+    auto spec = parse_fault_uri(uri, err);
+    if (!spec) throw storage_error(storage_errc::invalid_argument, err);
+    const std::string name = uri.path.substr(std::min<std::size_t>(1, uri.path.size()));
+    if (name.empty()) throw storage_error(storage_errc::invalid_argument, uri.error("missing device name"));
+    const std::string text = uri.text;
+    const bool taken = co_await submit_to(_owner, [this, &name] {
+        return _devices.count(name) > 0 || std::count(_creating.begin(), _creating.end(), name) > 0;
+    });
+    if (taken) {
+        throw storage_error(storage_errc::already_exists,
+                            fmt::format("device URI '{}': a device named \"{}\" already exists", text, name));
+    }
+    block_device* inner = co_await find(spec->inner);
+    // Made on the inner device's shard: its channels forward there.
+    auto dev = co_await submit_to(inner->owner_shard(), [inner, &name] {
+        return std::make_unique<fault_device>(name, inner);
+    });
+    block_device* raw = dev.get();
+    std::exception_ptr failed;
+    try {
+        co_await dev->add_rule(spec->rule);
+    } catch (...) {
+        failed = std::current_exception();
+    }
+    if (failed) {
+        co_await dev->close();
+        std::rethrow_exception(failed);
+    }
+    co_await submit_to(_owner, [this, &name, &dev, &text] {
+        entry e;
+        e.dev = dev.get();
+        e.owned = std::move(dev);
+        e.uri = text;
+        _devices.emplace(name, std::move(e));
+    });
     co_return raw;
 }
 

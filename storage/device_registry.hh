@@ -49,6 +49,8 @@ public:
     future<> close_all();
 
 private:
+    // fault:///NAME?inner=DEVICE&... (fault_uri.hh), registered as NAME.
+    future<block_device*> create_fault(device_uri uri);
     struct entry {
         block_device* dev = nullptr;
         std::unique_ptr<block_device> owned;  // null for add()ed devices

@@ -398,12 +398,19 @@ future<> nexus::publish() {
             for (unsigned s = 0; s < max_children; ++s) {
                 auto& v = st.children[s];
                 if (v.generation != view[s].generation) v.dirty.clear();  // another child now
+                const bool newly_faulted = v.generation == view[s].generation && v.dev &&
+                                           v.state != child_state::faulted &&
+                                           view[s].state == child_state::faulted;
                 v.dev = view[s].dev;
                 v.state = view[s].state;
                 v.generation = view[s].generation;
                 v.log_dirty = view[s].log_dirty;
                 v.unrecorded = view[s].unrecorded;
                 if (v.log_dirty && v.dirty.size() != words) v.dirty.assign(words, 0);
+                // Writes in flight at the fault may still land on the child
+                // (or never): their segments are copied again by a partial
+                // rebuild, however they complete (docs/nexus.md).
+                if (newly_faulted && v.log_dirty) mark_in_flight(st.writing, v.dirty);
                 if (v.state == child_state::online) v.dirty.clear();  // in sync: nothing to remember
             }
         });
@@ -455,7 +462,7 @@ future<bool> nexus::claim_children(std::string& whys) {
         io_status st = io_status::success;
         for (unsigned attempt = 1;; ++attempt) {
             why.clear();
-            st = co_await claim_reservation(*c.dev, epoch(), why);
+            st = co_await claim_reservation(*c.dev, identity_of(c), why);
             if (ok(st) || st == io_status::invalid_opcode || st == io_status::reservation_conflict ||
                 attempt >= std::max(1u, _opts.claim_attempts)) {
                 break;
@@ -477,11 +484,15 @@ future<bool> nexus::claim_children(std::string& whys) {
 
 future<> nexus::claim_child(child& c) {
     std::string why;
-    const io_status st = co_await claim_reservation(*c.dev, epoch(), why);
+    const io_status st = co_await claim_reservation(*c.dev, identity_of(c), why);
     if (ok(st) || st == io_status::invalid_opcode) co_return;
     c.reason = st == io_status::reservation_conflict ? fault_reason::reserved_by_other : c.reason;
     throw nexus_error(st == io_status::reservation_conflict ? storage_errc::busy : storage_errc::unavailable, name(),
-                      fmt::format("child {} not reserved for epoch {}: {}", c.uri, _epoch, why));
+                      fmt::format("child {} not reserved for epoch {} generation {}: {}{}", c.uri, _epoch,
+                                  c.connection, why,
+                                  c.connection > 0 ? " (commands of its earlier connection may still run at the "
+                                                     "target: try again once they have finished)"
+                                                   : ""));
 }
 
 future<> nexus::fence(std::string why) {
@@ -597,8 +608,9 @@ future<> nexus::add_child(std::string uri, bool rebuild) {
     const unsigned slot = static_cast<unsigned>(free - _used.begin());
     child c;
     c.uri = uri;
+    c.connection = next_connection();  // never a generation an earlier child of the slot used
     try {
-        co_await open_child(c, _opts.registry, epoch());
+        co_await open_child(c, _opts.registry, identity_of(c));
     } catch (const std::exception& e) {
         throw nexus_error(storage_errc::unavailable, name(), fmt::format("child {}: {}", uri, e.what()));
     }
@@ -614,7 +626,7 @@ future<> nexus::add_child(std::string uri, bool rebuild) {
     }
     {
         std::string why;
-        const io_status st = co_await claim_reservation(*c.dev, epoch(), why);
+        const io_status st = co_await claim_reservation(*c.dev, identity_of(c), why);
         if (!ok(st) && st != io_status::invalid_opcode) co_await refuse("not reserved for this incarnation: " + why);
     }
     c.id = c.dev->id();
@@ -694,8 +706,9 @@ future<> nexus::online_child(std::string uri) {
         // Never opened (its node was down at creation): open it now.
         child fresh;
         fresh.uri = uri;
+        fresh.connection = next_connection();
         try {
-            co_await open_child(fresh, _opts.registry, epoch());
+            co_await open_child(fresh, _opts.registry, identity_of(fresh));
         } catch (const std::exception& e) {
             throw nexus_error(storage_errc::unavailable, name(), fmt::format("child {}: {}", uri, e.what()));
         }
@@ -716,11 +729,14 @@ future<> nexus::online_child(std::string uri) {
         }
         c->owned = std::move(fresh.owned);
         c->dev = fresh.dev;
+        c->connection = fresh.connection;
         c->id = c->dev->id();
         c->dirty_complete = false;
         ++c->generation;
     }
-    co_await claim_child(*c);
+    // A remote child gets a new connection, and the old one's commands are
+    // preempted and aborted at the target, before anything is copied to it.
+    c = co_await fence_faulted_child(uri);
     co_await start_rebuild(slot_of(c), c->dirty_complete);
 }
 

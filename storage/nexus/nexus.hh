@@ -46,6 +46,7 @@
 #include "runtime/future.hh"
 #include "storage/block_device.hh"
 #include "storage/nexus/child_health.hh"
+#include "storage/nexus/nexus_dirty.hh"
 #include "storage/nexus/nexus_epoch.hh"
 #include "storage/nexus/nexus_types.hh"
 
@@ -63,8 +64,9 @@ struct nexus_options {
     unsigned health_retries = 5;              // store writes before the nexus faults
     std::chrono::milliseconds health_retry_delay{200};
     // Before a child is rebuilt: how long to wait for its device to settle
-    // (connected again, writes it gave up on answered; block_device::settle);
-    // the rebuild is refused (busy) after that.
+    // (connected again, writes it gave up on answered; block_device::settle)
+    // and, for a faulted remote child, for its old connection to be fenced
+    // (nexus_child_fence.cc); the rebuild is refused (busy) after that.
     std::chrono::milliseconds settle_limit{30000};
     // Written into the health record as the incarnation's owner (the
     // node's name); free text, for operators and for a takeover's logs.
@@ -101,7 +103,7 @@ public:
     // ---- owner shard ----
     nexus_state state() const noexcept { return _state; }
     // This incarnation's epoch and the reservation identity derived from it.
-    nexus_epoch epoch() const noexcept { return nexus_epoch{id(), _epoch}; }
+    nexus_epoch epoch() const noexcept { return nexus_epoch{id(), _epoch, 0}; }
     nexus_info info() const;
 
     // Adds a child (opened from its URI) with I/O running; it is rebuilt
@@ -179,6 +181,10 @@ private:
         child_state state = child_state::online;
         fault_reason reason = fault_reason::none;
         std::uint32_t generation = 0;  // bumped whenever the slot gets a new child
+        // The connection generation its device was opened under (its host
+        // id and reservation key, nexus_epoch.hh); a faulted remote child
+        // gets a new connection, of a new generation, before it comes back.
+        std::uint32_t connection = 0;
         bool dirty_complete = false;   // its dirty log covers every write since it was faulted
         bool last_in_sync = false;     // faulted as the last online child: still recorded healthy
         std::shared_ptr<rebuild_job> rebuild;
@@ -210,9 +216,7 @@ private:
         std::vector<promise<>> resume_waiters;
         std::optional<promise<>> drained;
         // Range locks (rebuild) and the writes they wait for.
-        struct range {
-            std::uint64_t first, last;  // segments, inclusive
-        };
+        using range = segment_range;  // segments, inclusive
         std::vector<range> locked;
         std::vector<promise<>> unlock_waiters;
         std::vector<range> writing;  // in-flight writes' segment ranges (capacity reserved)
@@ -246,6 +250,27 @@ private:
     // The same for one child before it is rebuilt or brought back; throws
     // (busy when someone else holds it).
     future<> claim_child(child& c);
+    // The identity child `c`'s device connects and reserves under.
+    nexus_epoch identity_of(const child& c) const noexcept { return epoch().at_generation(c.connection); }
+    // nexus_child_fence.cc. The next connection generation of this
+    // incarnation; throws busy when they are used up.
+    std::uint32_t next_connection();
+    // A faulted remote child: opens its device again under the next
+    // connection generation, puts it in place of the old one (every shard
+    // sees it; it stays faulted and logging) and closes the old one, whose
+    // I/O still in flight fails and is marked dirty. The caller then claims
+    // the child (claim_child), which preempts-and-aborts the old
+    // connection's key at the target and so waits for its commands there.
+    future<> reconnect_child(std::string uri);
+    // Before a faulted child is rebuilt or brought back: a remote one gets
+    // a new connection (reconnect_child), then its reservation is claimed
+    // (older generations preempted and aborted). An attempt that fails
+    // unavailable (the old connection's commands still run at the target,
+    // or the node cannot be reached) is made again, under a new generation,
+    // up to settle_limit, then busy; a conflict or a fenced nexus throws at
+    // once. Returns the child (its slot may have been looked up again).
+    future<child*> fence_faulted_child(std::string uri);
+    future<child*> fence_once(std::string uri);
     // Another incarnation owns the record: stop acknowledging, for good.
     future<> fence(std::string why);
     future<> fault(unsigned slot, fault_reason reason, bool log_dirty);
@@ -263,6 +288,7 @@ private:
     nexus_options _opts;
     nexus_state _state = nexus_state::online;
     std::uint64_t _epoch = 0;  // this incarnation's, from the health record
+    std::uint32_t _last_connection = 0;  // the highest connection generation taken
     std::array<child, max_children> _children;
     std::array<bool, max_children> _used{};
     std::vector<shard_state> _shards;

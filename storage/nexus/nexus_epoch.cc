@@ -5,15 +5,15 @@
 namespace ioe {
 
 std::uint64_t nexus_epoch::reservation_key() const noexcept {
-    std::uint64_t prefix = 0;
-    for (unsigned i = 0; i < 4; ++i) prefix = prefix << 8 | nexus.bytes[i];
-    return prefix << 32 | (epoch & 0xffffffffu);
+    const std::uint64_t prefix = std::uint64_t{nexus.bytes[0]} << 8 | nexus.bytes[1];
+    return prefix << 48 | std::uint64_t{generation & max_generation} << 32 | (epoch & 0xffffffffu);
 }
 
 std::array<std::uint8_t, 16> nexus_epoch::host_id() const noexcept {
     std::array<std::uint8_t, 16> id{};
     for (unsigned i = 0; i < 8; ++i) id[i] = nexus.bytes[i];
-    for (unsigned i = 0; i < 8; ++i) id[8 + i] = static_cast<std::uint8_t>(epoch >> (56 - 8 * i));
+    for (unsigned i = 0; i < 4; ++i) id[8 + i] = static_cast<std::uint8_t>(generation >> (24 - 8 * i));
+    for (unsigned i = 0; i < 4; ++i) id[12 + i] = static_cast<std::uint8_t>(epoch >> (24 - 8 * i));
     return id;
 }
 

@@ -8,9 +8,13 @@
 namespace ioe {
 
 bool older_incarnation_key(std::uint64_t key, const nexus_epoch& me) noexcept {
-    const std::uint64_t prefix = me.reservation_key() >> 32;
-    const std::uint64_t epoch = key & 0xffffffffu;
-    return key >> 32 == prefix && epoch != 0 && epoch < me.epoch;
+    // The uuid prefix is the key's top 16 bits. A key of the layout before
+    // generations (32-bit prefix << 32 | epoch) has the same top 16 bits
+    // and a lower epoch than any incarnation of this layout: older too.
+    if (key >> 48 != me.reservation_key() >> 48) return false;
+    const std::uint64_t epoch = key_epoch(key);
+    if (epoch == 0) return false;
+    return epoch < me.epoch || (epoch == me.epoch && key_generation(key) < me.generation);
 }
 
 future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, std::string& why) {
@@ -51,8 +55,9 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
         // aborted) before this completes: no write of it lands afterwards.
         acq.action = reservation_acquire_action::preempt_and_abort;
         acq.preempt_key = holder->key;
-        log::info("{}: preempting and aborting epoch {} (key {:#x}) for epoch {}", dev.name(), holder->key & 0xffffffffu,
-                  holder->key, me.epoch);
+        log::info("{}: preempting and aborting epoch {} generation {} (key {:#x}) for epoch {} generation {}",
+                  dev.name(), key_epoch(holder->key), key_generation(holder->key), holder->key, me.epoch,
+                  me.generation);
     } else {
         why = fmt::format("reserved by key {:#x}, not an older incarnation of this nexus", holder->key);
         co_return io_status::reservation_conflict;

@@ -2,7 +2,12 @@
 // it registers its reservation key there and takes the reservation
 // (Write Exclusive), preempting-and-aborting the holder only when the
 // holder is an older incarnation of the same nexus (its key carries this
-// nexus's uuid prefix and a lower epoch, nexus_epoch.hh). A child held by
+// nexus's uuid prefix and a lower epoch, nexus_epoch.hh) or an older
+// connection generation of this incarnation (the same epoch, a lower
+// generation: the connection to a faulted child that the nexus replaced).
+// Our target answers a preempt-and-abort only once the preempted hosts'
+// commands have finished at its device (bounded; an error otherwise), so a
+// success here means no write of theirs lands afterwards. A child held by
 // anybody else is refused. Why Write Exclusive: writes are what a stale
 // incarnation corrupts, while reads by other hosts (checksums, backups,
 // inspection of a replica) are legitimate; a fenced incarnation learns it
@@ -25,7 +30,7 @@ namespace ioe {
 future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, std::string& why);
 
 // True when `key` is the reservation key of an incarnation of `me`'s nexus
-// older than `me`.
+// older than `me`, or of an older connection generation of `me`'s epoch.
 bool older_incarnation_key(std::uint64_t key, const nexus_epoch& me) noexcept;
 
 }  // namespace ioe

@@ -329,8 +329,10 @@ future<> nexus::rebuild_start(std::string uri) {
     if (c->state == child_state::online) {
         throw rebuild_error(storage_errc::invalid_argument, name(), fmt::format("{} is in sync", uri));
     }
-    if (!c->dev) {
-        co_await online_child(uri);  // never opened: open it first
+    if (!c->dev || c->state == child_state::faulted) {
+        // Never opened (opened first), or faulted: fenced first (a remote
+        // child gets a new connection, its old one preempted and aborted).
+        co_await online_child(uri);
         co_return;
     }
     co_await start_rebuild(slot_of(c), c->dirty_complete);

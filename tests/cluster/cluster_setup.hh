@@ -5,6 +5,7 @@
 // children, its health record at /ioengine/nexus/<uuid>/health, published.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ struct cluster {
     std::string replica_size = "32MiB";
     std::vector<std::string> child_uris;  // in node order
     std::string child_params = default_child_params;
+    // Per node index: when set, that node shares "r<NAME>.hold", a fault
+    // device (storage/fault_uri.hh) over its replica with these URI
+    // parameters (e.g. "ops=write&delay_ms=9000&skip=1&count=1"), instead
+    // of the replica itself.
+    std::map<std::size_t, std::string> hold;
 
     node& at(std::size_t i) { return *nodes[i]; }
 
@@ -41,7 +47,8 @@ struct cluster {
 
     // The children's URIs as the nexus on node 0 sees them.
     std::string child_uri(std::size_t i) const {
-        return i == 0 ? "bdev:///r" + nodes[0]->name : nodes[i]->share_uri("r" + nodes[i]->name, child_params);
+        if (i == 0) return "bdev:///r" + nodes[0]->name;
+        return nodes[i]->share_uri("r" + nodes[i]->name + (hold.count(i) ? ".hold" : ""), child_params);
     }
 
     // Starts every node not running, creates and shares the replicas,
@@ -57,7 +64,12 @@ struct cluster {
             const std::string r = "r" + n.name;
             auto c = n.ctl({"replica", "create", "--pool", "default", "--size", replica_size, r});
             if (c.status != 0) return ::testing::AssertionFailure() << n.name << ": replica create: " << c.out;
-            if (i > 0) {
+            if (i > 0 && hold.count(i)) {
+                c = n.ctl({"device", "create", "fault:///" + r + ".hold?inner=" + r + "&" + hold.at(i)});
+                if (c.status != 0) return ::testing::AssertionFailure() << n.name << ": device create: " << c.out;
+                c = n.ctl({"device", "share", r + ".hold"});
+                if (c.status != 0) return ::testing::AssertionFailure() << n.name << ": device share: " << c.out;
+            } else if (i > 0) {
                 c = n.ctl({"replica", "share", r});
                 if (c.status != 0) return ::testing::AssertionFailure() << n.name << ": replica share: " << c.out;
             }

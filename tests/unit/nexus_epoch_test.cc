@@ -67,7 +67,7 @@ future<int> second_incarnation_fences_the_first() {
     const std::vector<std::string> kids{"bdev:///f0", "bdev:///f1"};
     auto a = co_await nexus::create("nx-a", k_id, kids, opts("node-a"));
     EXPECT_EQ(a->info().epoch, 1u);
-    EXPECT_EQ(a->epoch().reservation_key(), 0x0a1b2c3d00000001ull);
+    EXPECT_EQ(a->epoch().reservation_key(), 0x0a1b000000000001ull);
     std::vector<std::byte> buf(4096, std::byte{0x5a});
     EXPECT_EQ(co_await write_on(1, a.get(), 8, buf), io_status::success);
 
@@ -151,7 +151,7 @@ int run(future<int> (*body)()) {
 
 TEST(nexus_epoch, key_and_host_id_derive_from_uuid_and_epoch) {
     nexus_epoch e{k_id, 7};
-    EXPECT_EQ(e.reservation_key(), 0x0a1b2c3d00000007ull);
+    EXPECT_EQ(e.reservation_key(), 0x0a1b000000000007ull);
     EXPECT_EQ(host_id_hex(e.host_id()), "0a1b2c3d4e5f4a6b0000000000000007");
     EXPECT_TRUE(e.has_previous());
     EXPECT_EQ(e.previous().epoch, 6u);
@@ -241,6 +241,7 @@ TEST(nexus_epoch, older_incarnation_keys_are_only_this_nexus_lower_epochs) {
     EXPECT_FALSE(older_incarnation_key(me.reservation_key(), me));
     EXPECT_FALSE(older_incarnation_key((nexus_epoch{k_id, 6}).reservation_key(), me)) << "a newer one is never preempted";
     EXPECT_FALSE(older_incarnation_key(0x0a1b2c3d00000000ull, me)) << "epoch 0 is no incarnation";
+    EXPECT_FALSE(older_incarnation_key(0x0a1b000000000000ull, me)) << "epoch 0 is no incarnation";
     const nexus_epoch other{*uuid::parse("ffffffff-4e5f-4a6b-8c7d-8e9f00112233"), 1};
     EXPECT_FALSE(older_incarnation_key(other.reservation_key(), me)) << "another nexus's key";
     EXPECT_FALSE(older_incarnation_key(0x1234, me)) << "a foreign key";
