@@ -50,6 +50,9 @@ struct namespace_reservations {
     };
     std::vector<slot> views;  // index: shard
     std::string ptpl_name;    // its PTPL file: "<subsystem NQN>.ns<NSID>.resv"
+    // A preempt-and-abort took effect but its drain timed out: every later
+    // successful Acquire waits for that drain first (home shard).
+    bool drain_owed = false;
     const reservation_view& local() const noexcept;
 };
 

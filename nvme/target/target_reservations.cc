@@ -296,13 +296,21 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
         co_await publish_reservation(r);
     }
     if (!o.notices.empty()) send_reservation_notices(s, nsid, o.notices);
-    const bool abort = rq.opcode == nvm_opcode::reservation_acquire &&
-                       resv_action(rq.cdw10) == racqa::preempt_and_abort && status_ok(o.status);
-    if (abort && !co_await drain_unregistered(s, r)) {
-        log::warn("nvmf subsystem {} namespace {}: preempt-and-abort: commands of preempted hosts still run after "
-                  "{} ms: failed",
-                  s->nqn, nsid, _limits.drain_timeout_ms);
-        co_return drain_timed_out;
+    // Preempt-and-abort waits for the preempted hosts' commands. When that
+    // timed out, the preemption is in effect anyway, so a retry (the same
+    // key, now the holder) would succeed at once without the drain: every
+    // later successful Acquire waits for it first, until it is done.
+    const bool acquired = rq.opcode == nvm_opcode::reservation_acquire && status_ok(o.status);
+    const bool abort = acquired && resv_action(rq.cdw10) == racqa::preempt_and_abort;
+    if (abort || (acquired && r->drain_owed)) {
+        if (!co_await drain_unregistered(s, r)) {
+            r->drain_owed = true;
+            log::warn("nvmf subsystem {} namespace {}: {}: commands of preempted hosts still run after {} ms: failed",
+                      s->nqn, nsid, abort ? "preempt-and-abort" : "acquire after a preempt-and-abort that timed out",
+                      _limits.drain_timeout_ms);
+            co_return drain_timed_out;
+        }
+        r->drain_owed = false;
     }
     co_return o.status;
 }

@@ -392,6 +392,12 @@ TEST(nvmf_reservation, preempt_and_abort_fails_after_its_bound) {
         EXPECT_FALSE(status_dnr(p.cq.status));
         EXPECT_GE(took, 250ms);
         EXPECT_LT(took, 1500ms);
+        // The preemption took effect (b holds it now), but the drain is
+        // owed: a plain Acquire by the new holder (what a retry under the
+        // same key sends) does not succeed either while a's write runs.
+        cmd_result again = resv_acquire(b, racqa::acquire, rtype::exclusive_access, 0xb, 0);
+        EXPECT_FALSE(status_ok(again.cq.status)) << "a retry must not report the reservation before the drain";
+        EXPECT_EQ(sc_of(again.cq), sc::internal_error);
         pdu resp = a.io->recv_pdu();  // the held write ends
         ASSERT_EQ(resp.type(), tcp::pdu_type::capsule_resp);
         // Now drained: a retry succeeds (nothing of a's runs any more).
