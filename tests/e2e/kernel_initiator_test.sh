@@ -20,23 +20,13 @@
 set -u
 bin=$1
 ki=$2
-if [ ! -x "$ki" ]; then
-  echo "SKIP: no kernel-initiator at $ki"
-  exit 77
-fi
-work=$(mktemp -d)
-pid=
+. "$(dirname "$0")/lib.sh"
+e2e_need_ki "$ki"
 vm_sid=
-cleanup() {
-  [ -n "$vm_sid" ] && pkill -9 -s "$vm_sid" 2>/dev/null
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-if ! "$ki" prepare > "$work/prepare.log" 2>&1; then
-  echo "kernel-initiator prepare failed:"; tail -20 "$work/prepare.log"; exit 1
-fi
-port=$((20000 + RANDOM % 20000))
+e2e_cleanup_more() { [ -n "$vm_sid" ] && pkill -9 -s "$vm_sid" 2>/dev/null; }
+e2e_work
+e2e_prepare_ki "$ki"
+port=$(e2e_port)
 nqn=nqn.2026-11.io.ioengine:e2e
 host=nqn.2014-08.org.nvmexpress:uuid:0e2e0000-0000-4000-8000-000000000001
 truncate -s 64M "$work/ns2.img"

@@ -12,21 +12,11 @@
 set -u
 bin=$1
 ki=$2
-if [ ! -x "$ki" ]; then
-  echo "SKIP: no kernel-initiator at $ki"
-  exit 77
-fi
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-if ! "$ki" prepare > "$work/prepare.log" 2>&1; then
-  echo "kernel-initiator prepare failed:"; tail -20 "$work/prepare.log"; exit 1
-fi
-port=$((20000 + RANDOM % 20000))
+. "$(dirname "$0")/lib.sh"
+e2e_need_ki "$ki"
+e2e_work
+e2e_prepare_ki "$ki"
+port=$(e2e_port)
 nqn=nqn.2026-12.io.ioengine:resv
 host=nqn.2014-08.org.nvmexpress:uuid:0e2e0000-0000-4000-8000-0000000000a1
 hostid=0e2e0000-0000-4000-8000-0000000000a1

@@ -12,21 +12,11 @@ set -u
 bin=$1
 ctl=$2
 ki=$3
-if [ ! -x "$ki" ]; then
-  echo "SKIP: no kernel-initiator at $ki"
-  exit 77
-fi
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-if ! "$ki" prepare > "$work/prepare.log" 2>&1; then
-  echo "kernel-initiator prepare failed:"; tail -20 "$work/prepare.log"; exit 1
-fi
-port=$((20000 + RANDOM % 20000))
+. "$(dirname "$0")/lib.sh"
+e2e_need_ki "$ki"
+e2e_work
+e2e_prepare_ki "$ki"
+port=$(e2e_port)
 nqn=nqn.2026-12.io.example:teardown-volume
 "$bin" --cores 0-1 --dma-mb 64 --data-dir "$work/data" --default-pool-mb 0 --rpc "unix:$work/rpc.sock" \
   --metrics off --nvmf-listen 127.0.0.1:$port > "$work/target.log" 2>&1 &

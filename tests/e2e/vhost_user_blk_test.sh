@@ -22,23 +22,14 @@
 set -u
 bin=$1
 ki=$2
-if [ ! -x "$ki" ]; then
-  echo "SKIP: no kernel-initiator at $ki"
-  exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+e2e_need_ki "$ki"
 qsd=$(command -v qemu-storage-daemon || true)
-work=$(mktemp -d /var/tmp/ioe-vhost-e2e.XXXXXX)
-pid=
 qsd_pid=
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  [ -n "$qsd_pid" ] && kill -9 "$qsd_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-if ! "$ki" prepare > "$work/prepare.log" 2>&1; then
-  echo "kernel-initiator prepare failed:"; tail -20 "$work/prepare.log"; exit 1
-fi
+e2e_cleanup_more() { [ -n "$qsd_pid" ] && kill -9 "$qsd_pid" 2>/dev/null; }
+e2e_work /var/tmp
+e2e_prepare_ki "$ki"
+
 # Under a loaded TCG host the guest's IO-APIC timer check can fail and
 # panic the kernel (more often with 4 vCPUs): skip it, as VMs usually do.
 export KI_APPEND="${KI_APPEND:-} no_timer_check"
