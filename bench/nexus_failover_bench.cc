@@ -176,6 +176,17 @@ ioe::rpc::nexus_spec make_nexus(node& a, node& b, node& c, const std::string& na
     return spec;
 }
 
+// Gives the measurement's replicas back to b's and c's pools (the nexus on
+// b is destroyed first): the pools hold a few replicas only, and a
+// measurement leaves two behind otherwise.
+void drop_replicas(node& b, node& c, const std::string& name) {
+    for (node* n : {&b, &c}) {
+        ioe::rpc::rpc_client r(n->rpc());
+        r.unshare_replica(name + n->name);
+        r.destroy_replica(name + n->name);
+    }
+}
+
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -230,6 +241,7 @@ int main(int argc, char** argv) {
             fence.push_back(std::chrono::duration<double, std::milli>(clk::now() - t).count());
             if (e.nexus.epoch != 2) throw std::runtime_error(fmt::format("fence run {}: epoch {}", run, e.nexus.epoch));
             rb.destroy_nexus(spec.name);
+            drop_replicas(b, c, spec.name);
 
             // failover_ms: a killed under a writing client.
             spec = make_nexus(a, b, c, fmt::format("o{}", run));
@@ -252,6 +264,7 @@ int main(int argc, char** argv) {
             ioe::bench::wait_child(client.pid, clk::now() + 20s);
             client.pid = -1;
             rb.destroy_nexus(spec.name);
+            drop_replicas(b, c, spec.name);
             if (!json) {
                 std::printf("run %u: fence_ms %.2f failover_ms %.2f (takeover call %.2f)\n", run, fence.back(),
                             failover.back(), takeover_after_kill.back());
