@@ -17,6 +17,13 @@ bool older_incarnation_key(std::uint64_t key, const nexus_epoch& me) noexcept {
     return epoch < me.epoch || (epoch == me.epoch && key_generation(key) < me.generation);
 }
 
+bool older_incarnation(const reservation_registrant& r, const nexus_epoch& me) noexcept {
+    if (!older_incarnation_key(r.key, me)) return false;
+    for (std::size_t i = 0; i < 8; ++i)
+        if (r.host_id[i] != me.nexus.bytes[i]) return false;
+    return true;
+}
+
 future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, std::string& why) {
     io_channel* ch = dev.channel();
     if (!ch) {
@@ -50,7 +57,7 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
         if (report.type == reservation_type::write_exclusive) co_return io_status::success;
         acq.action = reservation_acquire_action::preempt;  // ours, another type: change it
         acq.preempt_key = key;
-    } else if (older_incarnation_key(holder->key, me)) {
+    } else if (older_incarnation(*holder, me)) {
         // Its commands still executing at the target finish (or are
         // aborted) before this completes: no write of it lands afterwards.
         acq.action = reservation_acquire_action::preempt_and_abort;
@@ -59,7 +66,8 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
                   dev.name(), key_epoch(holder->key), key_generation(holder->key), holder->key, me.epoch,
                   me.generation);
     } else {
-        why = fmt::format("reserved by key {:#x}, not an older incarnation of this nexus", holder->key);
+        why = fmt::format("reserved by key {:#x} (host {}), not an older incarnation of this nexus", holder->key,
+                          host_id_hex(holder->host_id));
         co_return io_status::reservation_conflict;
     }
     st = co_await ch->reservation_acquire(acq);
@@ -71,7 +79,7 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
     // registrant that does not hold Write Exclusive cannot write, but it has
     // no reason to stay).
     for (const auto& r : report.registrants) {
-        if (r.holder || r.key == key || !older_incarnation_key(r.key, me)) continue;
+        if (r.holder || r.key == key || !older_incarnation(r, me)) continue;
         reservation_acquire_request drop;
         drop.action = reservation_acquire_action::preempt_and_abort;
         drop.type = reservation_type::write_exclusive;

@@ -32,5 +32,10 @@ future<io_status> claim_reservation(block_device& dev, const nexus_epoch& me, st
 // True when `key` is the reservation key of an incarnation of `me`'s nexus
 // older than `me`, or of an older connection generation of `me`'s epoch.
 bool older_incarnation_key(std::uint64_t key, const nexus_epoch& me) noexcept;
+// A registrant is an older incarnation of this nexus when its key says so
+// and its host identifier starts with this nexus's first 8 uuid bytes (as
+// every incarnation's does): the key alone carries only 16 bits of the
+// uuid, too few to tell two nexuses that share a child apart for sure.
+bool older_incarnation(const reservation_registrant& r, const nexus_epoch& me) noexcept;
 
 }  // namespace ioe

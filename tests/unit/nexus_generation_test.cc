@@ -254,6 +254,14 @@ TEST(nexus_generation, older_generations_of_the_same_epoch_are_older) {
     EXPECT_TRUE(older_incarnation_key((nexus_epoch{k_id, 4, 200}).reservation_key(), me)) << "a lower epoch";
     EXPECT_FALSE(older_incarnation_key((nexus_epoch{k_id, 6, 0}).reservation_key(), me)) << "a higher epoch";
     EXPECT_TRUE(older_incarnation_key(0x0a1b2c3d00000004ull, me)) << "the earlier layout, a lower epoch";
+    // The host identifier must be this nexus's too: a key of the right
+    // shape from a host of another nexus (16 key bits shared) is not older.
+    const nexus_epoch older = me.at_generation(2);
+    reservation_registrant ours{older.host_id(), older.reservation_key(), true};
+    EXPECT_TRUE(older_incarnation(ours, me));
+    reservation_registrant stranger = ours;
+    stranger.host_id[3] ^= 0xff;
+    EXPECT_FALSE(older_incarnation(stranger, me)) << "another nexus whose uuid shares the key's 16 bits";
     EXPECT_FALSE(older_incarnation_key(0x0a1b2c3d00000009ull, me)) << "the earlier layout, a higher epoch";
     EXPECT_FALSE(older_incarnation_key(0x0a1c000000000001ull, me)) << "another nexus's prefix";
 }
