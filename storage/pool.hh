@@ -131,6 +131,17 @@ public:
     // the nearest ancestor or zeroed, flushed, persisted, published) and
     // returns the physical cluster; ENOSPC when the pool is full.
     future<result<std::uint32_t>> ensure_granules(std::uint32_t replica_id, std::uint32_t logical, std::uint64_t mask);
+    // Redirect (pool_redirect.cc), for a volume with a parent and a write
+    // that covers subgranules [first, first + count) of (replica, logical):
+    // begin returns the physical cluster to write them into (taken if
+    // needed; EAGAIN when the slot has no room for another subgranule
+    // record: copy instead); after the write, end records their bits
+    // (flushing the data before the metadata) and publishes them, or, when
+    // the write failed, only ends the redirect.
+    future<result<std::uint32_t>> begin_redirect(std::uint32_t replica_id, std::uint32_t logical, unsigned first,
+                                                 unsigned count);
+    future<io_status> end_redirect(std::uint32_t replica_id, std::uint32_t logical, unsigned first, unsigned count,
+                                   bool written);
 
     const pool_format::pool_geometry& geometry() const noexcept { return _geo; }
     block_device& device() const noexcept { return *_dev; }
@@ -159,8 +170,23 @@ private:
     future<> free_volume(std::uint32_t id);
     future<> merge_into_child(std::uint32_t snapshot_id, std::uint32_t child_id);
     // pool_cow.cc
+    // Copies into `physical` the subgranules of the `need` granules that it
+    // does not hold itself, each from the nearest volume of table's chain
+    // that holds it (zeros where none does).
     future<> copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t logical, std::uint32_t physical,
                            std::uint64_t need);
+    // Makes every partly present granule of a volume whole (copying the
+    // missing subgranules from its ancestors) in memory and on the device;
+    // the caller's metadata update persists it. For merges, which work on
+    // whole granules. The volume must be paused (or read-only).
+    future<> complete_subgranules(std::uint32_t volume_id);
+
+    // pool_redirect.cc: the subgranule records of _meta (sorted by cluster).
+    pool_format::subgranule_set* subgranules_of(std::uint32_t cluster) noexcept;
+    // Adds subgranules [first, first + count) to a cluster's record (granules
+    // they complete become whole); returns the cluster's granule bits.
+    std::uint64_t add_subgranules(std::uint32_t cluster, unsigned first, unsigned count);
+    void drop_subgranules(std::uint32_t cluster) noexcept;
 
     // pool.cc
     void set_cluster(std::uint32_t c, std::uint32_t owner, std::uint32_t logical, std::uint64_t granules) noexcept;
@@ -207,11 +233,21 @@ private:
     };
     std::vector<std::unique_ptr<pending_alloc>> _pending;
     // Granule materializations in progress, one per (volume, cluster).
+    // A copy excludes everything else on its cluster; redirects of one
+    // cluster run side by side (they touch only the subgranules they write).
     struct pending_cow {
         std::uint32_t replica_id;
         std::uint32_t logical;
+        bool copying = false;          // ensure_granules runs
+        unsigned redirects = 0;        // between begin_redirect and end_redirect
+        unsigned copies_waiting = 0;   // new redirects wait behind them
+        bool record_reserved = false;  // holds one of _subgranule_reserved
         std::vector<promise<>> waiters;
     };
+    pending_cow* find_cow(std::uint32_t replica_id, std::uint32_t logical) noexcept;
+    void finish_cow(pending_cow* c);
+    // Subgranule records reserved by redirects in progress (room in the slot).
+    std::uint64_t _subgranule_reserved = 0;
     std::vector<std::unique_ptr<pending_cow>> _cow;
     unsigned _background = 0;  // grace periods running
     std::optional<promise<>> _background_done;

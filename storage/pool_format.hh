@@ -40,6 +40,17 @@ inline constexpr std::uint64_t all_granules = ~std::uint64_t(0);
 inline constexpr std::uint32_t max_intents = 16;
 inline constexpr std::uint32_t intent_merge = 1;
 inline constexpr std::uint32_t intent_inflate = 2;
+// Slot version 3 (the version 2 grammar plus subgranule records): written
+// only while some granule is partly present; a pool without any stays a
+// version 2 slot that older engines read.
+inline constexpr std::uint32_t slot_version_subgranules = 3;
+// A granule is split into 16 subgranules (4 KiB in a 4 MiB cluster): a
+// write that covers whole subgranules of a granule its volume lacks is
+// redirected (written in place in the volume's cluster, the subgranules'
+// bits recorded) instead of copying the granule first.
+inline constexpr std::uint32_t subgranules_per_granule = 16;
+inline constexpr std::uint32_t subgranules_per_cluster = granules_per_cluster * subgranules_per_granule;
+inline constexpr std::uint32_t subgranule_words = subgranules_per_cluster / 64;
 
 struct superblock {
     char magic[8];
@@ -206,6 +217,22 @@ static_assert(offsetof(intent_record, reserved) == 24);
 static_assert(offsetof(intent_record, reserved2) == 56);
 static_assert(offsetof(intent_record, crc32c) == 60);
 
+// Version 3 slot: one per cluster that holds subgranules of granules whose
+// granule bit is clear (bit b of the 1024: subgranule b % 16 of granule
+// b / 16).
+struct subgranule_record {
+    std::uint32_t cluster;
+    std::uint32_t reserved;
+    std::uint64_t bits[subgranule_words];
+    std::uint32_t reserved2;
+    std::uint32_t crc32c;  // of bytes 0..139
+};
+static_assert(sizeof(subgranule_record) == 144);
+static_assert(offsetof(subgranule_record, reserved) == 4);
+static_assert(offsetof(subgranule_record, bits) == 8);
+static_assert(offsetof(subgranule_record, reserved2) == 136);
+static_assert(offsetof(subgranule_record, crc32c) == 140);
+
 // ---- decoded forms ----------------------------------------------------------
 
 struct pool_geometry {
@@ -250,6 +277,23 @@ struct intent_meta {
     friend bool operator==(const intent_meta&, const intent_meta&) = default;
 };
 
+// The subgranules present in one physical cluster outside its whole
+// granules (never a bit of a granule whose granule bit is set; never empty).
+struct subgranule_set {
+    std::uint32_t cluster = 0;
+    std::uint64_t bits[subgranule_words] = {};
+    bool empty() const noexcept {
+        for (std::uint64_t w : bits) if (w) return false;
+        return true;
+    }
+    friend bool operator==(const subgranule_set&, const subgranule_set&) = default;
+};
+
+// The 16 subgranule bits of granule g, as a 16-bit value.
+inline std::uint32_t granule_subgranules(const std::uint64_t (&bits)[subgranule_words], unsigned g) noexcept {
+    return static_cast<std::uint32_t>(bits[g / 4] >> (g % 4 * 16)) & 0xffffu;
+}
+
 struct metadata_state {
     std::uint64_t sequence = 0;
     std::uint32_t next_replica_id = 1;
@@ -259,6 +303,8 @@ struct metadata_state {
     // for an owned cluster); 0 for a free one. Same length as clusters.
     std::vector<std::uint64_t> granules;
     std::vector<intent_meta> intents;  // version 2 only
+    // Partly present granules, sorted by cluster (slot version 3).
+    std::vector<subgranule_set> subgranules;
     std::uint32_t version = format_version_1;  // of the slot it was read from / will be written as
 };
 
@@ -292,6 +338,13 @@ std::uint64_t metadata_bytes_v2(std::size_t volumes, std::size_t clusters, std::
 // The most clusters a version 2 slot of this geometry holds (max_replicas
 // volumes and max_intents intents included).
 std::uint64_t max_clusters_v2(const pool_geometry& g) noexcept;
+// Subgranule records the slot has room for beside `clusters` entries (the
+// most volumes and intents counted, so control operations always fit).
+std::uint64_t subgranule_capacity(const pool_geometry& g, std::uint64_t clusters) noexcept;
+// Subgranule size of the geometry's clusters.
+inline std::uint64_t subgranule_bytes(const pool_geometry& g) noexcept {
+    return g.cluster_size / subgranules_per_cluster;
+}
 // Granule size of the geometry's clusters.
 inline std::uint64_t granule_bytes(const pool_geometry& g) noexcept { return g.cluster_size / granules_per_cluster; }
 // Bytes of the slot that hold data for `m` (rounded to 4 KiB).

@@ -113,10 +113,15 @@ future<> pool::commit_loop() {
         // written before its change was made); one flush makes them all
         // durable before the metadata that names them.
         const bool flush_data = std::exchange(_data_before_commit, false);
-        pool_format::metadata_state next = _meta;
-        next.sequence = _meta.sequence + 1;
-        auto bytes = pool_format::encode_metadata(_geo, next);
-        const std::uint64_t offset = pool_format::metadata_offset + (next.sequence % 2) * _geo.slot_bytes;
+        // Encoded from _meta itself (no copy of the whole state per commit).
+        const std::uint64_t sequence = _meta.sequence + 1;
+        std::vector<std::byte> bytes;
+        {
+            const std::uint64_t current = std::exchange(_meta.sequence, sequence);
+            bytes = pool_format::encode_metadata(_geo, _meta);
+            _meta.sequence = current;
+        }
+        const std::uint64_t offset = pool_format::metadata_offset + (sequence % 2) * _geo.slot_bytes;
         std::string error;
         try {
             if (bytes.size() > _geo.slot_bytes) {
@@ -133,7 +138,7 @@ future<> pool::commit_loop() {
         if (!error.empty()) {
             fail("metadata write failed: " + error);
         } else {
-            _meta.sequence = next.sequence;
+            _meta.sequence = sequence;
             _durable = target;
         }
         // Wake everyone whose change is now durable (or all, on failure).
