@@ -14,6 +14,9 @@ namespace ioe {
 namespace {
 
 constexpr std::uint64_t chunk_bytes = 1 << 20;  // the largest DMA buffer
+// Rounds of the task queue a commit waits for more changes to join it (it
+// stops at the first round that brought none).
+constexpr unsigned max_gather_rounds = 8;
 
 io_channel& channel_of(block_device* dev) {
     io_channel* ch = dev->channel();
@@ -108,6 +111,15 @@ future<> pool::persist() {
 future<> pool::commit_loop() {
     _committing = true;
     while (_durable < _changes && !_failed) {
+        // Let the changes of the tasks already queued join this commit: on
+        // a device that completes at once (a RAM disk) every redirected
+        // write would otherwise get a commit of its own, and a commit
+        // encodes the whole slot.
+        for (unsigned round = 0; round < max_gather_rounds; ++round) {
+            const std::uint64_t before = _changes;
+            co_await yield();
+            if (_changes == before) break;
+        }
         const std::uint64_t target = _changes;
         // Copies the changes up to target reference are complete (each was
         // written before its change was made); one flush makes them all
