@@ -158,6 +158,10 @@ private:
     // Makes the in-memory metadata durable; returns when a write that covers
     // every change made before the call has been flushed.
     future<> persist();
+    // The same for a redirected write's change alone: the commit may record
+    // it (and the others like it) in a delta page instead of a new image.
+    future<> persist_redirect(pool_format::delta_entry entry);
+    future<> wait_durable(std::uint64_t change);
     future<> commit_loop();
     future<> zero_clusters(const std::vector<std::uint32_t>& clusters);
 
@@ -218,6 +222,12 @@ private:
     // Data the next metadata update will reference was written without a
     // flush (copied granules): the commit flushes the device first.
     bool _data_before_commit = false;
+    // Delta pages: redirected writes since the newest image, recorded in
+    // that slot's tail while nothing else changed (pool_metadata.cc).
+    std::vector<pool_format::delta_entry> _delta;
+    bool _image_needed = true;        // a change a delta cannot carry (or none written yet)
+    std::uint64_t _image_bytes = 0;   // of the newest image
+    std::uint32_t _delta_pages = 0;   // written after it
     struct durable_waiter {
         std::uint64_t change;
         promise<> done;

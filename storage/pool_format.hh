@@ -233,6 +233,46 @@ static_assert(offsetof(subgranule_record, bits) == 8);
 static_assert(offsetof(subgranule_record, reserved2) == 136);
 static_assert(offsetof(subgranule_record, crc32c) == 140);
 
+// A delta page (4 KiB, slot version 2 and 3): written into the unused tail
+// of the slot that holds the newest image, after the image, to record
+// redirected writes without rewriting the slot (docs/pool-format.md,
+// "Delta pages"). Import applies the valid pages that follow an image in
+// index order and stops at the first that is not.
+inline constexpr char delta_magic[8] = {'I', 'O', 'E', 'D', 'E', 'L', 'T', '1'};
+struct delta_header {
+    char magic[8];               // "IOEDELT1"
+    std::uint64_t base_sequence; // the sequence of the image it follows
+    std::uint8_t pool_uuid[16];
+    std::uint32_t index;         // 1, 2, ... after the image
+    std::uint32_t count;         // entries that follow
+    std::uint8_t reserved[20];
+    std::uint32_t crc32c;        // of bytes 0..59 and the entries
+};
+static_assert(sizeof(delta_header) == 64);
+static_assert(offsetof(delta_header, base_sequence) == 8);
+static_assert(offsetof(delta_header, pool_uuid) == 16);
+static_assert(offsetof(delta_header, index) == 32);
+static_assert(offsetof(delta_header, count) == 36);
+static_assert(offsetof(delta_header, reserved) == 40);
+static_assert(offsetof(delta_header, crc32c) == 60);
+
+// One redirected write: cluster (free before, or the owner's for logical)
+// owned by owner for logical, subgranules [first, first + count) present.
+struct delta_entry {
+    std::uint32_t cluster;
+    std::uint32_t owner;
+    std::uint32_t logical;
+    std::uint16_t first;
+    std::uint16_t count;
+    friend bool operator==(const delta_entry&, const delta_entry&) = default;
+};
+static_assert(sizeof(delta_entry) == 16);
+static_assert(offsetof(delta_entry, owner) == 4);
+static_assert(offsetof(delta_entry, logical) == 8);
+static_assert(offsetof(delta_entry, first) == 12);
+static_assert(offsetof(delta_entry, count) == 14);
+inline constexpr std::size_t max_delta_entries = (page_bytes - sizeof(delta_header)) / sizeof(delta_entry);
+
 // ---- decoded forms ----------------------------------------------------------
 
 struct pool_geometry {
@@ -358,6 +398,20 @@ decode_result decode_metadata(std::span<const std::byte> slot, const pool_geomet
 
 decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geometry& g, metadata_state& out,
                                  std::string& why);
+
+// One delta page (at most max_delta_entries entries) following the image
+// of sequence base_sequence.
+std::vector<std::byte> encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
+                                    std::span<const delta_entry> entries);
+// Applies to m (decoded from an image of image_bytes at the start of slot)
+// the valid delta pages that follow it; corrupt when a valid page's entry
+// contradicts the state (`why` says which).
+decode_result apply_deltas(std::span<const std::byte> slot, std::uint64_t image_bytes, const pool_geometry& g,
+                           metadata_state& m, std::string& why);
+// Marks subgranules [first, first + count) present in cluster c of m (a
+// granule whose 16 subgranules are all present becomes whole); returns the
+// cluster's granule bits.
+std::uint64_t add_subgranules(metadata_state& m, std::uint32_t c, unsigned first, unsigned count);
 
 // Picks the newest valid of the two slots.
 decode_result choose_metadata(std::span<const std::byte> slot0, std::span<const std::byte> slot1,

@@ -328,6 +328,8 @@ decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geo
         }
         m.subgranules.push_back(sg);
     }
+    // Redirected writes recorded after this image.
+    if (auto r = apply_deltas(slot, align_page(sizeof h + payload), g, m, why); r != decode_result::ok) return r;
     out = std::move(m);
     return decode_result::ok;
 }

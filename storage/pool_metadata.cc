@@ -96,7 +96,18 @@ future<> pool::zero_clusters(const std::vector<std::uint32_t>& clusters) {
 
 future<> pool::persist() {
     if (_failed) throw storage_error(storage_errc::io_error, *_failed);
-    const std::uint64_t mine = ++_changes;
+    _image_needed = true;
+    co_await wait_durable(++_changes);
+}
+
+future<> pool::persist_redirect(pool_format::delta_entry entry) {
+    if (_failed) throw storage_error(storage_errc::io_error, *_failed);
+    if (_delta.capacity() == 0) _delta.reserve(pool_format::max_delta_entries);
+    _delta.push_back(entry);
+    co_await wait_durable(++_changes);
+}
+
+future<> pool::wait_durable(std::uint64_t mine) {
     if (!_committing) commit_loop().ignore();
     if (_durable < mine && !_failed) {
         _durable_waiters.push_back(durable_waiter{mine, promise<>()});
@@ -125,15 +136,25 @@ future<> pool::commit_loop() {
         // written before its change was made); one flush makes them all
         // durable before the metadata that names them.
         const bool flush_data = std::exchange(_data_before_commit, false);
-        // Encoded from _meta itself (no copy of the whole state per commit).
-        const std::uint64_t sequence = _meta.sequence + 1;
+        // Only redirected writes since the newest image, and room after it
+        // in its slot: one delta page there. Else a new image in the other
+        // slot (encoded from _meta itself: no copy of the whole state).
+        const bool delta = !_image_needed && !_delta.empty() && _delta.size() <= pool_format::max_delta_entries &&
+                           _meta.version >= 2 &&
+                           _image_bytes + std::uint64_t(_delta_pages + 1) * pool_format::page_bytes <= _geo.slot_bytes;
+        const std::uint64_t sequence = delta ? _meta.sequence : _meta.sequence + 1;
         std::vector<std::byte> bytes;
-        {
+        std::uint64_t offset = pool_format::metadata_offset + (sequence % 2) * _geo.slot_bytes;
+        if (delta) {
+            bytes = pool_format::encode_delta(_geo, sequence, _delta_pages + 1, _delta);
+            offset += _image_bytes + std::uint64_t(_delta_pages) * pool_format::page_bytes;
+        } else {
             const std::uint64_t current = std::exchange(_meta.sequence, sequence);
             bytes = pool_format::encode_metadata(_geo, _meta);
             _meta.sequence = current;
         }
-        const std::uint64_t offset = pool_format::metadata_offset + (sequence % 2) * _geo.slot_bytes;
+        _delta.clear();
+        _image_needed = false;
         std::string error;
         try {
             if (bytes.size() > _geo.slot_bytes) {
@@ -147,10 +168,18 @@ future<> pool::commit_loop() {
         } catch (const std::exception& e) {
             error = e.what();
         }
+        if (error.empty()) {
+            if (delta) {
+                ++_delta_pages;
+            } else {
+                _image_bytes = bytes.size();
+                _delta_pages = 0;
+            }
+        }
         if (!error.empty()) {
             fail("metadata write failed: " + error);
         } else {
-            _meta.sequence = sequence;
+            _meta.sequence = sequence;  // unchanged by a delta page
             _durable = target;
         }
         // Wake everyone whose change is now durable (or all, on failure).

@@ -8,7 +8,8 @@
 // subgranule record (a granule whose 16 subgranules are all present becomes
 // whole) with one group-committed metadata update, which flushes the device
 // before it writes the slot: the data is durable before any metadata names
-// it, so a crash never shows a recycled cluster's bytes. Only then are the
+// it, so a crash never shows a recycled cluster's bytes (the update is a
+// 4 KiB delta page when nothing else changed). Only then are the
 // bits published and the write acknowledged; a crash before the update
 // leaves the ancestor's data in place (a valid pre-write state).
 //
@@ -34,20 +35,7 @@ void pool::drop_subgranules(std::uint32_t cluster) noexcept {
 }
 
 std::uint64_t pool::add_subgranules(std::uint32_t cluster, unsigned first, unsigned count) {
-    pf::subgranule_set* sg = subgranules_of(cluster);
-    if (!sg) {
-        auto it = std::lower_bound(_meta.subgranules.begin(), _meta.subgranules.end(), cluster,
-                                   [](const pf::subgranule_set& s, std::uint32_t c) { return s.cluster < c; });
-        sg = &*_meta.subgranules.insert(it, pf::subgranule_set{cluster, {}});
-    }
-    for (unsigned b = first; b < first + count; ++b) sg->bits[b / 64] |= std::uint64_t(1) << (b % 64);
-    std::uint64_t granules = _meta.granules[cluster];
-    for (unsigned g = first / pf::subgranules_per_granule; g <= (first + count - 1) / pf::subgranules_per_granule; ++g) {
-        if (pf::granule_subgranules(sg->bits, g) == 0xffffu) granules |= std::uint64_t(1) << g;
-    }
-    // set_cluster clears the bits of whole granules (and an empty record).
-    set_cluster(cluster, _meta.clusters[cluster].owner, _meta.clusters[cluster].logical, granules);
-    return granules;
+    return pf::add_subgranules(_meta, cluster, first, count);
 }
 
 pool::pending_cow* pool::find_cow(std::uint32_t replica_id, std::uint32_t logical) noexcept {
@@ -115,7 +103,8 @@ future<io_status> pool::end_redirect(std::uint32_t replica_id, std::uint32_t log
         const std::uint64_t granules = add_subgranules(physical, first, count);
         _data_before_commit = true;
         try {
-            co_await persist();
+            co_await persist_redirect(pf::delta_entry{physical, replica_id, logical, static_cast<std::uint16_t>(first),
+                                                      static_cast<std::uint16_t>(count)});
             pf::subgranule_set bits{};
             for (unsigned b = first; b < first + count; ++b) bits.bits[b / 64] |= std::uint64_t(1) << (b % 64);
             r->publish_subgranules(logical, physical, granules, bits.bits);
