@@ -233,6 +233,7 @@ private:
         promise<> done;
     };
     std::vector<durable_waiter> _durable_waiters;
+    std::vector<durable_waiter> _waking;  // scratch of commit_loop, kept for its capacity
 
     // Thin allocations in progress (zeroing or being persisted).
     struct pending_alloc {
@@ -255,10 +256,13 @@ private:
         std::vector<promise<>> waiters;
     };
     pending_cow* find_cow(std::uint32_t replica_id, std::uint32_t logical) noexcept;
+    pending_cow* start_cow(std::uint32_t replica_id, std::uint32_t logical);
     void finish_cow(pending_cow* c);
     // Subgranule records reserved by redirects in progress (room in the slot).
     std::uint64_t _subgranule_reserved = 0;
     std::vector<std::unique_ptr<pending_cow>> _cow;
+    // Finished records, reused: no allocation per first write in steady use.
+    std::vector<std::unique_ptr<pending_cow>> _cow_spare;
     unsigned _background = 0;  // grace periods running
     std::optional<promise<>> _background_done;
 };

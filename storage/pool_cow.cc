@@ -145,8 +145,7 @@ future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, st
         busy->waiters.emplace_back();
         co_await busy->waiters.back().get_future();
     }
-    _cow.push_back(std::make_unique<pending_cow>(pending_cow{replica_id, logical, false, 0, 0, false, {}}));
-    pending_cow* mine = _cow.back().get();
+    pending_cow* mine = start_cow(replica_id, logical);
     mine->copying = true;
 
     std::optional<std::error_code> error;

@@ -183,11 +183,20 @@ future<> pool::commit_loop() {
             _durable = target;
         }
         // Wake everyone whose change is now durable (or all, on failure).
-        std::vector<durable_waiter> keep;
-        std::vector<durable_waiter> wake;
-        for (auto& w : _durable_waiters) (w.change <= _durable || _failed ? wake : keep).push_back(std::move(w));
-        _durable_waiters = std::move(keep);
-        for (auto& w : wake) w.done.set_value();
+        // (Through a kept scratch vector: no allocation per commit.)
+        _waking.clear();
+        std::size_t kept = 0;
+        for (auto& w : _durable_waiters) {
+            if (w.change <= _durable || _failed) {
+                _waking.push_back(std::move(w));
+            } else {
+                if (&_durable_waiters[kept] != &w) _durable_waiters[kept] = std::move(w);
+                ++kept;
+            }
+        }
+        _durable_waiters.erase(_durable_waiters.begin() + static_cast<std::ptrdiff_t>(kept), _durable_waiters.end());
+        for (auto& w : _waking) w.done.set_value();
+        _waking.clear();
     }
     _committing = false;
 }

@@ -45,10 +45,28 @@ pool::pending_cow* pool::find_cow(std::uint32_t replica_id, std::uint32_t logica
     return nullptr;
 }
 
+pool::pending_cow* pool::start_cow(std::uint32_t replica_id, std::uint32_t logical) {
+    std::unique_ptr<pending_cow> c;
+    if (_cow_spare.empty()) {
+        c = std::make_unique<pending_cow>(pending_cow{replica_id, logical, false, 0, 0, false, {}});
+    } else {
+        c = std::move(_cow_spare.back());
+        _cow_spare.pop_back();
+        c->replica_id = replica_id;
+        c->logical = logical;
+    }
+    if (_cow.capacity() == 0) _cow.reserve(64);
+    _cow.push_back(std::move(c));
+    return _cow.back().get();
+}
+
 void pool::finish_cow(pending_cow* c) {
     if (c->record_reserved) --_subgranule_reserved;
     auto waiters = std::move(c->waiters);
-    std::erase_if(_cow, [c](const std::unique_ptr<pending_cow>& x) { return x.get() == c; });
+    auto it = std::find_if(_cow.begin(), _cow.end(), [c](const std::unique_ptr<pending_cow>& x) { return x.get() == c; });
+    *c = pending_cow{0, 0, false, 0, 0, false, {}};
+    _cow_spare.push_back(std::move(*it));
+    _cow.erase(it);
     for (auto& w : waiters) w.set_value();
 }
 
@@ -82,8 +100,7 @@ future<result<std::uint32_t>> pool::begin_redirect(std::uint32_t replica_id, std
         r->publish(logical, physical, 0);
     }
     if (!mine) {
-        _cow.push_back(std::make_unique<pending_cow>(pending_cow{replica_id, logical, false, 0, 0, false, {}}));
-        mine = _cow.back().get();
+        mine = start_cow(replica_id, logical);
     }
     if (reserve) {
         mine->record_reserved = true;
