@@ -403,6 +403,9 @@ decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geo
 // of sequence base_sequence.
 std::vector<std::byte> encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
                                     std::span<const delta_entry> entries);
+// The same into `page` (resized to one page; no allocation once it has).
+void encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
+                  std::span<const delta_entry> entries, std::vector<std::byte>& page);
 // Applies to m (decoded from an image of image_bytes at the start of slot)
 // the valid delta pages that follow it; corrupt when a valid page's entry
 // contradicts the state (`why` says which).

@@ -37,7 +37,14 @@ std::uint64_t add_subgranules(metadata_state& m, std::uint32_t c, unsigned first
 
 std::vector<std::byte> encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
                                     std::span<const delta_entry> entries) {
-    std::vector<std::byte> page(page_bytes);
+    std::vector<std::byte> page;
+    encode_delta(g, base_sequence, index, entries, page);
+    return page;
+}
+
+void encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
+                  std::span<const delta_entry> entries, std::vector<std::byte>& page) {
+    page.assign(page_bytes, std::byte{0});
     const std::size_t n = std::min(entries.size(), max_delta_entries);
     std::memcpy(page.data() + sizeof(delta_header), entries.data(), n * sizeof(delta_entry));
     delta_header h{};
@@ -49,7 +56,6 @@ std::vector<std::byte> encode_delta(const pool_geometry& g, std::uint64_t base_s
     h.crc32c = crc32c_extend(crc32c(&h, offsetof(delta_header, crc32c)), page.data() + sizeof h,
                              n * sizeof(delta_entry));
     std::memcpy(page.data(), &h, sizeof h);
-    return page;
 }
 
 decode_result apply_deltas(std::span<const std::byte> slot, std::uint64_t image_bytes, const pool_geometry& g,

@@ -97,26 +97,28 @@ future<> pool::zero_clusters(const std::vector<std::uint32_t>& clusters) {
 future<> pool::persist() {
     if (_failed) throw storage_error(storage_errc::io_error, *_failed);
     _image_needed = true;
-    co_await wait_durable(++_changes);
-}
-
-future<> pool::persist_redirect(pool_format::delta_entry entry) {
-    if (_failed) throw storage_error(storage_errc::io_error, *_failed);
-    if (_delta.capacity() == 0) _delta.reserve(pool_format::max_delta_entries);
-    _delta.push_back(entry);
-    co_await wait_durable(++_changes);
-}
-
-future<> pool::wait_durable(std::uint64_t mine) {
-    if (!_committing) commit_loop().ignore();
-    if (_durable < mine && !_failed) {
-        _durable_waiters.push_back(durable_waiter{mine, promise<>()});
-        co_await _durable_waiters.back().done.get_future();
-    }
+    const std::uint64_t mine = ++_changes;
+    co_await wait_durable(mine);
     if (_durable < mine) {
         throw storage_error(storage_errc::io_error,
                             fmt::format("pool \"{}\": metadata update failed: {}", _geo.name, _failed.value_or("?")));
     }
+}
+
+future<> pool::persist_redirect(pool_format::delta_entry entry) {
+    // Not a coroutine: one frame less per redirected write. The caller
+    // checks _failed once it resolves.
+    if (_failed) return make_ready_future<>();
+    if (_delta.capacity() == 0) _delta.reserve(pool_format::max_delta_entries);
+    _delta.push_back(entry);
+    return wait_durable(++_changes);
+}
+
+future<> pool::wait_durable(std::uint64_t mine) {
+    if (!_committing) commit_loop().ignore();
+    if (_durable >= mine || _failed) return make_ready_future<>();
+    _durable_waiters.push_back(durable_waiter{mine, promise<>()});
+    return _durable_waiters.back().done.get_future();
 }
 
 future<> pool::commit_loop() {
@@ -146,7 +148,8 @@ future<> pool::commit_loop() {
         std::vector<std::byte> bytes;
         std::uint64_t offset = pool_format::metadata_offset + (sequence % 2) * _geo.slot_bytes;
         if (delta) {
-            bytes = pool_format::encode_delta(_geo, sequence, _delta_pages + 1, _delta);
+            bytes.swap(_delta_page);  // a kept buffer: no allocation per delta page
+            pool_format::encode_delta(_geo, sequence, _delta_pages + 1, _delta, bytes);
             offset += _image_bytes + std::uint64_t(_delta_pages) * pool_format::page_bytes;
         } else {
             const std::uint64_t current = std::exchange(_meta.sequence, sequence);
@@ -168,6 +171,7 @@ future<> pool::commit_loop() {
         } catch (const std::exception& e) {
             error = e.what();
         }
+        if (delta) bytes.swap(_delta_page);
         if (error.empty()) {
             if (delta) {
                 ++_delta_pages;

@@ -122,6 +122,7 @@ future<io_status> pool::end_redirect(std::uint32_t replica_id, std::uint32_t log
         try {
             co_await persist_redirect(pf::delta_entry{physical, replica_id, logical, static_cast<std::uint16_t>(first),
                                                       static_cast<std::uint16_t>(count)});
+            if (_failed) throw storage_error(storage_errc::io_error, *_failed);
             pf::subgranule_set bits{};
             for (unsigned b = first; b < first + count; ++b) bits.bits[b / 64] |= std::uint64_t(1) << (b % 64);
             r->publish_subgranules(logical, physical, granules, bits.bits);
