@@ -228,6 +228,7 @@ private:
     bool _image_needed = true;        // a change a delta cannot carry (or none written yet)
     std::uint64_t _image_bytes = 0;   // of the newest image
     std::uint32_t _delta_pages = 0;   // written after it
+    bool _delta_unflushed = false;    // the last commit was a delta page, not flushed after
     std::vector<std::byte> _delta_page;  // the page being written, kept for its capacity
     struct durable_waiter {
         std::uint64_t change;

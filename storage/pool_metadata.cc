@@ -165,9 +165,18 @@ future<> pool::commit_loop() {
                                     fmt::format("{} bytes of metadata do not fit a {}-byte slot", bytes.size(),
                                                 _geo.slot_bytes));
             }
-            if (flush_data) co_await flush(_dev);
+            // Before an image goes into the other slot, the current one (and
+            // its delta pages) must be durable; before a delta page, the
+            // data it names.
+            if (flush_data || (!delta && _delta_unflushed)) co_await flush(_dev);
             co_await write_bytes(_dev, offset, bytes);
-            co_await flush(_dev);
+            // A delta page is not flushed: its redirected writes are
+            // acknowledged once it is written (a kill -9 keeps it), and
+            // the volume's next flush, or the next commit's leading
+            // flush, makes it durable (the power-loss contract asks no
+            // more of a write acknowledged without a flush after it).
+            if (!delta) co_await flush(_dev);
+            _delta_unflushed = delta;
         } catch (const std::exception& e) {
             error = e.what();
         }
