@@ -13,7 +13,10 @@
 // Crash consistency: the metadata lives in two alternating slots, each
 // written whole with a higher sequence and flushed (pool_metadata.cc); an
 // update is durable when its flush completes, and nothing that depends on it
-// (a replica's existence, a thin write) is acknowledged before that.
+// (a replica's existence, a thin write) is acknowledged before that. The
+// exception: redirected writes (pool_redirect.cc) are recorded in a delta
+// page after the newest image and acknowledged once it is written, before
+// a flush (a kill -9 keeps it; the volume's flush makes it durable).
 #pragma once
 
 #include <cstdint>
