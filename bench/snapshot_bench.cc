@@ -14,11 +14,13 @@
 //      the load's worst latency in that window is reported beside it. Then
 //      every granule of the replica is written once again (so that the next
 //      phase starts from a replica that owns all its data).
-//   3. cow_first_write: a snapshot, then exactly one 4K write in every
-//      granule of the replica (random order, random block in the granule,
-//      QD32): every measured I/O is a first write, each a copy-on-write of
-//      its granule. IOPS = granules / elapsed.
-//   4. post_cow: after phase 3 every granule was written once: 4K randwrite
+//   3. cow_first_write: a snapshot, then exactly one 4K write in every COW
+//      unit of the replica (random order, QD32): every measured I/O is a
+//      first write of its unit since the snapshot. The unit is what the
+//      pool materializes at once: the subgranule (cluster / 1024, 4 KiB by
+//      default: each such write is redirected, no copy), or 4K when that is
+//      larger. IOPS = units / elapsed.
+//   4. post_cow: after phase 3 every unit was written once: 4K randwrite
 //      QD32 in a timed window (the steady state).
 //   5. clone_read: a clone of phase 3's snapshot (all its data in the
 //      snapshot), 4K randread QD32, against phase 1's plain randread.
@@ -223,11 +225,13 @@ future<> snapshot_under_load(ioe::pool* pl, ioe::replica* r, const params* p, re
     co_await l.finish(&res->errors);
 }
 
-// Phase 3: one 4K write in every granule of `r`, just after a snapshot.
+// Phase 3: one 4K write in every COW unit of `r`, just after a snapshot.
 future<> first_writes(ioe::pool* pl, ioe::replica* r, results* res) {
     std::fprintf(stderr, "snapshot_bench: first writes after a snapshot\n");
     co_await pl->snapshot_replica(r->name(), ioe::snapshot_options{.name = "snap_cow", .id = {}, .txid = "cow"});
-    const std::uint64_t granule_bytes = ioe::pool_format::granule_bytes(pl->geometry());
+    // The unit a first write materializes (a "granule" in the names below).
+    const std::uint64_t granule_bytes =
+        std::max<std::uint64_t>(ioe::pool_format::subgranule_bytes(pl->geometry()), io_bytes);
     const std::uint64_t granules = r->size_bytes() / granule_bytes;
     std::vector<std::uint32_t> order(granules);
     std::iota(order.begin(), order.end(), 0u);

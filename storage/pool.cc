@@ -46,6 +46,15 @@ pool::pool(block_device* dev, pf::pool_geometry geo, pf::metadata_state meta, de
 void pool::set_cluster(std::uint32_t c, std::uint32_t owner, std::uint32_t logical, std::uint64_t granules) noexcept {
     _meta.clusters[c] = pf::alloc_entry{owner, logical};
     _meta.granules[c] = owner == pf::no_owner ? 0 : granules;
+    if (owner == pf::no_owner || granules == pf::all_granules) {
+        drop_subgranules(c);
+    } else if (pf::subgranule_set* sg = subgranules_of(c)) {
+        // Whole granules need no subgranule bits.
+        for (unsigned g = 0; g < pf::granules_per_cluster; ++g) {
+            if (granules >> g & 1) sg->bits[g / 4] &= ~(std::uint64_t(0xffff) << (g % 4 * 16));
+        }
+        if (sg->empty()) drop_subgranules(c);
+    }
 }
 
 pool::~pool() = default;
@@ -190,7 +199,12 @@ future<replica*> pool::add_replica_object(const pf::replica_meta& meta) {
     auto r = std::make_unique<replica>(*this, meta, _dev->block_size(), _geo.cluster_size, std::move(table));
     for (std::size_t c = 0; c < _meta.clusters.size(); ++c) {
         const auto& e = _meta.clusters[c];
-        if (e.owner == meta.id) r->publish(e.logical, static_cast<std::uint32_t>(c), _meta.granules[c]);
+        if (e.owner != meta.id) continue;
+        if (const pf::subgranule_set* sg = subgranules_of(static_cast<std::uint32_t>(c))) {
+            r->publish_subgranules(e.logical, static_cast<std::uint32_t>(c), _meta.granules[c], sg->bits);
+        } else {
+            r->publish(e.logical, static_cast<std::uint32_t>(c), _meta.granules[c]);
+        }
     }
     replica* raw = r.get();
     _replicas.push_back(std::move(r));
@@ -249,8 +263,11 @@ future<> pool::grow() {
     auto guard = co_await _control.hold();
     check_usable();
     co_await _dev->rescan();
-    const std::uint64_t fits = pf::clusters_fitting(_geo, _dev->size_bytes());
+    std::uint64_t fits = pf::clusters_fitting(_geo, _dev->size_bytes());
     const std::uint64_t old = _meta.clusters.size();
+    // The subgranule records (and those being reserved) keep their room.
+    const std::uint64_t records = _meta.subgranules.size() + _subgranule_reserved;
+    while (fits > old && pf::subgranule_capacity(_geo, fits) < records) --fits;
     if (fits <= old) co_return;  // nothing gained (or capped at max_clusters)
     _meta.clusters.resize(fits, pf::alloc_entry{pf::no_owner, 0});
     _meta.granules.resize(fits, 0);

@@ -13,7 +13,10 @@
 // Crash consistency: the metadata lives in two alternating slots, each
 // written whole with a higher sequence and flushed (pool_metadata.cc); an
 // update is durable when its flush completes, and nothing that depends on it
-// (a replica's existence, a thin write) is acknowledged before that.
+// (a replica's existence, a thin write) is acknowledged before that. The
+// exception: redirected writes (pool_redirect.cc) are recorded in a delta
+// page after the newest image and acknowledged once it is written, before
+// a flush (a kill -9 keeps it; the volume's flush makes it durable).
 #pragma once
 
 #include <cstdint>
@@ -131,6 +134,17 @@ public:
     // the nearest ancestor or zeroed, flushed, persisted, published) and
     // returns the physical cluster; ENOSPC when the pool is full.
     future<result<std::uint32_t>> ensure_granules(std::uint32_t replica_id, std::uint32_t logical, std::uint64_t mask);
+    // Redirect (pool_redirect.cc), for a volume with a parent and a write
+    // that covers subgranules [first, first + count) of (replica, logical):
+    // begin returns the physical cluster to write them into (taken if
+    // needed; EAGAIN when the slot has no room for another subgranule
+    // record: copy instead); after the write, end records their bits
+    // (flushing the data before the metadata) and publishes them, or, when
+    // the write failed, only ends the redirect.
+    future<result<std::uint32_t>> begin_redirect(std::uint32_t replica_id, std::uint32_t logical, unsigned first,
+                                                 unsigned count);
+    future<io_status> end_redirect(std::uint32_t replica_id, std::uint32_t logical, unsigned first, unsigned count,
+                                   bool written);
 
     const pool_format::pool_geometry& geometry() const noexcept { return _geo; }
     block_device& device() const noexcept { return *_dev; }
@@ -147,6 +161,10 @@ private:
     // Makes the in-memory metadata durable; returns when a write that covers
     // every change made before the call has been flushed.
     future<> persist();
+    // The same for a redirected write's change alone: the commit may record
+    // it (and the others like it) in a delta page instead of a new image.
+    future<> persist_redirect(pool_format::delta_entry entry);
+    future<> wait_durable(std::uint64_t change);
     future<> commit_loop();
     future<> zero_clusters(const std::vector<std::uint32_t>& clusters);
 
@@ -159,8 +177,23 @@ private:
     future<> free_volume(std::uint32_t id);
     future<> merge_into_child(std::uint32_t snapshot_id, std::uint32_t child_id);
     // pool_cow.cc
+    // Copies into `physical` the subgranules of the `need` granules that it
+    // does not hold itself, each from the nearest volume of table's chain
+    // that holds it (zeros where none does).
     future<> copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t logical, std::uint32_t physical,
                            std::uint64_t need);
+    // Makes every partly present granule of a volume whole (copying the
+    // missing subgranules from its ancestors) in memory and on the device;
+    // the caller's metadata update persists it. For merges, which work on
+    // whole granules. The volume must be paused (or read-only).
+    future<> complete_subgranules(std::uint32_t volume_id);
+
+    // pool_redirect.cc: the subgranule records of _meta (sorted by cluster).
+    pool_format::subgranule_set* subgranules_of(std::uint32_t cluster) noexcept;
+    // Adds subgranules [first, first + count) to a cluster's record (granules
+    // they complete become whole); returns the cluster's granule bits.
+    std::uint64_t add_subgranules(std::uint32_t cluster, unsigned first, unsigned count);
+    void drop_subgranules(std::uint32_t cluster) noexcept;
 
     // pool.cc
     void set_cluster(std::uint32_t c, std::uint32_t owner, std::uint32_t logical, std::uint64_t granules) noexcept;
@@ -192,11 +225,20 @@ private:
     // Data the next metadata update will reference was written without a
     // flush (copied granules): the commit flushes the device first.
     bool _data_before_commit = false;
+    // Delta pages: redirected writes since the newest image, recorded in
+    // that slot's tail while nothing else changed (pool_metadata.cc).
+    std::vector<pool_format::delta_entry> _delta;
+    bool _image_needed = true;        // a change a delta cannot carry (or none written yet)
+    std::uint64_t _image_bytes = 0;   // of the newest image
+    std::uint32_t _delta_pages = 0;   // written after it
+    bool _delta_unflushed = false;    // the last commit was a delta page, not flushed after
+    std::vector<std::byte> _delta_page;  // the page being written, kept for its capacity
     struct durable_waiter {
         std::uint64_t change;
         promise<> done;
     };
     std::vector<durable_waiter> _durable_waiters;
+    std::vector<durable_waiter> _waking;  // scratch of commit_loop, kept for its capacity
 
     // Thin allocations in progress (zeroing or being persisted).
     struct pending_alloc {
@@ -207,12 +249,25 @@ private:
     };
     std::vector<std::unique_ptr<pending_alloc>> _pending;
     // Granule materializations in progress, one per (volume, cluster).
+    // A copy excludes everything else on its cluster; redirects of one
+    // cluster run side by side (they touch only the subgranules they write).
     struct pending_cow {
         std::uint32_t replica_id;
         std::uint32_t logical;
+        bool copying = false;          // ensure_granules runs
+        unsigned redirects = 0;        // between begin_redirect and end_redirect
+        unsigned copies_waiting = 0;   // new redirects wait behind them
+        bool record_reserved = false;  // holds one of _subgranule_reserved
         std::vector<promise<>> waiters;
     };
+    pending_cow* find_cow(std::uint32_t replica_id, std::uint32_t logical) noexcept;
+    pending_cow* start_cow(std::uint32_t replica_id, std::uint32_t logical);
+    void finish_cow(pending_cow* c);
+    // Subgranule records reserved by redirects in progress (room in the slot).
+    std::uint64_t _subgranule_reserved = 0;
     std::vector<std::unique_ptr<pending_cow>> _cow;
+    // Finished records, reused: no allocation per first write in steady use.
+    std::vector<std::unique_ptr<pending_cow>> _cow_spare;
     unsigned _background = 0;  // grace periods running
     std::optional<promise<>> _background_done;
 };

@@ -3,7 +3,9 @@
 // yet has them materialized here first. The cluster is taken from the free
 // list if the volume has none for that logical cluster (not zeroed: clear
 // bits are never read), each missing granule is copied from the nearest
-// ancestor that holds it or zeroed, and one (group-committed) metadata
+// ancestor that holds it or zeroed (subgranule by subgranule where some
+// are partly present: those the volume holds are kept), and one
+// (group-committed) metadata
 // update, which flushes the device before it writes, sets the bits; only
 // then are the bits published and the write proceeds. A crash before the update leaves the
 // granules unreachable and the ancestor's data in place.
@@ -52,30 +54,36 @@ future<> pool::copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t
                              std::uint64_t need) {
     const std::uint64_t gb = pf::granule_bytes(_geo);
     const std::uint32_t bs = _dev->block_size();
+    // Granule by granule, or subgranule by subgranule where the chain has
+    // partly present granules.
+    const bool fine = table->chain_has_subgranules();
+    const std::uint64_t unit = fine ? pf::subgranule_bytes(_geo) : gb;
+    const unsigned units = fine ? pf::subgranules_per_cluster : pf::granules_per_cluster;
+    const unsigned step = fine ? 1 : pf::subgranules_per_granule;  // subgranules per unit
     auto byte_of = [&](std::uint32_t cluster, std::uint64_t within) {
         return _geo.data_offset + std::uint64_t(cluster) * _geo.cluster_size + within;
     };
-    for (unsigned g = 0; g < pf::granules_per_cluster;) {
-        if (!(need >> g & 1)) {
-            ++g;
+    auto needed = [&](unsigned u) { return (need >> (u * step / pf::subgranules_per_granule) & 1) != 0; };
+    auto source = [&](unsigned u) { return table->source_sub(logical, u * step); };
+    for (unsigned u = 0; u < units;) {
+        const std::uint32_t src = needed(u) ? source(u) : physical;
+        if (src == physical) {  // not needed, or held by the volume itself
+            ++u;
             continue;
         }
-        // A run of needed granules with the same source, at most 1 MiB.
-        const std::uint32_t src = table->source(logical, g);
-        unsigned end = g + 1;
-        while (end < pf::granules_per_cluster && (need >> end & 1) && table->source(logical, end) == src &&
-               (end - g + 1) * gb <= max_copy_bytes) {
-            ++end;
-        }
-        const std::uint64_t within = g * gb, len = (end - g) * gb;
+        // A run of needed units with the same source, at most 1 MiB.
+        unsigned end = u + 1;
+        while (end < units && needed(end) && source(end) == src && (end - u + 1) * unit <= max_copy_bytes) ++end;
+        const std::uint64_t within = u * unit, len = (end - u) * unit;
         io_channel* ch = _dev->channel();
         if (!ch) throw storage_error(storage_errc::unavailable, fmt::format("device \"{}\" is closing", _dev->name()));
         const std::uint64_t to = byte_of(physical, within);
         if (src == unallocated_cluster) {
             check_io(co_await ch->write_zeroes(to / bs, len / bs), _dev, "zeroing a granule", to);
         } else {
+            // At least a granule (a whole number of device blocks).
             dma_buffer buf = co_await copy_buffer(len, gb);
-            const std::uint64_t piece = std::min<std::uint64_t>(len, buf.size() / gb * gb);
+            const std::uint64_t piece = buf.size() >= len ? len : buf.size() / gb * gb;
             for (std::uint64_t done = 0; done < len; done += piece) {
                 const std::uint64_t n = std::min(piece, len - done);
                 io_vec v = to_io_vec(buf);
@@ -87,11 +95,35 @@ future<> pool::copy_granules(std::shared_ptr<cluster_table> table, std::uint32_t
                          _dev, "writing a copied granule", to + done);
             }
         }
-        g = end;
+        u = end;
     }
     // No flush here: the commit that records these granules flushes the
     // device before it writes the metadata (pool_metadata.cc), once for
     // every copy in its batch.
+}
+
+future<> pool::complete_subgranules(std::uint32_t volume_id) {
+    replica* r = replica_by_id(volume_id);
+    if (!r) co_return;
+    std::vector<std::uint32_t> clusters;
+    for (const auto& sg : _meta.subgranules) {
+        if (_meta.clusters[sg.cluster].owner == volume_id) clusters.push_back(sg.cluster);
+    }
+    auto table = r->current_table();
+    for (std::uint32_t c : clusters) {
+        const pf::subgranule_set* sg = subgranules_of(c);
+        if (!sg) continue;
+        std::uint64_t partial = 0;
+        for (unsigned g = 0; g < pf::granules_per_cluster; ++g) {
+            if (pf::granule_subgranules(sg->bits, g) != 0) partial |= std::uint64_t(1) << g;
+        }
+        const std::uint32_t logical = _meta.clusters[c].logical;
+        co_await copy_granules(table, logical, c, partial);
+        const std::uint64_t granules = _meta.granules[c] | partial;
+        set_cluster(c, volume_id, logical, granules);  // drops the record
+        _data_before_commit = true;
+        r->publish(logical, c, granules);
+    }
 }
 
 future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, std::uint32_t logical,
@@ -105,17 +137,16 @@ future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, st
         const std::uint32_t p = t->lookup(logical);
         if (p != unallocated_cluster && (t->present(logical) & mask) == mask) co_return p;
         if (_failed) co_return errno_error(EIO);
-        pending_cow* busy = nullptr;
-        for (auto& c : _cow) {
-            if (c->replica_id == replica_id && c->logical == logical) busy = c.get();
-        }
+        pending_cow* busy = find_cow(replica_id, logical);
         if (!busy) break;
-        // One materialization per cluster at a time; then look again.
+        // One copy per cluster at a time, and none beside redirects; then
+        // look again (the record is gone when its waiters wake).
+        ++busy->copies_waiting;
         busy->waiters.emplace_back();
         co_await busy->waiters.back().get_future();
     }
-    _cow.push_back(std::make_unique<pending_cow>(pending_cow{replica_id, logical, {}}));
-    pending_cow* mine = _cow.back().get();
+    pending_cow* mine = start_cow(replica_id, logical);
+    mine->copying = true;
 
     std::optional<std::error_code> error;
     std::uint32_t physical = t->lookup(logical);
@@ -146,9 +177,7 @@ future<result<std::uint32_t>> pool::ensure_granules(std::uint32_t replica_id, st
             give_back(back);
         }
     }
-    auto waiters = std::move(mine->waiters);
-    std::erase_if(_cow, [mine](const std::unique_ptr<pending_cow>& x) { return x.get() == mine; });
-    for (auto& w : waiters) w.set_value();
+    finish_cow(mine);
     if (error) co_return *error;
     co_return physical;
 }

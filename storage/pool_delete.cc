@@ -109,6 +109,10 @@ future<> pool::merge_into_child(std::uint32_t snapshot_id, std::uint32_t child_i
     std::vector<std::uint32_t> freed;
     std::size_t moved = 0;
     try {
+        // Merging works on whole granules: partly present ones of either
+        // volume are completed first (recorded by the update below).
+        co_await complete_subgranules(child_id);
+        co_await complete_subgranules(snapshot_id);
         // The snapshot's readers are done before its clusters change hands.
         co_await s->close();
         if (_registry) {

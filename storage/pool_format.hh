@@ -40,6 +40,17 @@ inline constexpr std::uint64_t all_granules = ~std::uint64_t(0);
 inline constexpr std::uint32_t max_intents = 16;
 inline constexpr std::uint32_t intent_merge = 1;
 inline constexpr std::uint32_t intent_inflate = 2;
+// Slot version 3 (the version 2 grammar plus subgranule records): written
+// only while some granule is partly present; a pool without any stays a
+// version 2 slot that older engines read.
+inline constexpr std::uint32_t slot_version_subgranules = 3;
+// A granule is split into 16 subgranules (4 KiB in a 4 MiB cluster): a
+// write that covers whole subgranules of a granule its volume lacks is
+// redirected (written in place in the volume's cluster, the subgranules'
+// bits recorded) instead of copying the granule first.
+inline constexpr std::uint32_t subgranules_per_granule = 16;
+inline constexpr std::uint32_t subgranules_per_cluster = granules_per_cluster * subgranules_per_granule;
+inline constexpr std::uint32_t subgranule_words = subgranules_per_cluster / 64;
 
 struct superblock {
     char magic[8];
@@ -206,6 +217,62 @@ static_assert(offsetof(intent_record, reserved) == 24);
 static_assert(offsetof(intent_record, reserved2) == 56);
 static_assert(offsetof(intent_record, crc32c) == 60);
 
+// Version 3 slot: one per cluster that holds subgranules of granules whose
+// granule bit is clear (bit b of the 1024: subgranule b % 16 of granule
+// b / 16).
+struct subgranule_record {
+    std::uint32_t cluster;
+    std::uint32_t reserved;
+    std::uint64_t bits[subgranule_words];
+    std::uint32_t reserved2;
+    std::uint32_t crc32c;  // of bytes 0..139
+};
+static_assert(sizeof(subgranule_record) == 144);
+static_assert(offsetof(subgranule_record, reserved) == 4);
+static_assert(offsetof(subgranule_record, bits) == 8);
+static_assert(offsetof(subgranule_record, reserved2) == 136);
+static_assert(offsetof(subgranule_record, crc32c) == 140);
+
+// A delta page (4 KiB, slot version 2 and 3): written into the unused tail
+// of the slot that holds the newest image, after the image, to record
+// redirected writes without rewriting the slot (docs/pool-format.md,
+// "Delta pages"). Import applies the valid pages that follow an image in
+// index order and stops at the first that is not.
+inline constexpr char delta_magic[8] = {'I', 'O', 'E', 'D', 'E', 'L', 'T', '1'};
+struct delta_header {
+    char magic[8];               // "IOEDELT1"
+    std::uint64_t base_sequence; // the sequence of the image it follows
+    std::uint8_t pool_uuid[16];
+    std::uint32_t index;         // 1, 2, ... after the image
+    std::uint32_t count;         // entries that follow
+    std::uint8_t reserved[20];
+    std::uint32_t crc32c;        // of bytes 0..59 and the entries
+};
+static_assert(sizeof(delta_header) == 64);
+static_assert(offsetof(delta_header, base_sequence) == 8);
+static_assert(offsetof(delta_header, pool_uuid) == 16);
+static_assert(offsetof(delta_header, index) == 32);
+static_assert(offsetof(delta_header, count) == 36);
+static_assert(offsetof(delta_header, reserved) == 40);
+static_assert(offsetof(delta_header, crc32c) == 60);
+
+// One redirected write: cluster (free before, or the owner's for logical)
+// owned by owner for logical, subgranules [first, first + count) present.
+struct delta_entry {
+    std::uint32_t cluster;
+    std::uint32_t owner;
+    std::uint32_t logical;
+    std::uint16_t first;
+    std::uint16_t count;
+    friend bool operator==(const delta_entry&, const delta_entry&) = default;
+};
+static_assert(sizeof(delta_entry) == 16);
+static_assert(offsetof(delta_entry, owner) == 4);
+static_assert(offsetof(delta_entry, logical) == 8);
+static_assert(offsetof(delta_entry, first) == 12);
+static_assert(offsetof(delta_entry, count) == 14);
+inline constexpr std::size_t max_delta_entries = (page_bytes - sizeof(delta_header)) / sizeof(delta_entry);
+
 // ---- decoded forms ----------------------------------------------------------
 
 struct pool_geometry {
@@ -250,6 +317,23 @@ struct intent_meta {
     friend bool operator==(const intent_meta&, const intent_meta&) = default;
 };
 
+// The subgranules present in one physical cluster outside its whole
+// granules (never a bit of a granule whose granule bit is set; never empty).
+struct subgranule_set {
+    std::uint32_t cluster = 0;
+    std::uint64_t bits[subgranule_words] = {};
+    bool empty() const noexcept {
+        for (std::uint64_t w : bits) if (w) return false;
+        return true;
+    }
+    friend bool operator==(const subgranule_set&, const subgranule_set&) = default;
+};
+
+// The 16 subgranule bits of granule g, as a 16-bit value.
+inline std::uint32_t granule_subgranules(const std::uint64_t (&bits)[subgranule_words], unsigned g) noexcept {
+    return static_cast<std::uint32_t>(bits[g / 4] >> (g % 4 * 16)) & 0xffffu;
+}
+
 struct metadata_state {
     std::uint64_t sequence = 0;
     std::uint32_t next_replica_id = 1;
@@ -259,6 +343,8 @@ struct metadata_state {
     // for an owned cluster); 0 for a free one. Same length as clusters.
     std::vector<std::uint64_t> granules;
     std::vector<intent_meta> intents;  // version 2 only
+    // Partly present granules, sorted by cluster (slot version 3).
+    std::vector<subgranule_set> subgranules;
     std::uint32_t version = format_version_1;  // of the slot it was read from / will be written as
 };
 
@@ -292,6 +378,13 @@ std::uint64_t metadata_bytes_v2(std::size_t volumes, std::size_t clusters, std::
 // The most clusters a version 2 slot of this geometry holds (max_replicas
 // volumes and max_intents intents included).
 std::uint64_t max_clusters_v2(const pool_geometry& g) noexcept;
+// Subgranule records the slot has room for beside `clusters` entries (the
+// most volumes and intents counted, so control operations always fit).
+std::uint64_t subgranule_capacity(const pool_geometry& g, std::uint64_t clusters) noexcept;
+// Subgranule size of the geometry's clusters.
+inline std::uint64_t subgranule_bytes(const pool_geometry& g) noexcept {
+    return g.cluster_size / subgranules_per_cluster;
+}
 // Granule size of the geometry's clusters.
 inline std::uint64_t granule_bytes(const pool_geometry& g) noexcept { return g.cluster_size / granules_per_cluster; }
 // Bytes of the slot that hold data for `m` (rounded to 4 KiB).
@@ -305,6 +398,23 @@ decode_result decode_metadata(std::span<const std::byte> slot, const pool_geomet
 
 decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geometry& g, metadata_state& out,
                                  std::string& why);
+
+// One delta page (at most max_delta_entries entries) following the image
+// of sequence base_sequence.
+std::vector<std::byte> encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
+                                    std::span<const delta_entry> entries);
+// The same into `page` (resized to one page; no allocation once it has).
+void encode_delta(const pool_geometry& g, std::uint64_t base_sequence, std::uint32_t index,
+                  std::span<const delta_entry> entries, std::vector<std::byte>& page);
+// Applies to m (decoded from an image of image_bytes at the start of slot)
+// the valid delta pages that follow it; corrupt when a valid page's entry
+// contradicts the state (`why` says which).
+decode_result apply_deltas(std::span<const std::byte> slot, std::uint64_t image_bytes, const pool_geometry& g,
+                           metadata_state& m, std::string& why);
+// Marks subgranules [first, first + count) present in cluster c of m (a
+// granule whose 16 subgranules are all present becomes whole); returns the
+// cluster's granule bits.
+std::uint64_t add_subgranules(metadata_state& m, std::uint32_t c, unsigned first, unsigned count);
 
 // Picks the newest valid of the two slots.
 decode_result choose_metadata(std::span<const std::byte> slot0, std::span<const std::byte> slot1,

@@ -2,6 +2,8 @@
 // volume records with parents, snapshot flags, creation time and txid;
 // cluster entries with granule bitmaps; intent records. Each record carries
 // a CRC32C (the cluster map one for all its entries) and the slot one more.
+// Slot version 3 adds subgranule records (partly present granules) after
+// the intents; it is written only while there are some.
 // The decoder checks every field before use: the import fuzz target feeds
 // it arbitrary bytes.
 #include <algorithm>
@@ -59,10 +61,18 @@ std::uint64_t max_clusters_v2(const pool_geometry& g) noexcept {
     return (g.slot_bytes - fixed) / sizeof(cluster_entry);
 }
 
+std::uint64_t subgranule_capacity(const pool_geometry& g, std::uint64_t clusters) noexcept {
+    const std::uint64_t used = sizeof(metadata_header_v2) + std::uint64_t(g.max_replicas) * sizeof(volume_record) +
+                               std::uint64_t(max_intents) * sizeof(intent_record) + clusters * sizeof(cluster_entry);
+    if (g.slot_bytes <= used) return 0;
+    return (g.slot_bytes - used) / sizeof(subgranule_record);
+}
+
 std::vector<std::byte> encode_metadata_v2(const pool_geometry& g, const metadata_state& m) {
     const std::uint64_t map_bytes = m.clusters.size() * sizeof(cluster_entry);
     const std::uint64_t payload = m.replicas.size() * sizeof(volume_record) + map_bytes +
-                                  m.intents.size() * sizeof(intent_record);
+                                  m.intents.size() * sizeof(intent_record) +
+                                  m.subgranules.size() * sizeof(subgranule_record);
     std::vector<std::byte> out(align_page(sizeof(metadata_header_v2) + payload));
     std::byte* p = out.data() + sizeof(metadata_header_v2);
     for (const auto& r : m.replicas) {
@@ -96,6 +106,14 @@ std::vector<std::byte> encode_metadata_v2(const pool_geometry& g, const metadata
         std::memcpy(p, &rec, sizeof rec);
         p += sizeof rec;
     }
+    for (const auto& sg : m.subgranules) {
+        subgranule_record rec{};
+        rec.cluster = sg.cluster;
+        std::memcpy(rec.bits, sg.bits, sizeof rec.bits);
+        rec.crc32c = crc32c(&rec, offsetof(subgranule_record, crc32c));
+        std::memcpy(p, &rec, sizeof rec);
+        p += sizeof rec;
+    }
     metadata_header_v2 h{};
     std::memcpy(h.magic, magic_v2, 8);
     h.sequence = m.sequence;
@@ -103,9 +121,10 @@ std::vector<std::byte> encode_metadata_v2(const pool_geometry& g, const metadata
     h.volume_count = static_cast<std::uint32_t>(m.replicas.size());
     h.cluster_count = static_cast<std::uint32_t>(m.clusters.size());
     h.intent_count = static_cast<std::uint32_t>(m.intents.size());
-    h.version = 2;
+    h.version = m.subgranules.empty() ? 2 : slot_version_subgranules;
     h.next_volume_id = m.next_replica_id;
     h.map_crc32c = crc32c(map, map_bytes);
+    h.reserved = static_cast<std::uint32_t>(m.subgranules.size());  // subgranule_count in version 3
     h.crc32c = crc32c_extend(crc32c(&h, offsetof(metadata_header_v2, crc32c)), out.data() + sizeof h, payload);
     std::memcpy(out.data(), &h, sizeof h);
     return out;
@@ -132,23 +151,30 @@ decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geo
         return corrupt(fmt::format("cluster count {} outside {}..{}", h.cluster_count, g.cluster_count, g.max_clusters));
     }
     if (h.intent_count > max_intents) return corrupt(fmt::format("{} intents (at most {})", h.intent_count, max_intents));
+    // Version 3: the reserved field counts the subgranule records.
+    const std::uint64_t subgranule_count = h.version == slot_version_subgranules ? h.reserved : 0;
+    if (subgranule_count > h.cluster_count) return corrupt("more subgranule records than clusters");
     const std::uint64_t map_bytes = std::uint64_t(h.cluster_count) * sizeof(cluster_entry);
     const std::uint64_t payload = std::uint64_t(h.volume_count) * sizeof(volume_record) + map_bytes +
-                                  std::uint64_t(h.intent_count) * sizeof(intent_record);
+                                  std::uint64_t(h.intent_count) * sizeof(intent_record) +
+                                  subgranule_count * sizeof(subgranule_record);
     if (sizeof h + payload > slot.size()) return corrupt("payload larger than the slot");
     if (crc32c_extend(crc32c(&h, offsetof(metadata_header_v2, crc32c)), slot.data() + sizeof h, payload) != h.crc32c) {
         why = "metadata checksum mismatch";
         return decode_result::bad_checksum;
     }
-    if (h.version > format_version) {
+    if (h.version > slot_version_subgranules) {
         why = fmt::format("metadata format version {} is newer than this engine supports ({})", h.version,
-                          format_version);
+                          slot_version_subgranules);
         return decode_result::newer_version;
     }
-    if (h.version != 2) return corrupt(fmt::format("version {} in a version 2 slot", h.version));
+    if (h.version != 2 && h.version != slot_version_subgranules) {
+        return corrupt(fmt::format("version {} in a version 2 slot", h.version));
+    }
     if (g.version < 2) return corrupt("a version 2 slot under a version 1 superblock");
     if (std::memcmp(h.pool_uuid, g.pool_uuid.bytes.data(), 16) != 0) return corrupt("belongs to another pool");
-    if (h.reserved != 0) return corrupt("reserved header field is not zero");
+    if (h.version == 2 && h.reserved != 0) return corrupt("reserved header field is not zero");
+    if (h.version == slot_version_subgranules && h.reserved == 0) return corrupt("version 3 slot without subgranules");
 
     metadata_state m;
     m.version = 2;
@@ -271,6 +297,39 @@ decode_result decode_metadata_v2(std::span<const std::byte> slot, const pool_geo
         }
         m.intents.push_back(intent_meta{rec.kind, rec.volume_id, rec.other_id, rec.progress, rec.started_ns});
     }
+
+    // Subgranule records: ascending clusters owned by a volume with a
+    // parent, no bit in a whole granule, never empty.
+    for (std::uint64_t i = 0; i < subgranule_count; ++i, p += sizeof(subgranule_record)) {
+        subgranule_record rec;
+        std::memcpy(&rec, p, sizeof rec);
+        if (crc32c(&rec, offsetof(subgranule_record, crc32c)) != rec.crc32c) {
+            return corrupt(fmt::format("subgranule record {} checksum mismatch", i));
+        }
+        if (rec.reserved != 0 || rec.reserved2 != 0) {
+            return corrupt(fmt::format("subgranule record {}: reserved bytes are not zero", i));
+        }
+        if (rec.cluster >= h.cluster_count || (!m.subgranules.empty() && rec.cluster <= m.subgranules.back().cluster)) {
+            return corrupt(fmt::format("subgranule record {}: cluster {} out of range or order", i, rec.cluster));
+        }
+        const auto& e = m.clusters[rec.cluster];
+        if (e.owner == no_owner || m.replicas[index.at(e.owner)].parent_id == 0) {
+            return corrupt(fmt::format("subgranule record {}: cluster {} is free or its volume has no parent", i,
+                                       rec.cluster));
+        }
+        subgranule_set sg;
+        sg.cluster = rec.cluster;
+        std::memcpy(sg.bits, rec.bits, sizeof sg.bits);
+        if (sg.empty()) return corrupt(fmt::format("subgranule record {} is empty", i));
+        for (unsigned gr = 0; gr < granules_per_cluster; ++gr) {
+            if ((m.granules[rec.cluster] >> gr & 1) && granule_subgranules(sg.bits, gr) != 0) {
+                return corrupt(fmt::format("subgranule record {}: bits in whole granule {}", i, gr));
+            }
+        }
+        m.subgranules.push_back(sg);
+    }
+    // Redirected writes recorded after this image.
+    if (auto r = apply_deltas(slot, align_page(sizeof h + payload), g, m, why); r != decode_result::ok) return r;
     out = std::move(m);
     return decode_result::ok;
 }

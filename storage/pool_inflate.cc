@@ -49,9 +49,10 @@ future<> pool::inflate_replica(std::string name) {
         std::uint64_t to_take = 0;
         for (std::uint64_t l = 0; l < table->count; ++l) {
             const std::uint64_t have = phys[l] == unallocated_cluster ? 0 : table->present(l);
-            std::uint64_t inherited = 0;
-            for (unsigned g = 0; g < pf::granules_per_cluster; ++g) {
-                if (!(have >> g & 1) && table->source(l, g) != unallocated_cluster) inherited |= std::uint64_t(1) << g;
+            std::uint64_t inherited = 0;  // subgranule by subgranule: an ancestor may hold only some
+            for (unsigned sg = 0; sg < pf::subgranules_per_cluster; ++sg) {
+                const unsigned g = sg / pf::subgranules_per_granule;
+                if (!(have >> g & 1) && table->source_sub(l, sg) != unallocated_cluster) inherited |= std::uint64_t(1) << g;
             }
             if (phys[l] != unallocated_cluster) {
                 need[l] = ~have;  // an own cluster becomes whole (zeros where nothing was)

@@ -14,6 +14,9 @@ namespace ioe {
 namespace {
 
 constexpr std::uint64_t chunk_bytes = 1 << 20;  // the largest DMA buffer
+// Rounds of the task queue a commit waits for more changes to join it (it
+// stops at the first round that brought none).
+constexpr unsigned max_gather_rounds = 8;
 
 io_channel& channel_of(block_device* dev) {
     io_channel* ch = dev->channel();
@@ -93,30 +96,68 @@ future<> pool::zero_clusters(const std::vector<std::uint32_t>& clusters) {
 
 future<> pool::persist() {
     if (_failed) throw storage_error(storage_errc::io_error, *_failed);
+    _image_needed = true;
     const std::uint64_t mine = ++_changes;
-    if (!_committing) commit_loop().ignore();
-    if (_durable < mine && !_failed) {
-        _durable_waiters.push_back(durable_waiter{mine, promise<>()});
-        co_await _durable_waiters.back().done.get_future();
-    }
+    co_await wait_durable(mine);
     if (_durable < mine) {
         throw storage_error(storage_errc::io_error,
                             fmt::format("pool \"{}\": metadata update failed: {}", _geo.name, _failed.value_or("?")));
     }
 }
 
+future<> pool::persist_redirect(pool_format::delta_entry entry) {
+    // Not a coroutine: one frame less per redirected write. The caller
+    // checks _failed once it resolves.
+    if (_failed) return make_ready_future<>();
+    if (_delta.capacity() == 0) _delta.reserve(pool_format::max_delta_entries);
+    _delta.push_back(entry);
+    return wait_durable(++_changes);
+}
+
+future<> pool::wait_durable(std::uint64_t mine) {
+    if (!_committing) commit_loop().ignore();
+    if (_durable >= mine || _failed) return make_ready_future<>();
+    _durable_waiters.push_back(durable_waiter{mine, promise<>()});
+    return _durable_waiters.back().done.get_future();
+}
+
 future<> pool::commit_loop() {
     _committing = true;
     while (_durable < _changes && !_failed) {
+        // Let the changes of the tasks already queued join this commit: on
+        // a device that completes at once (a RAM disk) every redirected
+        // write would otherwise get a commit of its own, and a commit
+        // encodes the whole slot.
+        for (unsigned round = 0; round < max_gather_rounds; ++round) {
+            const std::uint64_t before = _changes;
+            co_await yield();
+            if (_changes == before) break;
+        }
         const std::uint64_t target = _changes;
         // Copies the changes up to target reference are complete (each was
         // written before its change was made); one flush makes them all
         // durable before the metadata that names them.
         const bool flush_data = std::exchange(_data_before_commit, false);
-        pool_format::metadata_state next = _meta;
-        next.sequence = _meta.sequence + 1;
-        auto bytes = pool_format::encode_metadata(_geo, next);
-        const std::uint64_t offset = pool_format::metadata_offset + (next.sequence % 2) * _geo.slot_bytes;
+        // Only redirected writes since the newest image, and room after it
+        // in its slot: one delta page there. Else a new image in the other
+        // slot (encoded from _meta itself: no copy of the whole state).
+        const bool delta = !_image_needed && !_delta.empty() && _delta.size() <= pool_format::max_delta_entries &&
+                           _meta.version >= 2 &&
+                           _image_bytes + std::uint64_t(_delta_pages + 1) * pool_format::page_bytes <= _geo.slot_bytes;
+        const std::uint64_t sequence = delta ? _meta.sequence : _meta.sequence + 1;
+        std::vector<std::byte> bytes;
+        std::uint64_t offset = pool_format::metadata_offset + (sequence % 2) * _geo.slot_bytes;
+        if (delta) {
+            bytes.swap(_delta_page);  // a kept buffer: no allocation per delta page
+            pool_format::encode_delta(_geo, sequence, _delta_pages + 1, _delta, bytes);
+            offset += _image_bytes + std::uint64_t(_delta_pages) * pool_format::page_bytes;
+        } else {
+            const std::uint64_t current = std::exchange(_meta.sequence, sequence);
+            bytes = pool_format::encode_metadata(_geo, _meta);
+            _meta.sequence = current;
+        }
+        _delta.clear();
+        _image_needed = false;
         std::string error;
         try {
             if (bytes.size() > _geo.slot_bytes) {
@@ -124,24 +165,51 @@ future<> pool::commit_loop() {
                                     fmt::format("{} bytes of metadata do not fit a {}-byte slot", bytes.size(),
                                                 _geo.slot_bytes));
             }
-            if (flush_data) co_await flush(_dev);
+            // Before an image goes into the other slot, the current one (and
+            // its delta pages) must be durable; before a delta page, the
+            // data it names.
+            if (flush_data || (!delta && _delta_unflushed)) co_await flush(_dev);
             co_await write_bytes(_dev, offset, bytes);
-            co_await flush(_dev);
+            // A delta page is not flushed: its redirected writes are
+            // acknowledged once it is written (a kill -9 keeps it), and
+            // the volume's next flush, or the next commit's leading
+            // flush, makes it durable (the power-loss contract asks no
+            // more of a write acknowledged without a flush after it).
+            if (!delta) co_await flush(_dev);
+            _delta_unflushed = delta;
         } catch (const std::exception& e) {
             error = e.what();
+        }
+        if (delta) bytes.swap(_delta_page);
+        if (error.empty()) {
+            if (delta) {
+                ++_delta_pages;
+            } else {
+                _image_bytes = bytes.size();
+                _delta_pages = 0;
+            }
         }
         if (!error.empty()) {
             fail("metadata write failed: " + error);
         } else {
-            _meta.sequence = next.sequence;
+            _meta.sequence = sequence;  // unchanged by a delta page
             _durable = target;
         }
         // Wake everyone whose change is now durable (or all, on failure).
-        std::vector<durable_waiter> keep;
-        std::vector<durable_waiter> wake;
-        for (auto& w : _durable_waiters) (w.change <= _durable || _failed ? wake : keep).push_back(std::move(w));
-        _durable_waiters = std::move(keep);
-        for (auto& w : wake) w.done.set_value();
+        // (Through a kept scratch vector: no allocation per commit.)
+        _waking.clear();
+        std::size_t kept = 0;
+        for (auto& w : _durable_waiters) {
+            if (w.change <= _durable || _failed) {
+                _waking.push_back(std::move(w));
+            } else {
+                if (&_durable_waiters[kept] != &w) _durable_waiters[kept] = std::move(w);
+                ++kept;
+            }
+        }
+        _durable_waiters.erase(_durable_waiters.begin() + static_cast<std::ptrdiff_t>(kept), _durable_waiters.end());
+        for (auto& w : _waking) w.done.set_value();
+        _waking.clear();
     }
     _committing = false;
 }

@@ -259,6 +259,7 @@ future<> pool::restore_replica(std::string replica_name, std::string snapshot_na
             } else {
                 kept.emplace_back(_meta.clusters[c].logical, physical);
                 _meta.granules[c] = 0;
+                drop_subgranules(physical);
             }
         }
         m->parent_id = sm->id;

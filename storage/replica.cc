@@ -1,7 +1,8 @@
 // The replica's channels: LBA translation, cluster splitting, thin
 // allocation on first write, zeros for holes, grace periods, reads through
-// the parent chain per granule, granule copy-on-write, the pause gate (see
-// replica.hh).
+// the parent chain per granule (per subgranule where some are partly
+// present), granule copy-on-write and subgranule redirect, the pause gate
+// (see replica.hh).
 #include "storage/replica.hh"
 
 #include <array>
@@ -54,6 +55,7 @@ public:
     replica_channel(replica& r, pool& p, io_channel* base)
         : _replica(r), _pool(p), _base(base), _table(r.current_table()),
           _bs(r.block_size()), _cs(p.geometry().cluster_size), _gb(_cs / pool_format::granules_per_cluster),
+          _sgb(_cs / pool_format::subgranules_per_cluster),
           _data_offset(p.geometry().data_offset), _gate_closed(r.paused()) {}
 
     future<io_status> read(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) override {
@@ -137,6 +139,43 @@ private:
         return submit_to(p->owner_shard(), [p, id, l] { return p->ensure_allocated(id, l); });
     }
 
+    // Writes [within, within+seg) of `logical`: in place where the volume
+    // holds every touched subgranule; else, for a volume with a parent and
+    // a write that covers whole subgranules, redirected (the data written
+    // into the volume's cluster, then the subgranules' bits persisted); else
+    // after the pool materialized (copied) the touched granules.
+    future<io_status> write_piece(const cluster_table* t, std::uint64_t logical, std::uint64_t within,
+                                  std::uint64_t seg, io_vecs data) {
+        const std::uint32_t physical = t->lookup(logical);
+        const std::uint64_t need = granule_mask(within, seg, _gb);
+        const auto first = static_cast<unsigned>(within / _sgb);
+        const auto count = static_cast<unsigned>((within + seg - 1) / _sgb - first + 1);
+        if (physical != unallocated_cluster &&
+            ((t->present(logical) & need) == need || (t->parent && t->holds_range(logical, first, count)))) {
+            co_return co_await _base->write(physical_lba(physical, within), seg / _bs, data);
+        }
+        if (t->parent && within % _sgb == 0 && seg % _sgb == 0) {
+            pool* p = &_pool;
+            const std::uint32_t id = _replica.replica_id();
+            const auto l = static_cast<std::uint32_t>(logical);
+            result<std::uint32_t> r = co_await submit_to(
+                p->owner_shard(), [p, id, l, first, count] { return p->begin_redirect(id, l, first, count); });
+            if (r) {
+                io_status st = co_await _base->write(physical_lba(r.value(), within), seg / _bs, data);
+                const bool written = ok(st);
+                io_status done = co_await submit_to(p->owner_shard(), [p, id, l, first, count, written] {
+                    return p->end_redirect(id, l, first, count, written);
+                });
+                co_return ok(st) ? done : st;
+            }
+            // EAGAIN: no room for another subgranule record; copy instead.
+            if (r.error().value() != EAGAIN) co_return status_of(r.error());
+        }
+        result<std::uint32_t> r = co_await writable(t, logical, within, seg);
+        if (!r) co_return status_of(r.error());
+        co_return co_await _base->write(physical_lba(r.value(), within), seg / _bs, data);
+    }
+
     future<io_status> transfer(std::uint64_t lba, std::uint32_t blocks, io_vecs iov, bool is_write) {
         if (!_base) co_return io_status::namespace_not_ready;
         if (_gate_closed) co_await wait_gate();
@@ -151,18 +190,21 @@ private:
             const std::uint64_t seg = std::min<std::uint64_t>(len, _cs - within);
             const cluster_table* t = _table.get();
             if (is_write) {
-                result<std::uint32_t> r = co_await writable(t, logical, within, seg);
-                if (!r) co_return status_of(r.error());
                 std::size_t n = cursor.take(seg, piece);
                 if (n == 0) co_return io_status::invalid_field;
-                io_status st = co_await _base->write(physical_lba(r.value(), within), seg / _bs, io_vecs(piece.data(), n));
+                io_status st = co_await write_piece(t, logical, within, seg, io_vecs(piece.data(), n));
                 if (!ok(st)) co_return st;
             } else {
-                // Runs of granules that come from the same volume.
+                // Runs of granules (subgranules when some are partly
+                // present) that come from the same volume.
+                const std::uint64_t unit = t->chain_has_subgranules() ? _sgb : _gb;
+                auto source_at = [&](std::uint64_t byte) {
+                    return t->source_sub(logical, static_cast<unsigned>(byte / unit * (unit / _sgb)));
+                };
                 for (std::uint64_t at = within; at < within + seg;) {
-                    const std::uint32_t src = t->source(logical, static_cast<unsigned>(at / _gb));
-                    std::uint64_t end = (at / _gb + 1) * _gb;
-                    while (end < within + seg && t->source(logical, static_cast<unsigned>(end / _gb)) == src) end += _gb;
+                    const std::uint32_t src = source_at(at);
+                    std::uint64_t end = (at / unit + 1) * unit;
+                    while (end < within + seg && source_at(end) == src) end += unit;
                     end = std::min(end, within + seg);
                     std::size_t n = cursor.take(end - at, piece);
                     if (n == 0) co_return io_status::invalid_field;
@@ -238,6 +280,7 @@ private:
     const std::uint32_t _bs;
     const std::uint32_t _cs;
     const std::uint64_t _gb;  // granule bytes
+    const std::uint64_t _sgb;  // subgranule bytes
     const std::uint64_t _data_offset;
     unsigned _epoch = 0;
     unsigned _in_flight[2] = {0, 0};
@@ -258,6 +301,16 @@ cluster_table::cluster_table(std::uint64_t n, std::shared_ptr<cluster_table> par
         entries[i].store(unallocated_cluster, std::memory_order_relaxed);
         granules[i].store(0, std::memory_order_relaxed);
     }
+}
+
+std::atomic<std::uint64_t>* cluster_table::subgranules_for_update() {
+    std::atomic<std::uint64_t>* bits = subgranule_bits.load(std::memory_order_acquire);
+    if (bits) return bits;
+    const std::uint64_t words = (count ? count : 1) * pool_format::subgranule_words;
+    subgranule_storage.reset(new std::atomic<std::uint64_t>[words]);
+    for (std::uint64_t i = 0; i < words; ++i) subgranule_storage[i].store(0, std::memory_order_relaxed);
+    subgranule_bits.store(subgranule_storage.get(), std::memory_order_release);
+    return subgranule_storage.get();
 }
 
 replica::replica(pool& owner, const pool_format::replica_meta& meta, std::uint32_t block_size,
@@ -285,6 +338,24 @@ void replica::publish(std::uint64_t logical, std::uint32_t physical, std::uint64
     if (_table->entries[logical].exchange(physical, std::memory_order_release) == unallocated_cluster) ++_allocated;
 }
 
+void replica::publish_subgranules(std::uint64_t logical, std::uint32_t physical, std::uint64_t granules,
+                                  const std::uint64_t (&bits)[pool_format::subgranule_words]) {
+    for (cluster_table* t : {_previous.get(), _table.get()}) {
+        if (!t || logical >= t->count) continue;
+        std::atomic<std::uint64_t>* words = t->subgranules_for_update() + logical * pool_format::subgranule_words;
+        for (unsigned w = 0; w < pool_format::subgranule_words; ++w) {
+            if (bits[w]) words[w].fetch_or(bits[w], std::memory_order_release);
+        }
+        // ORed: redirects of one cluster publish in any order.
+        t->granules[logical].fetch_or(granules, std::memory_order_release);
+        if (t == _table.get() && t->entries[logical].exchange(physical, std::memory_order_release) == unallocated_cluster) {
+            ++_allocated;
+        } else if (t != _table.get()) {
+            t->entries[logical].store(physical, std::memory_order_release);
+        }
+    }
+}
+
 void replica::unpublish(std::uint64_t logical) noexcept {
     if (_previous && logical < _previous->count) {
         _previous->entries[logical].store(unallocated_cluster, std::memory_order_release);
@@ -293,6 +364,15 @@ void replica::unpublish(std::uint64_t logical) noexcept {
         --_allocated;
     }
     _table->granules[logical].store(0, std::memory_order_release);
+    // Stale subgranule bits would make a cluster published here later
+    // read as holding them.
+    for (cluster_table* t : {_previous.get(), _table.get()}) {
+        std::atomic<std::uint64_t>* bits = t ? t->subgranule_bits.load(std::memory_order_acquire) : nullptr;
+        if (!bits || logical >= t->count) continue;
+        for (unsigned w = 0; w < pool_format::subgranule_words; ++w) {
+            bits[logical * pool_format::subgranule_words + w].store(0, std::memory_order_release);
+        }
+    }
 }
 
 std::unique_ptr<device_channel> replica::open_channel() {
@@ -306,6 +386,12 @@ future<> replica::grow(std::uint64_t size_bytes, std::vector<std::pair<std::uint
         for (std::uint64_t i = 0; i < _table->count; ++i) {
             bigger->granules[i].store(_table->granules[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
             bigger->entries[i].store(_table->entries[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        }
+        if (std::atomic<std::uint64_t>* old_bits = _table->subgranule_bits.load(std::memory_order_acquire)) {
+            std::atomic<std::uint64_t>* bits = bigger->subgranules_for_update();
+            for (std::uint64_t i = 0; i < _table->count * pool_format::subgranule_words; ++i) {
+                bits[i].store(old_bits[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+            }
         }
         _previous = std::exchange(_table, bigger);
         for (unsigned s = 0; s < shard_count(); ++s) {
@@ -368,13 +454,19 @@ future<> replica::replace_table(std::shared_ptr<cluster_table> table) {
 
 std::uint64_t replica::bytes_from_ancestors() const noexcept {
     if (!_table->parent) return 0;
-    const std::uint64_t gb = _cluster_size / pool_format::granules_per_cluster;
+    // Granule by granule, or subgranule by subgranule where some are partly present.
+    const bool fine = _table->chain_has_subgranules();
+    const unsigned units = fine ? pool_format::subgranules_per_cluster : pool_format::granules_per_cluster;
+    const unsigned step = fine ? 1 : pool_format::subgranules_per_granule;
+    const std::uint64_t unit_bytes = _cluster_size / units;
     std::uint64_t n = 0;
     for (std::uint64_t l = 0; l < _table->count; ++l) {
         const bool own = _table->lookup(l) != unallocated_cluster;
-        const std::uint64_t mine = own ? _table->present(l) : 0;
-        for (unsigned g = 0; g < pool_format::granules_per_cluster; ++g) {
-            if (!(mine >> g & 1) && _table->parent->source(l, g) != unallocated_cluster) n += gb;
+        for (unsigned u = 0; u < units; ++u) {
+            const unsigned sg = u * step;
+            if (!(own && _table->holds(l, sg)) && _table->parent->source_sub(l, sg) != unallocated_cluster) {
+                n += unit_bytes;
+            }
         }
     }
     return n;

@@ -15,7 +15,10 @@
 // and a table points to its parent volume's table. A read takes each
 // granule from the nearest volume of the chain that holds it (zeros when
 // none does); a write to a granule the volume lacks asks the pool's shard to
-// materialize it first (copy from the ancestor, persist the bit). A
+// materialize it first (copy from the ancestor, persist the bit), unless
+// the write covers whole subgranules (cluster_size / 1024): those are
+// written in place and their bits persisted after the data (redirect, no
+// copy; pool_redirect.cc). A
 // snapshot is read-only. pause()/resume() close and open a gate in front of
 // every channel, which the pool uses to swap a volume's table when it takes
 // a snapshot.
@@ -44,6 +47,12 @@ struct cluster_table {
     std::unique_ptr<std::atomic<std::uint32_t>[]> entries;
     std::unique_ptr<std::atomic<std::uint64_t>[]> granules;
     const std::shared_ptr<cluster_table> parent;  // null: no parent (holes read as zeros)
+    // Subgranules present outside whole granules, subgranule_words words per
+    // logical cluster; allocated by the pool's shard for the first partly
+    // present granule and kept as long as the table. A set granule bit
+    // makes its subgranule bits irrelevant (they may stay set).
+    std::unique_ptr<std::atomic<std::uint64_t>[]> subgranule_storage;
+    std::atomic<std::atomic<std::uint64_t>*> subgranule_bits{nullptr};
 
     std::uint32_t lookup(std::uint64_t logical) const noexcept {
         return logical < count ? entries[logical].load(std::memory_order_acquire) : unallocated_cluster;
@@ -51,15 +60,47 @@ struct cluster_table {
     std::uint64_t present(std::uint64_t logical) const noexcept {
         return logical < count ? granules[logical].load(std::memory_order_acquire) : 0;
     }
-    // The physical cluster holding granule g of `logical` for this volume:
-    // its own, else the nearest ancestor's; unallocated_cluster for zeros.
-    std::uint32_t source(std::uint64_t logical, unsigned g) const noexcept {
+    // Whether subgranule sg (0..1023) of `logical` is in this table's own
+    // cluster (its granule whole, or the subgranule itself).
+    bool holds(std::uint64_t logical, unsigned sg) const noexcept {
+        if (present(logical) >> (sg / pool_format::subgranules_per_granule) & 1) return true;
+        const std::atomic<std::uint64_t>* bits = subgranule_bits.load(std::memory_order_acquire);
+        return bits && logical < count &&
+               (bits[logical * pool_format::subgranule_words + sg / 64].load(std::memory_order_acquire) >> (sg % 64) & 1);
+    }
+    // The physical cluster holding subgranule sg of `logical` for this
+    // volume: its own, else the nearest ancestor's; unallocated_cluster for
+    // zeros.
+    std::uint32_t source_sub(std::uint64_t logical, unsigned sg) const noexcept {
         for (const cluster_table* t = this; t; t = t->parent.get()) {
             const std::uint32_t p = t->lookup(logical);
-            if (p != unallocated_cluster && (t->present(logical) >> g & 1)) return p;
+            if (p != unallocated_cluster && t->holds(logical, sg)) return p;
         }
         return unallocated_cluster;
     }
+    // The same for a whole granule g (its first subgranule: callers use it
+    // where no table of the chain has subgranule bits).
+    std::uint32_t source(std::uint64_t logical, unsigned g) const noexcept {
+        return source_sub(logical, g * pool_format::subgranules_per_granule);
+    }
+    // Whether any table of the chain has subgranule bits (reads must then
+    // go subgranule by subgranule).
+    bool chain_has_subgranules() const noexcept {
+        for (const cluster_table* t = this; t; t = t->parent.get()) {
+            if (t->subgranule_bits.load(std::memory_order_acquire)) return true;
+        }
+        return false;
+    }
+    // Whether every subgranule of [first, first + n) is in this table's own
+    // cluster.
+    bool holds_range(std::uint64_t logical, unsigned first, unsigned n) const noexcept {
+        for (unsigned sg = first; sg < first + n; ++sg) {
+            if (!holds(logical, sg)) return false;
+        }
+        return true;
+    }
+    // Pool shard: the subgranule words, allocated on first use.
+    std::atomic<std::uint64_t>* subgranules_for_update();
 };
 
 // Bits of the granules that [within, within + len) of a cluster touches.
@@ -93,6 +134,9 @@ public:
     // its bits (only granules whose data is durable are ever published).
     void publish(std::uint64_t logical, std::uint32_t physical,
                  std::uint64_t granules = pool_format::all_granules) noexcept;
+    // Subgranule bits (ORed in), then granules, then the cluster.
+    void publish_subgranules(std::uint64_t logical, std::uint32_t physical, std::uint64_t granules,
+                             const std::uint64_t (&bits)[pool_format::subgranule_words]);
     void unpublish(std::uint64_t logical) noexcept;
     // Grows to `size_bytes`: a larger table to every shard's channel, the
     // clusters of `mapping` (logical, physical) published, then the new
