@@ -295,6 +295,60 @@ TEST_P(control, nexus_takeover_needs_the_record_and_publishes_in_the_same_call) 
     api->destroy_nexus("v2");
 }
 
+// Standby paths and ANA states through both faces (docs/ana.md): bad input
+// refused with its code; a takeover under the standby's NQN takes its place
+// (the standby is gone, the nexus is published under the NQN); a standby of
+// another size is not replaced (the takeover happens but its publish fails:
+// unavailable; the standby stays); ANA states by name.
+TEST_P(control, nexus_standby_taken_over_and_ana_states) {
+    api->create_pool("p1", "malloc:///pm?size_mb=64");
+    for (const char* r : {"r1", "r2"}) api->create_replica("p1", r, 8 << 20, false);
+    const std::string id = "7a4e0000-3333-4333-8444-555566667777";
+    const std::string nqn = "nqn.2026-12.io.ioengine:standby-volume";
+    auto first = api->create_nexus(spec("v1", {"bdev:///r1", "bdev:///r2"}, id));
+    const std::uint64_t bytes = first.nexus.block_count * first.nexus.block_size;
+    api->destroy_nexus("v1");  // clean shutdown; the record stays
+
+    EXPECT_CODE(api->add_standby(nqn, "not-a-uuid", bytes, first.nexus.block_size, {}),
+                storage_errc::invalid_argument);
+    EXPECT_CODE(api->add_standby(nqn, id, bytes + 1, first.nexus.block_size, {}), storage_errc::invalid_argument);
+    EXPECT_CODE(api->add_standby(nqn, id, bytes, 1000, {}), storage_errc::invalid_argument);
+    EXPECT_CODE(api->add_standby("no-nqn", id, bytes, first.nexus.block_size, {}), storage_errc::invalid_argument);
+    EXPECT_CODE(api->remove_standby(nqn), storage_errc::not_found);
+    // One of another size: a takeover under it is refused and it stays.
+    api->add_standby(nqn, id, bytes / 2, first.nexus.block_size, {});
+    auto take = spec("v2", {"bdev:///r1", "bdev:///r2"}, id);
+    take.takeover = true;
+    take.takeover_nqn = nqn;
+    // Taken over but not published (unavailable, "nexus publish retries it").
+    EXPECT_CODE(api->create_nexus(take), storage_errc::unavailable);
+    bool listed = false;
+    for (const auto& s : api->nvmf_subsystems()) listed |= s.nqn == nqn;
+    EXPECT_TRUE(listed) << "the standby stays";
+    api->remove_standby(nqn);
+    api->destroy_nexus("v2");
+
+    // The right size: taken over.
+    const auto sb = api->add_standby(nqn, id, bytes, first.nexus.block_size, {});
+    EXPECT_EQ(sb.nqn, nqn);
+    EXPECT_CODE(api->add_standby(nqn, id, bytes, first.nexus.block_size, {}), storage_errc::already_exists);
+    auto e = api->create_nexus(take);
+    EXPECT_EQ(e.share_nqn, nqn);
+    EXPECT_EQ(e.nexus.state, nexus_state::online);
+    EXPECT_CODE(api->remove_standby(nqn), storage_errc::not_found);  // taken over: no standby any more
+    for (const auto& s : api->nvmf_subsystems()) {
+        if (s.nqn != nqn) continue;
+        ASSERT_EQ(s.namespaces.size(), 1u);
+        EXPECT_EQ(s.namespaces[0].device, "v2");
+    }
+    api->set_nexus_ana("v2", "inaccessible");
+    api->set_nexus_ana("v2", "non-optimized");
+    api->set_nexus_ana("v2", "optimized");
+    EXPECT_CODE(api->set_nexus_ana("v2", "change"), storage_errc::invalid_argument);
+    EXPECT_CODE(api->set_nexus_ana("nope", "optimized"), storage_errc::not_found);
+    api->destroy_nexus("v2");
+}
+
 // Nexus snapshot through both faces: a replica child takes it, a malloc
 // child cannot (reported failed, flagged as missing history); a retry with
 // the same txid answers "existed" and takes nothing new.
