@@ -361,7 +361,7 @@ private:
     std::vector<std::shared_ptr<subsystem>> _subsystems;  // guarded by _mutex
     std::atomic<std::uint64_t> _generation{1};            // discovery log generation
     int _listen_fd = -1;
-    bool _stopping = false;
+    std::atomic<bool> _stopping{false};  // set by stop() on the home shard; read on any shard
     unsigned _next_shard = 0;
     std::optional<future<>> _accepting;
     std::uint64_t _accept_op = 0;

@@ -231,7 +231,9 @@ future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(s
 future<bool> nvmf_target::wait_host_drained(const subsystem* s, host_id h) {
     const auto deadline = steady_clock::now() + std::chrono::milliseconds(_limits.drain_timeout_ms);
     while (host_draining(s, h)) {
-        if (steady_clock::now() >= deadline) co_return false;
+        // Stopping: every connection is being closed, nothing is admitted;
+        // do not keep this one open past stop() (which waits for them).
+        if (steady_clock::now() >= deadline || _stopping.load(std::memory_order_relaxed)) co_return false;
         co_await sleep(std::chrono::milliseconds(2));
     }
     co_return true;
@@ -359,7 +361,7 @@ future<bool> nvmf_target::drain_on_shard(std::shared_ptr<subsystem> s, std::shar
             if (it != list.end() && !(*it)->drained(w.token)) busy = true;
         }
         if (!busy) co_return true;
-        if (steady_clock::now() >= deadline) co_return false;
+        if (steady_clock::now() >= deadline || _stopping.load(std::memory_order_relaxed)) co_return false;
         co_await sleep(std::chrono::milliseconds(1));
     }
 }
