@@ -55,6 +55,7 @@
 //            everything after the N-th such I/O is acknowledged and lost.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -167,11 +168,18 @@ public:
     // storage_error(not_found) for an id that is not installed.
     future<std::uint64_t> hits(std::uint64_t id);
 
+    // Any shard: the device says (or stops saying) that it no longer serves
+    // as a path to its volume, as a fenced nexus does (block_device::
+    // path_inaccessible); its I/O still goes to the inner device.
+    void set_path_lost(bool lost) noexcept { _path_lost.store(lost, std::memory_order_relaxed); }
+    bool path_inaccessible() const noexcept override { return _path_lost.load(std::memory_order_relaxed); }
+
 protected:
     std::unique_ptr<device_channel> open_channel() override;
 
 private:
     friend class fault_channel;
+    std::atomic<bool> _path_lost{false};
     enum class op_kind : std::uint8_t { read, write, flush, write_zeroes, unmap };
     struct io_request {
         op_kind op;

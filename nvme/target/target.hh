@@ -15,6 +15,7 @@
 // touches them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <cstdint>
@@ -104,6 +105,12 @@ public:
     ana_state effective_ana_of(std::uint32_t nsid) const noexcept;
     // Incremented by every ANA state change (the log's change count).
     std::uint64_t ana_change_count() const noexcept { return _ana_changes.load(std::memory_order_relaxed); }
+    // Any shard. True for the first caller that sees namespace `nsid`'s
+    // device turn path-inaccessible (a nexus fenced by a newer incarnation)
+    // while its configured ANA state serves I/O: the effective state
+    // changed, so it bumps the change count; the caller tells the
+    // controllers (nvmf_target::check_lost_paths).
+    bool note_lost_path(std::uint32_t nsid) noexcept;
 
     // Any shard (a mutex: Connect and configuration only).
     bool allows(const std::string& hostnqn) const;
@@ -121,6 +128,8 @@ private:
     std::vector<std::shared_ptr<namespace_reservations>> _reservations;  // home shard, parallel to _namespaces
     std::vector<ana_state> _ana;  // home shard, parallel to _namespaces
     std::atomic<std::uint64_t> _ana_changes{1};
+    // Per nsid: the device whose lost path was last counted (any shard).
+    std::array<std::atomic<const block_device*>, max_namespaces> _lost_path{};
     mutable std::mutex _hosts_mutex;
     std::vector<std::string> _allowed;
 };
@@ -327,6 +336,11 @@ public:
     bool host_draining(const subsystem* s, const host_id& h);
     // Waits (up to drain_timeout_ms) until host_draining() is false.
     future<bool> wait_host_drained(const subsystem* s, host_id h);
+    // Any shard: counts the namespaces of `s` whose device lost its path
+    // since the last look (subsystem::note_lost_path) and sends the ANA
+    // change event if any did. The I/O path and each admin queue's
+    // keep-alive watch (at least once a second) call it.
+    void check_lost_paths(const std::shared_ptr<subsystem>& s, std::uint32_t nsid = 0);
 
 private:
     future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);

@@ -25,6 +25,31 @@ ana_state subsystem::effective_ana_of(std::uint32_t nsid) const noexcept {
     return a;
 }
 
+bool subsystem::note_lost_path(std::uint32_t nsid) noexcept {
+    if (nsid == 0 || nsid > max_namespaces) return false;
+    const block_device* dev = namespace_of(nsid);
+    if (!dev || !ana_serves_io(ana_of(nsid)) || !dev->path_inaccessible()) return false;
+    // Counted once per device: a device put in its place later (a takeover
+    // back here) is counted again when it loses its path.
+    if (_lost_path[nsid - 1].exchange(dev, std::memory_order_acq_rel) == dev) return false;
+    _ana_changes.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void nvmf_target::check_lost_paths(const std::shared_ptr<subsystem>& s, std::uint32_t nsid) {
+    if (!s) return;
+    bool changed = false;
+    if (nsid != 0) {
+        changed = s->note_lost_path(nsid);
+    } else {
+        const std::uint32_t highest = s->highest_nsid();
+        for (std::uint32_t n = 1; n <= highest; ++n) changed |= s->note_lost_path(n);
+    }
+    if (!changed) return;
+    log::info("nvmf subsystem {}: a namespace's device no longer serves as a path (fenced): ANA inaccessible", s->nqn);
+    notify_ana_changed(s);
+}
+
 void controller::ana_changed() {
     ana_event_pending = true;
     if (admin) admin->report_async_events();

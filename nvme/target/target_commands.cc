@@ -287,7 +287,9 @@ future<> tcp_qpair::keep_alive_watch() {
         const std::uint32_t kato = _ctrl->kato_ms;
         const auto step = std::chrono::milliseconds(kato ? std::clamp<std::uint32_t>(kato / 4, 10, 1000) : 1000);
         co_await sleep(step);
-        if (_state == state::closing || kato == 0) continue;
+        if (_state == state::closing) continue;
+        if (!_ctrl->discovery()) _target.check_lost_paths(_ctrl->subsys);
+        if (kato == 0) continue;
         if (steady_clock::now() - _ctrl->last_keep_alive > std::chrono::milliseconds(kato)) {
             log::warn("NVMe/TCP controller {} of host {}: no Keep Alive for {} ms: tearing it down", _ctrl->cntlid,
                       _ctrl->hostnqn, kato);
@@ -531,6 +533,9 @@ future<completion> tcp_qpair::io_command(command* c) {
     // A path that does not serve the namespace now (a standby, or one taken
     // over): the host retries on another path (docs/ana.md).
     if (const ana_state a = _ctrl->subsys->ana_of(c->cmd.nsid); !ana_serves_io(a)) co_return ana_refusal(a);
+    // A device that just lost its path (a fenced nexus) answers the command
+    // with the path status itself; the hosts hear of the change now.
+    if (dev->path_inaccessible()) _target.check_lost_paths(_ctrl->subsys, c->cmd.nsid);
     if (is_reservation_command(c->cmd.opcode)) co_return co_await reservation_command(c);
     const drain_counted counted(_io_inflight[_io_epoch]);  // for preempt-and-abort's drain
     if (!reservation_allows(c->cmd)) co_return status(sct::generic, sc::reservation_conflict);

@@ -151,6 +151,38 @@ TEST(nvmf_ana, state_change_sends_the_event_and_inaccessible_refuses_io_without_
     });
 }
 
+TEST(nvmf_ana, a_device_that_loses_its_path_moves_the_change_count_and_sends_the_event) {
+    // A nexus fenced by a newer incarnation says so through its device
+    // (path_inaccessible); here a fault_device plays it. With no I/O from
+    // the host, the admin queue's keep-alive watch notices within a second.
+    target_options opts;
+    opts.fault_namespace = true;
+    with_target(opts, [](std::uint16_t port, target_control& ctl) {
+        session s = open_admin(port);
+        open_io(s, port);
+        enable_ana_events(*s.admin);
+        const ana_log before = read_ana_log(*s.admin);
+        ASSERT_EQ(before.groups.size(), 1u);
+        EXPECT_EQ(before.groups[0].state, ana_state::optimized);
+
+        const std::uint16_t aer = send_aer(*s.admin);
+        ctl.faults->set_path_lost(true);
+        cqe ev = s.admin->wait_held(aer);
+        EXPECT_TRUE(status_ok(ev.status));
+        EXPECT_EQ(ev.dw0, aen_ana_change);
+        const ana_log after = read_ana_log(*s.admin);
+        ASSERT_EQ(after.groups.size(), 1u);
+        EXPECT_EQ(after.groups[0].state, ana_state::inaccessible);
+        EXPECT_EQ(after.change_count, before.change_count + 1) << "counted once, not once per look";
+        EXPECT_EQ(after.groups[0].change_count, after.change_count);
+
+        // I/O on the lost path does not count it again.
+        (void)read_one(*s.io, 1);
+        EXPECT_EQ(read_ana_log(*s.admin).change_count, after.change_count);
+        check_alive(s, 9, 4);
+    });
+}
+
 TEST(nvmf_ana, standby_namespace_is_replaced_by_the_device_with_its_identity) {
     with_target([](std::uint16_t port, target_control& ctl) {
         session s = open_admin(port);
