@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "nvme/target/target.hh"
 #include "runtime/log.hh"
 #include "storage/backend_schemes.hh"
 #include "storage/uri.hh"
@@ -13,7 +14,11 @@
 namespace ioe::rpc {
 
 node_service::node_service(engine& e, node_identity id, nvme::nvmf_target* target, state_writer writer)
-    : _engine(e), _id(std::move(id)), _target(target), _writer(std::move(writer)) {}
+    : _engine(e), _id(std::move(id)), _target(target), _writer(std::move(writer)) {
+    // Hosts reach these devices through the target's shares: local users
+    // (a nexus's bdev:/// children) take part in the same reservations.
+    if (_target) _devices.set_reservation_authority(_target);
+}
 
 node_service::~node_service() = default;
 

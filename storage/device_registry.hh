@@ -13,6 +13,7 @@
 #include "storage/backends.hh"
 #include "storage/block_device.hh"
 #include "storage/errors.hh"
+#include "storage/reservation_port.hh"
 
 namespace ioe {
 
@@ -48,6 +49,13 @@ public:
     // Closes and frees every owned device (engine stop).
     future<> close_all();
 
+    // The front-end that keeps the reservations of these devices for hosts
+    // that reach them (storage/reservation_port.hh); null when none does.
+    // Set before devices are opened locally, cleared only when no local
+    // user holds a port any more.
+    void set_reservation_authority(reservation_authority* a) noexcept { _authority = a; }
+    reservation_authority* reservation_authority_of_devices() const noexcept { return _authority; }
+
 private:
     // fault:///NAME?inner=DEVICE&... (fault_uri.hh), registered as NAME.
     future<block_device*> create_fault(device_uri uri);
@@ -59,6 +67,7 @@ private:
     unsigned _owner;
     std::map<std::string, entry> _devices;
     std::vector<std::string> _creating;  // names reserved while a create runs
+    reservation_authority* _authority = nullptr;
 };
 
 }  // namespace ioe

@@ -91,6 +91,19 @@ void reservation_state::remove(const host_id& h) noexcept {
 
 void reservation_state::set_ptpl(bool on) noexcept { _v.ptpl = on; }
 
+void reservation_state::merge(const reservation_view& loaded) {
+    for (std::uint32_t i = 0; i < loaded.count && _v.count < reservation_view::max_registrants; ++i)
+        if (!find(loaded.regs[i].host)) _v.regs[_v.count++] = loaded.regs[i];
+    if (_v.type == rtype::none && loaded.type != rtype::none &&
+        (all_registrants_type(loaded.type) || _v.registered(loaded.holder))) {
+        _v.type = loaded.type;
+        _v.holder = loaded.holder;
+    }
+    _v.ptpl = _v.ptpl || loaded.ptpl;
+    _v.generation = std::max(_v.generation, loaded.generation);
+    bump();
+}
+
 reservation_outcome reservation_state::do_register(const host_id& h, std::uint16_t cntlid, std::uint32_t cdw10,
                                                    std::uint64_t crkey, std::uint64_t nrkey) {
     const bool iekey = (cdw10 & resv_iekey) != 0;

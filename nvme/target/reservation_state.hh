@@ -78,6 +78,11 @@ public:
     reservation_outcome release(const host_id& h, std::uint32_t cdw10, std::uint64_t crkey);
     // Set Features Reservation Persistence.
     void set_ptpl(bool on) noexcept;
+    // A state loaded from a PTPL file joins the live one (local users that
+    // registered before the device was shared): its registrants this one
+    // lacks are added (while there is room), its reservation is taken when
+    // nobody holds one here, and its PTPL state is kept.
+    void merge(const reservation_view& loaded);
     // A new version for the copies sent to shards.
     void stamp() noexcept { ++_v.version; }
 

@@ -34,6 +34,7 @@
 #include "runtime/future.hh"
 #include "runtime/timer.hh"
 #include "storage/block_device.hh"
+#include "storage/reservation_port.hh"
 
 namespace ioe::nvme {
 
@@ -43,6 +44,10 @@ class tcp_qpair;
 // and one copy per shard that the I/O path of that shard reads without a
 // lock (docs/nvmf.md, "Reservations"). The home shard replaces the copies
 // (newer version wins) before a reservation command completes.
+//
+// The table belongs to the device, not to one namespace: every namespace
+// over the device and every local user of it (a nexus's bdev:/// child,
+// through a reservation_port) share it (nvmf_target::_device_tables).
 struct namespace_reservations {
     explicit namespace_reservations(unsigned shards) : views(shards) {}
     reservation_state state;  // home shard only
@@ -50,11 +55,26 @@ struct namespace_reservations {
         reservation_view v;
     };
     std::vector<slot> views;  // index: shard
-    std::string ptpl_name;    // its PTPL file: "<subsystem NQN>.ns<NSID>.resv"
+    // Its PTPL file: "<subsystem NQN>.ns<NSID>.resv" of the first share
+    // (empty while only local users have it: they never set PTPL).
+    std::string ptpl_name;
     // A preempt-and-abort took effect but its drain timed out: every later
     // successful Acquire waits for that drain first (home shard).
     bool drain_owed = false;
     const reservation_view& local() const noexcept;
+
+    // A local user: its host and, per shard, its writes admitted and not
+    // yet completed (each counter touched only by its shard).
+    struct local_user {
+        explicit local_user(unsigned shards) : writes(shards) {}
+        host_id host{};
+        struct alignas(64) counter {
+            unsigned n = 0;
+        };
+        std::vector<counter> writes;
+    };
+    std::mutex users_mutex;  // the list only (attach, detach, a drain's look)
+    std::vector<std::shared_ptr<local_user>> users;
 };
 
 // Where the target keeps reservations that persist through power loss (the
@@ -263,7 +283,7 @@ struct host_info {
     std::uint16_t io_queues = 0;  // I/O queues connected now
 };
 
-class nvmf_target {
+class nvmf_target final : public reservation_authority {
 public:
     // On the home shard (the one that runs configuration calls).
     nvmf_target(std::string address, std::uint16_t port, target_limits limits = {});
@@ -342,19 +362,35 @@ public:
     // keep-alive watch (at least once a second) call it.
     void check_lost_paths(const std::shared_ptr<subsystem>& s, std::uint32_t nsid = 0);
 
+    // Local users of a device take part in its reservation through a port
+    // (storage/reservation_port.hh; target_local_reservations.cc).
+    std::unique_ptr<reservation_port> attach(block_device& dev, const std::array<std::uint8_t, 16>& host) override;
+    // A local user's request, applied on the home shard as a host's.
+    future<std::uint16_t> change_device_reservation(std::shared_ptr<namespace_reservations> r,
+                                                    reservation_request rq);
+
 private:
     future<std::uint16_t> apply_reservation(std::shared_ptr<subsystem> s, std::uint32_t nsid, reservation_request rq);
+    // Home shard: what a request does to the device's table, whoever sent it.
+    future<std::uint16_t> apply_to_table(std::shared_ptr<namespace_reservations> r, reservation_request rq,
+                                         std::string where);
     future<> publish_reservation(std::shared_ptr<namespace_reservations> r);
-    // Log page 80h entries (and the event) to every controller of those hosts.
-    void send_reservation_notices(const std::shared_ptr<subsystem>& s, std::uint32_t nsid,
+    // Home shard: (subsystem, nsid) of every namespace over this table.
+    std::vector<std::pair<std::shared_ptr<subsystem>, std::uint32_t>> namespaces_of(
+        const namespace_reservations* r) const;
+    // Log page 80h entries (and the event) to every controller of those
+    // hosts, on every namespace over the table.
+    void send_reservation_notices(const namespace_reservations* r,
                                   const std::vector<std::pair<host_id, std::uint8_t>>& notices);
+    // The device's table (created, unloaded, when it has none): _mutex held.
+    std::shared_ptr<namespace_reservations> device_table_locked(const block_device* dev, bool& created);
     // A namespace's reservation, its PTPL file loaded (home shard, before
     // the namespace is published). Throws storage_error on a corrupt file.
     future<std::shared_ptr<namespace_reservations>> make_reservations(std::string subnqn, std::uint32_t nsid,
                                                                       block_device* dev);
-    future<bool> drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r);
-    future<bool> drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
-                                steady_clock::time_point deadline);
+    future<bool> drain_unregistered(std::shared_ptr<namespace_reservations> r);
+    future<bool> drain_on_shard(std::vector<std::shared_ptr<subsystem>> subs,
+                                std::shared_ptr<namespace_reservations> r, steady_clock::time_point deadline);
 
     future<> accept_loop();
     void check_home(const char* what) const;
@@ -391,6 +427,13 @@ private:
     };
     std::vector<shard_qpairs> _qpairs;
     reservation_store _store;
+    // Each device's reservation table while a namespace or a local user
+    // holds it (_mutex; keyed by the device, checked against its UUID).
+    struct device_table {
+        uuid id;
+        std::weak_ptr<namespace_reservations> table;
+    };
+    std::map<const block_device*, device_table> _device_tables;
 };
 
 }  // namespace ioe::nvme

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <tuple>
 #include <fmt/format.h>
 
 #include "nvme/spec/nvme_reservation.hh"
@@ -178,25 +179,61 @@ void controller::take_reservation_notice(bool retain, std::span<std::byte, 64> o
 
 // ---- the target's side -------------------------------------------------------------
 
-void nvmf_target::send_reservation_notices(const std::shared_ptr<subsystem>& s, std::uint32_t nsid,
+std::vector<std::pair<std::shared_ptr<subsystem>, std::uint32_t>> nvmf_target::namespaces_of(
+    const namespace_reservations* r) const {
+    std::vector<std::pair<std::shared_ptr<subsystem>, std::uint32_t>> out;
+    std::lock_guard lk(_mutex);
+    for (const auto& s : _subsystems)
+        for (std::size_t i = 0; i < s->_reservations.size(); ++i)
+            if (s->_reservations[i].get() == r) out.emplace_back(s, static_cast<std::uint32_t>(i + 1));
+    return out;
+}
+
+void nvmf_target::send_reservation_notices(const namespace_reservations* r,
                                            const std::vector<std::pair<host_id, std::uint8_t>>& notices) {
-    std::vector<std::pair<std::shared_ptr<controller>, std::uint8_t>> to;
+    const auto over = namespaces_of(r);
+    std::vector<std::tuple<std::shared_ptr<controller>, std::uint8_t, std::uint32_t>> to;
     {
         std::lock_guard lk(_mutex);
         for (const auto& [id, c] : _controllers) {
-            if (c->subsys != s || c->dead.load()) continue;
-            for (const auto& [h, type] : notices)
-                if (c->hostid == h) to.emplace_back(c, type);
+            if (c->dead.load()) continue;
+            for (const auto& [s, nsid] : over) {
+                if (c->subsys != s) continue;
+                for (const auto& [h, type] : notices)
+                    if (c->hostid == h) to.emplace_back(c, type, nsid);
+            }
         }
     }
-    for (auto& [c, type] : to) {
-        submit_to(c->admin_shard, [c = c, type = type, nsid] { c->reservation_notice(type, nsid); }).ignore();
+    for (auto& [c, type, nsid] : to) {
+        submit_to(c->admin_shard, [c = c, type = type, nsid = nsid] { c->reservation_notice(type, nsid); }).ignore();
     }
+}
+
+std::shared_ptr<namespace_reservations> nvmf_target::device_table_locked(const block_device* dev, bool& created) {
+    created = false;
+    auto it = _device_tables.find(dev);
+    if (it != _device_tables.end() && it->second.id == dev->id()) {
+        if (auto live = it->second.table.lock()) return live;
+    }
+    std::erase_if(_device_tables, [](const auto& e) { return e.second.table.expired(); });
+    auto r = std::make_shared<namespace_reservations>(shard_count());
+    r->state.ptpl_capable = persists_reservations();
+    _device_tables[dev] = device_table{dev->id(), r};
+    created = true;
+    return r;
 }
 
 future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(std::string subnqn,
                                                                               std::uint32_t nsid, block_device* dev) {
-    auto r = std::make_shared<namespace_reservations>(shard_count());
+    bool created = false;
+    std::shared_ptr<namespace_reservations> r;
+    {
+        std::lock_guard lk(_mutex);
+        r = device_table_locked(dev, created);
+    }
+    // Another namespace over the device named the table's file already:
+    // the table is live, and the file (if any) is its own.
+    if (!r->ptpl_name.empty()) co_return r;
     // Named by what the host sees (subsystem NQN and NSID: stable across
     // restarts, unlike a raw device's UUID); bytes outside [A-Za-z0-9.:-]
     // become '_'.
@@ -204,27 +241,42 @@ future<std::shared_ptr<namespace_reservations>> nvmf_target::make_reservations(s
     for (char& ch : file)
         if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == ':' || ch == '-')) ch = '_';
     r->ptpl_name = fmt::format("{}.ns{}.resv", file, nsid);
-    r->state.ptpl_capable = persists_reservations();
     if (persists_reservations() && _store.load) {
         auto bytes = co_await _store.load(r->ptpl_name);
         if (bytes) {
             std::string err;
             auto v = decode_reservation_file(*bytes, err);
             if (!v) {
+                const std::string name = std::move(r->ptpl_name);
+                r->ptpl_name.clear();
+                if (created) {
+                    std::lock_guard lk(_mutex);
+                    _device_tables.erase(dev);
+                }
                 throw storage_error(storage_errc::io_error,
                                     fmt::format("nvmf subsystem {}: device {}: its reservation file {} is unusable: {} "
                                                 "(remove it to serve the device without its reservations)",
-                                                subnqn, dev->name(), r->ptpl_name, err));
+                                                subnqn, dev->name(), name, err));
             }
             if (v->ptpl) {
-                r->state.load(*v);
+                if (created) {
+                    r->state.load(*v);
+                } else {
+                    // Local users registered before the share: they keep
+                    // their registrations; the file adds its registrants
+                    // (and its holder when nobody holds it now).
+                    r->state.merge(*v);
+                    r->state.stamp();
+                    co_await publish_reservation(r);
+                }
                 log::info("nvmf subsystem {}: device {}: reservation restored (type {}, {} registrant(s))", subnqn,
-                          dev->name(), int(v->type), v->count);
+                          dev->name(), int(r->state.view().type), r->state.view().count);
             }
         }
     }
-    // Not visible to any shard yet: every copy is set from here.
-    for (auto& slot : r->views) slot.v = r->state.view();
+    // A new table is not visible to any shard yet: every copy is set here.
+    if (created)
+        for (auto& slot : r->views) slot.v = r->state.view();
     co_return r;
 }
 
@@ -254,7 +306,12 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
     if (nsid == 0 || nsid > s->_reservations.size() || !s->_reservations[nsid - 1]) {
         co_return make_status(sct::path, 0x02, false);  // the namespace went away meanwhile
     }
-    std::shared_ptr<namespace_reservations> r = s->_reservations[nsid - 1];
+    co_return co_await apply_to_table(s->_reservations[nsid - 1], rq,
+                                      fmt::format("nvmf subsystem {} namespace {}", s->nqn, nsid));
+}
+
+future<std::uint16_t> nvmf_target::apply_to_table(std::shared_ptr<namespace_reservations> r, reservation_request rq,
+                                                  std::string where) {
     reservation_outcome o;
     const bool ptpl_before = r->state.view().ptpl;
     switch (rq.opcode) {
@@ -272,7 +329,7 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
         case nvm_opcode::reservation_release: o = r->state.release(rq.host, rq.cdw10, rq.key1); break;
         default: co_return make_status(sct::generic, sc::invalid_opcode, true);
     }
-    if (o.changed && persists_reservations() && (ptpl_before || r->state.view().ptpl)) {
+    if (o.changed && persists_reservations() && !r->ptpl_name.empty() && (ptpl_before || r->state.view().ptpl)) {
         // Durable before the command completes (a file with PTPL 0 when
         // the host turned it off: ignored at load).
         std::exception_ptr failed;
@@ -285,8 +342,7 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
             try {
                 std::rethrow_exception(failed);
             } catch (const std::exception& e) {
-                log::error("nvmf subsystem {} namespace {}: reservation state not persisted: {}", s->nqn, nsid,
-                           e.what());
+                log::error("{}: reservation state not persisted: {}", where, e.what());
             }
             r->state.stamp();
             co_await publish_reservation(r);  // in effect, but not durable: the host is told it failed
@@ -297,7 +353,7 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
         r->state.stamp();
         co_await publish_reservation(r);
     }
-    if (!o.notices.empty()) send_reservation_notices(s, nsid, o.notices);
+    if (!o.notices.empty()) send_reservation_notices(r.get(), o.notices);
     // Preempt-and-abort waits for the preempted hosts' commands. When that
     // timed out, the preemption is in effect anyway, so a retry (the same
     // key, now the holder) would succeed at once without the drain: every
@@ -305,10 +361,9 @@ future<std::uint16_t> nvmf_target::apply_reservation(std::shared_ptr<subsystem> 
     const bool acquired = rq.opcode == nvm_opcode::reservation_acquire && status_ok(o.status);
     const bool abort = acquired && resv_action(rq.cdw10) == racqa::preempt_and_abort;
     if (abort || (acquired && r->drain_owed)) {
-        if (!co_await drain_unregistered(s, r)) {
+        if (!co_await drain_unregistered(r)) {
             r->drain_owed = true;
-            log::warn("nvmf subsystem {} namespace {}: {}: commands of preempted hosts still run after {} ms: failed",
-                      s->nqn, nsid, abort ? "preempt-and-abort" : "acquire after a preempt-and-abort that timed out",
+            log::warn("{}: {}: commands of preempted hosts still run after {} ms: failed", where, abort ? "preempt-and-abort" : "acquire after a preempt-and-abort that timed out",
                       _limits.drain_timeout_ms);
             co_return drain_timed_out;
         }
@@ -327,22 +382,27 @@ future<> nvmf_target::publish_reservation(std::shared_ptr<namespace_reservations
     }
 }
 
-future<bool> nvmf_target::drain_unregistered(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r) {
+future<bool> nvmf_target::drain_unregistered(std::shared_ptr<namespace_reservations> r) {
     const auto deadline = steady_clock::now() + std::chrono::milliseconds(_limits.drain_timeout_ms);
+    std::vector<std::shared_ptr<subsystem>> subs;
+    for (auto& [s, nsid] : namespaces_of(r.get())) subs.push_back(s);
     bool all = true;
     nvmf_target* self = this;
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
-        const bool ok = co_await submit_to(shard, [self, s, r, deadline] { return self->drain_on_shard(s, r, deadline); });
+        const bool ok =
+            co_await submit_to(shard, [self, subs, r, deadline] { return self->drain_on_shard(subs, r, deadline); });
         all = all && ok;
     }
     co_return all;
 }
 
-future<bool> nvmf_target::drain_on_shard(std::shared_ptr<subsystem> s, std::shared_ptr<namespace_reservations> r,
-                                         steady_clock::time_point deadline) {
-    // Every I/O queue pair of the subsystem on this shard whose host is not
-    // registered now (the preempted ones, and anyone preempted earlier whose
-    // drain timed out): the data commands it started so far.
+future<bool> nvmf_target::drain_on_shard(std::vector<std::shared_ptr<subsystem>> subs,
+                                         std::shared_ptr<namespace_reservations> r, steady_clock::time_point deadline) {
+    // Every I/O queue pair on this shard of a subsystem with a namespace
+    // over the device whose host is not registered now (the preempted ones,
+    // and anyone preempted earlier whose drain timed out): the data
+    // commands it started so far. Local users likewise: their admitted
+    // writes (new ones are refused by this shard's copy, already updated).
     struct waiting {
         std::uint64_t serial;
         unsigned token;
@@ -350,16 +410,31 @@ future<bool> nvmf_target::drain_on_shard(std::shared_ptr<subsystem> s, std::shar
     std::vector<waiting> wait;
     const reservation_view& v = r->local();
     for (tcp_qpair* q : _qpairs[this_shard_id()].list) {
-        if (q->io_queue_of(s.get()) && !v.registered(q->host())) wait.push_back({q->serial(), q->begin_drain()});
+        if (v.registered(q->host())) continue;
+        for (const auto& s : subs) {
+            if (q->io_queue_of(s.get())) {
+                wait.push_back({q->serial(), q->begin_drain()});
+                break;
+            }
+        }
     }
+    std::vector<std::shared_ptr<namespace_reservations::local_user>> users;
+    {
+        std::lock_guard lk(r->users_mutex);
+        for (const auto& u : r->users)
+            if (!v.registered(u->host)) users.push_back(u);
+    }
+    const unsigned me = this_shard_id();
     for (;;) {
         bool busy = false;
-        auto& list = _qpairs[this_shard_id()].list;
+        auto& list = _qpairs[me].list;
         for (const waiting& w : wait) {
             // Looked up by serial each time: a queue pair that closed is gone.
             auto it = std::find_if(list.begin(), list.end(), [&](tcp_qpair* q) { return q->serial() == w.serial; });
             if (it != list.end() && !(*it)->drained(w.token)) busy = true;
         }
+        for (const auto& u : users)
+            if (u->writes[me].n > 0) busy = true;
         if (!busy) co_return true;
         if (steady_clock::now() >= deadline || _stopping.load(std::memory_order_relaxed)) co_return false;
         co_await sleep(std::chrono::milliseconds(1));

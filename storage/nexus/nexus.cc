@@ -16,6 +16,7 @@
 #include "storage/errors.hh"
 #include "storage/nexus/nexus_fence.hh"
 #include "storage/nexus/nexus_takeover.hh"
+#include "storage/reserved_device.hh"
 #include "storage/uri.hh"
 
 namespace ioe {
@@ -110,8 +111,10 @@ unsigned nexus::online_besides(unsigned slot) const noexcept {
     return n;
 }
 
-// Opens c.uri on this (the owner) shard: bdev:/// through the registry (not
-// owned), anything else through its backend (owned by the nexus).
+// Opens c.uri on this (the owner) shard: bdev:/// through the registry (the
+// device is the registry's; the nexus owns a reserved_device over it when
+// the registry has a reservation authority), anything else through its
+// backend (owned by the nexus).
 future<> nexus::open_child(child& c, device_registry* registry, const nexus_epoch& identity) {
     std::string err;
     auto parsed = parse_device_uri(c.uri, err);
@@ -130,7 +133,16 @@ future<> nexus::open_child(child& c, device_registry* registry, const nexus_epoc
             throw storage_error(storage_errc::invalid_argument,
                                 parsed->error("bdev:/// children need a device registry"));
         }
-        c.dev = co_await registry->find(parsed->path.substr(std::min<std::size_t>(1, parsed->path.size())));
+        block_device* dev =
+            co_await registry->find(parsed->path.substr(std::min<std::size_t>(1, parsed->path.size())));
+        // Where hosts can reach the device too, the nexus takes part in its
+        // reservation as this incarnation's host: fenced like a remote child.
+        if (reservation_authority* a = registry->reservation_authority_of_devices()) {
+            c.owned = std::make_unique<reserved_device>(*dev, a->attach(*dev, identity.host_id()));
+            c.dev = c.owned.get();
+        } else {
+            c.dev = dev;
+        }
         co_return;
     }
     c.owned = co_await open_backend(*parsed);

@@ -23,6 +23,7 @@
 #include "storage/nexus/nexus.hh"
 #include "storage/replica.hh"
 #include "storage/replica_snapshot.hh"
+#include "storage/reserved_device.hh"
 #include "storage/uuid.hh"
 
 namespace ioe {
@@ -42,6 +43,8 @@ future<nexus_snapshot_child> snapshot_child(std::string uri, block_device* dev, 
     out.uri = uri;
     try {
         device_snapshot_reply reply;
+        // A local child under a reservation port: the replica behind it.
+        if (auto* w = dynamic_cast<reserved_device*>(dev)) dev = &w->inner();
         if (auto* r = dynamic_cast<replica*>(dev)) {
             reply = co_await snapshot_replica_once(r, req);
         } else {

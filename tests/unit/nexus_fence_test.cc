@@ -6,6 +6,10 @@
 // which the first's writes are refused and it reports fenced, while the
 // second serves and the data it wrote reads back; a child reserved by a
 // foreign key is not taken, and a nexus with no other child is refused.
+// A local child (bdev:/// on the engine whose target shares the device)
+// is fenced the same way: the takeover claims it through the share, waits
+// for the old incarnation's write held at the device, and the old one's
+// next local write is refused.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -19,6 +23,7 @@
 #include "runtime/timer.hh"
 #include "storage/device_registry.hh"
 #include "storage/errors.hh"
+#include "storage/fault_device.hh"
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
 #include "tests/unit/test_engine.hh"
@@ -157,7 +162,110 @@ future<int> body() {
     co_return 0;
 }
 
+future<int> local_child_body() {
+    nvme::register_nvmf_backend();
+    device_registry devices;
+    auto target = std::make_unique<nvme::nvmf_target>("127.0.0.1", 0);
+    devices.set_reservation_authority(target.get());
+    block_device* disk = co_await devices.create("malloc:///ld0?size_mb=4&blk_size=512");
+    auto* slow = static_cast<fault_device*>(co_await devices.create("fault:///ld0slow?inner=ld0"));
+    co_await slow->clear_rules();  // the URI's pass-through rule: it would act before the test's
+    block_device* other = co_await devices.create("malloc:///ld1?size_mb=4&blk_size=512");
+    for (unsigned i = 0; i < 2; ++i) {
+        nvme::subsystem_config c;
+        c.nqn = nqn(10 + i);
+        c.namespaces = {i == 0 ? static_cast<block_device*>(slow) : other};
+        co_await target->add_subsystem(std::move(c));
+    }
+    co_await target->start();
+    const std::uint16_t port = target->port();
+    auto uri = [&](unsigned i) {
+        return fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200&reconnect_delay_ms=50", port, nqn(10 + i));
+    };
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/local-fence";
+    o.health = &store;
+    o.registry = &devices;
+    o.segment_bytes = 64 * 1024;
+    o.health_retries = 1;
+    o.health_retry_delay = 10ms;
+
+    // A: the local child and a remote one. Its local claim is what hosts
+    // of the share see.
+    auto a = co_await nexus::create("nx-a", k_id, {"bdev:///ld0slow", uri(1)}, o);
+    EXPECT_EQ(a->state(), nexus_state::online);
+    block_device* observer = co_await devices.create(fmt::format("nvmf://127.0.0.1:{}/{}?name=lobs", port, nqn(10)));
+    {
+        auto r = co_await report_of(observer);
+        EXPECT_EQ(r.type, reservation_type::write_exclusive);
+        EXPECT_NE(r.holder(), nullptr) << "the local child's claim is not in the share's reservation";
+        if (r.holder()) {
+            EXPECT_EQ(r.holder()->key, a->epoch().reservation_key());
+            EXPECT_EQ(r.holder()->host_id, a->epoch().host_id());
+        }
+    }
+    std::vector<std::byte> foreign(8192, std::byte{0x77});
+    EXPECT_EQ(co_await io_on(0, observer, true, 300, foreign), io_status::reservation_conflict)
+        << "a host of the share wrote under the local child's Write Exclusive";
+
+    // A's write, held 400 ms at the local device, while B takes over.
+    const auto held = co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 400ms).on_blocks(100, 116));
+    std::vector<std::byte> old_data(8192, std::byte{0xa1});
+    io_status a_status = io_status::internal_error;
+    bool a_done = false;
+    auto a_write = [&]() -> future<> {
+        a_status = co_await io_on(1, a.get(), true, 100, old_data);
+        a_done = true;
+    };
+    auto a_writing = a_write();
+    while (co_await slow->hits(held) == 0) co_await sleep(1ms);
+
+    auto b = co_await nexus::create("nx-b", k_id, {uri(0), uri(1)}, o);
+    EXPECT_EQ(b->state(), nexus_state::online);
+    {
+        // Preempt-and-abort waited for the held write: it is on the disk
+        // before B's claim completed, so it cannot land after B's writes.
+        std::vector<std::byte> raw(8192);
+        EXPECT_EQ(co_await io_on(0, disk, false, 100, raw), io_status::success);
+        EXPECT_TRUE(raw == old_data) << "B's claim completed before A's held local write finished";
+        auto r = co_await report_of(observer);
+        EXPECT_NE(r.holder(), nullptr);
+        if (r.holder()) EXPECT_EQ(r.holder()->key, b->epoch().reservation_key());
+        for (const auto& reg : r.registrants)
+            EXPECT_NE(reg.key, a->epoch().reservation_key()) << "the fenced epoch is still registered";
+    }
+    co_await std::move(a_writing);
+    EXPECT_TRUE(a_done);
+    EXPECT_EQ(a_status, io_status::success) << "admitted before the takeover: it completes";
+    co_await slow->remove_rule(held);
+
+    std::vector<std::byte> mine(8192, std::byte{0xb2});
+    EXPECT_EQ(co_await io_on(1, b.get(), true, 100, mine), io_status::success);
+    std::vector<std::byte> late(8192, std::byte{0x0d});
+    EXPECT_NE(co_await io_on(0, a.get(), true, 100, late), io_status::success) << "the fenced nexus acknowledged";
+    EXPECT_EQ(a->state(), nexus_state::fenced);
+    std::vector<std::byte> raw(8192);
+    EXPECT_EQ(co_await io_on(0, disk, false, 100, raw), io_status::success);
+    EXPECT_TRUE(raw == mine) << "a write of the fenced nexus reached its local child";
+
+    co_await a->shutdown();
+    co_await a->close();
+    a.reset();
+    co_await b->shutdown();
+    co_await b->close();
+    b.reset();
+    co_await devices.close_all();
+    co_await target->stop();
+    co_return 0;
+}
+
 }  // namespace
+
+TEST(nexus_fence, a_local_child_is_fenced_through_the_same_reservation_as_its_share) {
+    IOE_NEED_CORES(2);
+    EXPECT_EQ(test::run_engine(test::small_config(2), [](engine*) { return local_child_body(); }), 0);
+}
 
 TEST(nexus_fence, a_new_incarnation_preempts_the_old_on_every_remote_child) {
     IOE_NEED_CORES(2);
