@@ -159,6 +159,7 @@ void fill(s::Subsystem::Builder b, const nvmf_subsystem_info& v) {
         ns[i].setDevice(text(v.namespaces[i].device));
         ns[i].setBlockSize(v.namespaces[i].block_size);
         ns[i].setBlockCount(v.namespaces[i].block_count);
+        ns[i].setAna(text(v.namespaces[i].ana));
     }
     fill_texts(b.initAllowedHosts(static_cast<unsigned>(v.allowed_hosts.size())), v.allowed_hosts);
 }
@@ -169,7 +170,8 @@ nvmf_subsystem_info read(s::Subsystem::Reader r) {
     v.serial = str(r.getSerial());
     v.model = str(r.getModel());
     for (auto ns : r.getNamespaces()) {
-        v.namespaces.push_back({ns.getNsid(), str(ns.getDevice()), ns.getBlockSize(), ns.getBlockCount()});
+        v.namespaces.push_back(
+            {ns.getNsid(), str(ns.getDevice()), ns.getBlockSize(), ns.getBlockCount(), str(ns.getAna())});
     }
     v.allowed_hosts = read_texts(r.getAllowedHosts());
     return v;

@@ -142,6 +142,7 @@ struct Namespace {
   device @1 :Text;
   blockSize @2 :UInt32;
   blockCount @3 :UInt64;
+  ana @4 :Text;  # its ANA state through this engine (docs/ana.md)
 }
 
 struct Subsystem {

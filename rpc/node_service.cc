@@ -58,11 +58,12 @@ node_state node_service::current_state() const {
     for (const auto& p : _pending_shares) s.shares.push_back(p);
     for (const auto& [name, slot] : _nexuses) {
         nexus_record r{name, slot.spec.uuid, slot.spec.health_key, slot.spec.segment_bytes,
-                       slot.spec.rebuild_parallel, slot.spec.verify, false, slot.spec.children, {}, {}};
+                       slot.spec.rebuild_parallel, slot.spec.verify, false, slot.spec.children, {}, {}, {}};
         if (auto it = _shares.find(name); it != _shares.end()) {
             r.published = true;
             r.allowed_hosts = it->second.hosts;
             if (it->second.nqn != share_nqn_prefix + name) r.nqn = it->second.nqn;
+            r.ana = it->second.ana;
         }
         s.nexuses.push_back(std::move(r));
     }
@@ -129,9 +130,10 @@ future<std::vector<std::string>> node_service::apply(node_state state) {
             auto e = co_await create_nexus_locked(std::move(spec));
             log::info("state: nexus \"{}\" created again ({})", r.name, to_string(e.nexus.state));
             if (r.published) {
-                auto info =
-                    co_await share(r.name, _nexuses.at(r.name).n.get(), share_kind::nexus, r.allowed_hosts, r.nqn);
-                log::info("state: nexus \"{}\" published again as {}", r.name, info.nqn);
+                auto info = co_await share(r.name, _nexuses.at(r.name).n.get(), share_kind::nexus, r.allowed_hosts,
+                                           r.nqn, r.ana);
+                log::info("state: nexus \"{}\" published again as {}{}", r.name, info.nqn,
+                          r.ana.empty() ? "" : " (ANA " + r.ana + ")");
             }
         } catch (const std::exception& e) {
             failed.push_back(fmt::format("nexus \"{}\": {}", r.name, e.what()));

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "nvme/spec/nvme_ana.hh"
 #include "rpc/node_state.hh"
 #include "runtime/async_mutex.hh"
 #include "runtime/engine.hh"
@@ -111,6 +112,7 @@ struct nvmf_namespace_info {
     std::string device;
     std::uint32_t block_size = 0;
     std::uint64_t block_count = 0;
+    std::string ana;  // its ANA state through this engine: optimized, non-optimized, inaccessible
 };
 struct nvmf_subsystem_info {
     std::string nqn, serial, model;
@@ -281,6 +283,7 @@ private:
         share_kind kind = share_kind::device;
         std::string nqn;
         std::vector<std::string> hosts;
+        std::string ana;  // a published nexus: its ANA state as `nexus ana` set it; empty: optimized
     };
 
     pool_slot& find_pool(const std::string& name);
@@ -290,13 +293,19 @@ private:
     replica_entry entry_named(pool& owner, const std::string& name) const;
     share_info share_info_of(const std::string& name) const;
     std::vector<std::string> names_of(stats_kind kind, const std::string& name);
+    // `ana`: a nexus's ANA state from the state file (empty: optimized),
+    // in effect from the moment the subsystem is visible.
     future<share_info> share(std::string name, block_device* dev, share_kind kind, std::vector<std::string> hosts,
-                             std::string nqn = "");
+                             std::string nqn = "", std::string ana = "");
     future<> unshare_quietly(const std::string& name);
     // A standby of `nqn` here: `dev` takes its namespace (optimized); true
     // when there was one.
-    future<bool> take_standby(const std::string& nqn, block_device* dev, const std::vector<std::string>& hosts);
+    future<bool> take_standby(const std::string& nqn, block_device* dev, const std::vector<std::string>& hosts,
+                              nvme::ana_state state);
     future<> add_standby_locked(standby_record r);
+    // A published nexus's ANA state (valid: optimized, non-optimized or
+    // inaccessible), kept in its share for the state file.
+    future<> set_nexus_ana_locked(const std::string& name, const std::string& state);
     // At start: false when a nexus here serves its NQN already.
     future<bool> add_standby_again(standby_record r);
     // At stop: every standby path goes.

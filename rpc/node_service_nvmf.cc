@@ -32,7 +32,7 @@ share_info node_service::share_info_of(const std::string& name) const {
 }
 
 future<share_info> node_service::share(std::string name, block_device* dev, share_kind kind,
-                                       std::vector<std::string> hosts, std::string wanted_nqn) {
+                                       std::vector<std::string> hosts, std::string wanted_nqn, std::string ana) {
     if (!_target) {
         throw storage_error(storage_errc::unavailable,
                             "this engine serves no NVMe/TCP (start it with --nvmf-listen ADDRESS:PORT)");
@@ -51,6 +51,15 @@ future<share_info> node_service::share(std::string name, block_device* dev, shar
         }
     }
     std::string nqn = wanted_nqn.empty() ? share_nqn_prefix + name : wanted_nqn;
+    auto state = nvme::ana_state::optimized;
+    if (!ana.empty()) {
+        const auto a = nvme::ana_state_from_string(ana);
+        if (!a || !(*a == nvme::ana_state::non_optimized || *a == nvme::ana_state::inaccessible)) {
+            throw storage_error(storage_errc::invalid_argument,
+                                fmt::format("ANA state \"{}\": non-optimized or inaccessible", ana));
+        }
+        state = *a;
+    }
     if (auto it = _shares.find(name); it != _shares.end()) {
         if (!wanted_nqn.empty() && wanted_nqn != it->second.nqn) {
             throw storage_error(storage_errc::already_exists,
@@ -65,8 +74,8 @@ future<share_info> node_service::share(std::string name, block_device* dev, shar
     }
     // A standby path of this NQN here: the nexus takes its namespace, so
     // that hosts already connected see the same namespace turn optimized.
-    if (kind == share_kind::nexus && co_await take_standby(nqn, dev, hosts)) {
-        _shares[name] = share_slot{kind, nqn, std::move(hosts)};
+    if (kind == share_kind::nexus && co_await take_standby(nqn, dev, hosts, state)) {
+        _shares[name] = share_slot{kind, nqn, std::move(hosts), ana};
         co_return share_info_of(name);
     }
     nvme::subsystem_config sub;
@@ -79,8 +88,9 @@ future<share_info> node_service::share(std::string name, block_device* dev, shar
     // The device is namespace 1 from the start: the subsystem becomes
     // visible (Connect, discovery) only with its namespace.
     sub.namespaces.push_back(dev);
+    sub.ana.push_back(state);
     co_await _target->add_subsystem(std::move(sub));
-    _shares[name] = share_slot{kind, nqn, std::move(hosts)};
+    _shares[name] = share_slot{kind, nqn, std::move(hosts), ana};
     co_return share_info_of(name);
 }
 
@@ -113,7 +123,10 @@ std::vector<nvmf_subsystem_info> node_service::nvmf_subsystems() const {
         i.serial = s.serial;
         i.model = s.model;
         i.allowed_hosts = s.allowed_hosts;
-        for (const auto& ns : s.namespaces) i.namespaces.push_back({ns.nsid, ns.device, ns.block_size, ns.block_count});
+        for (const auto& ns : s.namespaces) {
+            i.namespaces.push_back(
+                {ns.nsid, ns.device, ns.block_size, ns.block_count, std::string(nvme::to_string(ns.ana))});
+        }
         out.push_back(std::move(i));
     }
     return out;

@@ -129,16 +129,16 @@ future<> node_service::remove_standby(std::string nqn) {
 }
 
 future<bool> node_service::take_standby(const std::string& nqn, block_device* dev,
-                                        const std::vector<std::string>& hosts) {
+                                        const std::vector<std::string>& hosts, nvme::ana_state state) {
     auto it = _standbys.find(nqn);
     if (it == _standbys.end()) co_return false;
     // The identity must match (replace_namespace refuses otherwise, and the
     // standby stays).
-    co_await _target->replace_namespace(nqn, 1, dev, nvme::ana_state::optimized);
+    co_await _target->replace_namespace(nqn, 1, dev, state);
     co_await _target->set_allowed_hosts(nqn, hosts);
     auto node = _standbys.extract(it);
     co_await node.mapped().dev->close();
-    log::info("standby path {}: now served by {} (ANA optimized)", nqn, dev->name());
+    log::info("standby path {}: now served by {} (ANA {})", nqn, dev->name(), nvme::to_string(state));
     co_return true;
 }
 
@@ -155,7 +155,17 @@ future<> node_service::set_nexus_ana(std::string name, std::string state) {
     if (it == _shares.end()) {
         throw storage_error(storage_errc::not_found, fmt::format("nexus \"{}\" is not published", name));
     }
-    co_await _target->set_ana_state(it->second.nqn, 1, *a);
+    co_await set_nexus_ana_locked(name, state);
+    co_await persist();
+}
+
+future<> node_service::set_nexus_ana_locked(const std::string& name, const std::string& state) {
+    share_slot& sh = _shares.at(name);
+    const auto a = nvme::ana_state_from_string(state);
+    co_await _target->set_ana_state(sh.nqn, 1, *a);
+    // Kept in the state file, so that a restart of this node does not
+    // bring the path back optimized behind the service's back.
+    sh.ana = *a == nvme::ana_state::optimized ? std::string() : std::string(nvme::to_string(*a));
 }
 
 }  // namespace ioe::rpc

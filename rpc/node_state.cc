@@ -135,6 +135,7 @@ std::string encode_state(const node_state& s) {
         for (const auto& h : n.allowed_hosts) out += " " + encode_field(h);
         out += "\n";
         if (!n.nqn.empty()) out += "nqn nexus " + encode_field(n.name) + " " + encode_field(n.nqn) + "\n";
+        if (!n.ana.empty()) out += "ana nexus " + encode_field(n.name) + " " + encode_field(n.ana) + "\n";
     }
     for (const auto& x : s.vhost_exports) {
         out += "vhost " + encode_field(x.name) + " " + encode_field(x.socket_path) + " " + encode_field(x.device) +
@@ -237,10 +238,23 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
                 return std::nullopt;
             }
             *slot = v[2];
+        } else if (f[0] == "ana") {
+            // ana nexus NAME STATE: the ANA state `nexus ana` gave the
+            // published nexus line before it.
+            std::string* slot = nullptr;
+            if (v.size() == 3 && v[0] == "nexus" && (v[2] == "non-optimized" || v[2] == "inaccessible")) {
+                for (auto& n : s.nexuses)
+                    if (n.name == v[1] && n.published) slot = &n.ana;
+            }
+            if (!slot || !slot->empty()) {
+                err = where + "expected \"ana nexus NAME non-optimized|inaccessible\" after that published nexus, once";
+                return std::nullopt;
+            }
+            *slot = v[2];
         } else if (f[0] == "end" && v.empty()) {
             ended = true;
         } else {
-            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"vhost ...\", \"standby ...\" or \"end\"";
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"ana ...\", \"vhost ...\", \"standby ...\" or \"end\"";
             return std::nullopt;
         }
     }

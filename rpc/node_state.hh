@@ -45,6 +45,9 @@ struct nexus_record {
     std::vector<std::string> children;       // URIs, 1 to 8
     std::vector<std::string> allowed_hosts;  // when published
     std::string nqn;                         // when published under a chosen NQN; empty: the default
+    // When published: its ANA state here as `nexus ana` set it
+    // (non-optimized or inaccessible); empty: optimized.
+    std::string ana;
     bool operator==(const nexus_record&) const = default;
 };
 

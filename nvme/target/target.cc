@@ -335,7 +335,8 @@ std::vector<subsystem_info> nvmf_target::subsystems() const {
         // The home shard's table (configuration calls run there too).
         for (std::uint32_t n = 0; n < s->_namespaces.size(); ++n) {
             if (block_device* d = s->_namespaces[n])
-                i.namespaces.push_back(subsystem_namespace{n + 1, d->name(), d->block_size(), d->block_count()});
+                i.namespaces.push_back(subsystem_namespace{n + 1, d->name(), d->block_size(), d->block_count(),
+                                                           s->effective_ana_of(n + 1)});
         }
         out.push_back(std::move(i));
     }

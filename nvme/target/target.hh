@@ -266,6 +266,7 @@ struct subsystem_namespace {
     std::string device;  // block_device name
     std::uint32_t block_size = 0;
     std::uint64_t block_count = 0;
+    ana_state ana = ana_state::optimized;  // as the ANA log reports it (a fenced nexus: inaccessible)
 };
 
 struct subsystem_info {

@@ -249,6 +249,7 @@ TEST(rpc, restart_creates_the_nexus_again_and_publishes_it) {
         eng.publish_nexus("v1", {"nqn.2014-08.org.nvmexpress:uuid:4444"});
         eng.nexus_child("v1", "bdev:///r3", child_action::add_in_sync);
         write_blocks(eng, "v1", 0, 8, 0x7d);
+        eng.set_nexus_ana("v1", "inaccessible");  // the service moved hosts off this path
     }
     embedded eng(options_for(dir.path));
     auto all = eng.list_nexuses();
@@ -259,6 +260,14 @@ TEST(rpc, restart_creates_the_nexus_again_and_publishes_it) {
     EXPECT_EQ(all[0].share_nqn, std::string(share_nqn_prefix) + "v1");
     EXPECT_EQ(all[0].allowed_hosts, std::vector<std::string>{"nqn.2014-08.org.nvmexpress:uuid:4444"});
     EXPECT_EQ(read_blocks(eng, "v1", 0, 8), std::string(8 * all[0].nexus.block_size, '\x7d'));
+    auto ana_here = [&] {
+        for (const auto& s : eng.nvmf_subsystems())
+            if (s.nqn == all[0].share_nqn && !s.namespaces.empty()) return s.namespaces[0].ana;
+        return std::string("not published");
+    };
+    EXPECT_EQ(ana_here(), "inaccessible") << "the restart brought the path back with another ANA state";
+    eng.set_nexus_ana("v1", "optimized");
+    EXPECT_EQ(ana_here(), "optimized");
     eng.destroy_nexus("v1");
     eng.stop();
     embedded third(options_for(dir.path));
@@ -341,9 +350,18 @@ TEST_P(control, nexus_standby_taken_over_and_ana_states) {
         ASSERT_EQ(s.namespaces.size(), 1u);
         EXPECT_EQ(s.namespaces[0].device, "v2");
     }
+    auto ana_of = [&] {
+        for (const auto& s : api->nvmf_subsystems())
+            if (s.nqn == nqn && !s.namespaces.empty()) return s.namespaces[0].ana;
+        return std::string("not published");
+    };
+    EXPECT_EQ(ana_of(), "optimized");
     api->set_nexus_ana("v2", "inaccessible");
+    EXPECT_EQ(ana_of(), "inaccessible");
     api->set_nexus_ana("v2", "non-optimized");
+    EXPECT_EQ(ana_of(), "non-optimized");
     api->set_nexus_ana("v2", "optimized");
+    EXPECT_EQ(ana_of(), "optimized");
     EXPECT_CODE(api->set_nexus_ana("v2", "change"), storage_errc::invalid_argument);
     EXPECT_CODE(api->set_nexus_ana("nope", "optimized"), storage_errc::not_found);
     api->destroy_nexus("v2");

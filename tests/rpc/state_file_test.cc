@@ -29,8 +29,10 @@ node_state sample() {
     n.children = {"bdev:///r1", "nvmf://10.0.0.2:4420/nqn.2019-05.io.ioengine:r2?io_timeout_ms=500&hdgst=1"};
     n.allowed_hosts = {"nqn.2014-08.org.nvmexpress:uuid:9"};
     n.nqn = "nqn.2026-12.io.example:2412dcd9-8af1-480e-a539-dddb8403eefc";  // published under a chosen NQN
+    n.ana = "inaccessible";  // set by `nexus ana`
     s.nexuses.push_back(n);
     n.nqn.clear();
+    n.ana.clear();
     n.name = "v2";
     n.published = false;
     n.verify = false;
@@ -54,6 +56,7 @@ TEST(state_file, round_trip) {
     EXPECT_NE(encode_state(s).find("vhost vm1%20disk /run/vm%201.sock r1 2 0\n"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nnqn share r2 nqn.2026-12.io.example:volume%20r2\n"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nnqn nexus v1 nqn.2026-12.io.example:2412dcd9"), std::string::npos);
+    EXPECT_NE(encode_state(s).find("\nana nexus v1 inaccessible\n"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nstandby nqn.2026-12.io.example:vol10 2412dcd9-8af1-480e-a539-dddb8403eefd 4096 16\n"),
               std::string::npos);
 }
@@ -93,6 +96,11 @@ TEST(state_file, refuses_truncated_and_damaged_text) {
                             "ioengine-state 1\nstandby nqn.a:b u 512 0\nend\n",          // empty volume
                             "ioengine-state 1\nstandby nqn.a:b u 512 x\nend\n",          // not a number
                             "ioengine-state 1\nstandby % u 512 8\nend\n",                // empty NQN
+                            "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus v optimized\nend\n",  // the default is not written
+                            "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus v sleepy\nend\n",
+                            "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus w inaccessible\nend\n",  // no such nexus
+                            "ioengine-state 1\nnexus v u k 0 0 0 0 1 bdev:///a\nana nexus v inaccessible\nend\n",  // unpublished
+                            "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus v inaccessible\nana nexus v non-optimized\nend\n",  // twice
                             "ioengine-state 1\nnexus v u k 0 0 0 0 1 bdev:///a\nnqn nexus v nqn.a:b\nend\n"}) {  // unpublished
         EXPECT_FALSE(decode_state(bad, err)) << bad;
         EXPECT_FALSE(err.empty());

@@ -155,7 +155,8 @@ json to_json(const rpc::nvmf_subsystem_info& v) {
                     .set("nsid", json::num(n.nsid))
                     .set("device", json::str(n.device))
                     .set("block_size", json::num(n.block_size))
-                    .set("block_count", json::num(n.block_count)));
+                    .set("block_count", json::num(n.block_count))
+                    .set("ana", json::str(n.ana)));
     }
     return json::object()
         .set("nqn", json::str(v.nqn))
@@ -169,7 +170,10 @@ table subsystem_table(const std::vector<rpc::nvmf_subsystem_info>& v) {
     table t{{"NQN", "SERIAL", "MODEL", "NAMESPACES", "ALLOWED HOSTS"}, {}};
     for (const auto& s : v) {
         std::vector<std::string> ns;
-        for (const auto& n : s.namespaces) ns.push_back(fmt::format("{}:{}", n.nsid, n.device));
+        // "1:v1" when optimized, "1:v1(inaccessible)" otherwise.
+        for (const auto& n : s.namespaces)
+            ns.push_back(n.ana.empty() || n.ana == "optimized" ? fmt::format("{}:{}", n.nsid, n.device)
+                                                               : fmt::format("{}:{}({})", n.nsid, n.device, n.ana));
         t.rows.push_back({s.nqn, s.serial, s.model, ns.empty() ? "-" : join(ns, " "),
                           s.allowed_hosts.empty() ? "any" : join(s.allowed_hosts)});
     }
