@@ -331,9 +331,11 @@ share_info rpc_client::publish_nexus(const std::string& name, const std::vector<
 }
 
 share_info rpc_client::add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
-                                   std::uint32_t block_size, const std::vector<std::string>& hosts) {
+                                   std::uint32_t block_size, const std::vector<std::string>& hosts,
+                                   const std::string& forward) {
     IOE_RPC_CALL({
         auto req = _impl->engine.nexusRequest().send().getNexus().standbyRequest();
+        req.setForward(text(forward));
         req.setNqn(text(nqn));
         req.setUuid(text(uuid));
         req.setSizeBytes(size_bytes);

@@ -65,7 +65,8 @@ public:
                                   const std::string& nqn = "") override;
     void unpublish_nexus(const std::string& name) override;
     share_info add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
-                           std::uint32_t block_size, const std::vector<std::string>& hosts) override;
+                           std::uint32_t block_size, const std::vector<std::string>& hosts,
+                           const std::string& forward = "") override;
     void remove_standby(const std::string& nqn) override;
     void set_nexus_ana(const std::string& name, const std::string& state) override;
     void shutdown_nexus(const std::string& name) override;

@@ -331,9 +331,10 @@ share_info embedded::publish_nexus(const std::string& name, const std::vector<st
     return call<share_info>([name, hosts, nqn](node_service& s) { return s.publish_nexus(name, hosts, nqn); });
 }
 share_info embedded::add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
-                                 std::uint32_t block_size, const std::vector<std::string>& hosts) {
-    return call<share_info>([nqn, uuid, size_bytes, block_size, hosts](node_service& s) {
-        return s.add_standby(nqn, uuid, size_bytes, block_size, hosts);
+                                 std::uint32_t block_size, const std::vector<std::string>& hosts,
+                                 const std::string& forward) {
+    return call<share_info>([nqn, uuid, size_bytes, block_size, hosts, forward](node_service& s) {
+        return s.add_standby(nqn, uuid, size_bytes, block_size, hosts, forward);
     });
 }
 

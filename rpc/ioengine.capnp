@@ -301,7 +301,9 @@ interface Nexus {
   # A standby path (docs/ana.md): subsystem nqn published here, ANA
   # inaccessible, with a stand-in namespace of volume uuid (sizeBytes,
   # blockSize 0: 512), until a nexus published here under nqn takes it over.
-  standby @8 (nqn :Text, uuid :Text, sizeBytes :UInt64, blockSize :UInt32, allowedHosts :List(Text)) -> (share :ShareInfo);
+  # forward (a device URI, e.g. nvmf:// to the nexus's node): a forwarding
+  # path instead, ANA non-optimized, its I/O sent on to that device.
+  standby @8 (nqn :Text, uuid :Text, sizeBytes :UInt64, blockSize :UInt32, allowedHosts :List(Text), forward :Text) -> (share :ShareInfo);
   standbyRemove @9 (nqn :Text) -> ();
   # The ANA state a published nexus is served in here: "optimized",
   # "non-optimized" or "inaccessible".

@@ -65,8 +65,11 @@ public:
                                      const std::string& nqn = "") = 0;
     virtual void unpublish_nexus(const std::string& name) = 0;
     // Standby paths and ANA states (docs/ana.md).
+    // forward: a device URI (nvmf:// to the node that runs the nexus) makes
+    // it a forwarding path, ANA non-optimized; empty: a standby.
     virtual share_info add_standby(const std::string& nqn, const std::string& uuid, std::uint64_t size_bytes,
-                                   std::uint32_t block_size, const std::vector<std::string>& hosts) = 0;
+                                   std::uint32_t block_size, const std::vector<std::string>& hosts,
+                                   const std::string& forward = "") = 0;
     virtual void remove_standby(const std::string& nqn) = 0;
     virtual void set_nexus_ana(const std::string& name, const std::string& state) = 0;
     virtual void shutdown_nexus(const std::string& name) = 0;

@@ -225,8 +225,12 @@ public:
     // nexus of it runs here, so that a multipath host has this path
     // connected; a nexus created or published here under that NQN (a
     // takeover) takes its place, optimized.
+    // `forward` (a device URI): a forwarding path instead (forward_device.hh),
+    // published ANA non-optimized; the device must be the volume (its uuid,
+    // block size and count), else invalid_argument.
     future<share_info> add_standby(std::string nqn, std::string id, std::uint64_t size_bytes,
-                                   std::uint32_t block_size, std::vector<std::string> hosts);
+                                   std::uint32_t block_size, std::vector<std::string> hosts,
+                                   std::string forward = "");
     future<> remove_standby(std::string nqn);
     future<> shutdown_nexus(std::string name);
     // A nexus snapshot (nexus::snapshot); the result reports every child.
@@ -302,7 +306,13 @@ private:
     // when there was one.
     future<bool> take_standby(const std::string& nqn, block_device* dev, const std::vector<std::string>& hosts,
                               nvme::ana_state state);
-    future<> add_standby_locked(standby_record r);
+    // at_start: a forwarding path whose far side cannot be reached is
+    // published as a standby (its record keeps the forward) instead of
+    // refused.
+    future<> add_standby_locked(standby_record r, bool at_start = false);
+    // A forwarding path's device: r.forward opened and checked against the
+    // volume's identity (storage_error otherwise).
+    future<std::unique_ptr<block_device>> open_forward(const standby_record& r, uuid id);
     // A published nexus's ANA state (valid: optimized, non-optimized or
     // inaccessible), kept in its share for the state file.
     future<> set_nexus_ana_locked(const std::string& name, const std::string& state);
@@ -344,7 +354,7 @@ private:
     std::vector<share_record> _pending_shares;
     std::map<std::string, nexus_slot> _nexuses;
     struct standby_slot {
-        std::unique_ptr<standby_device> dev;
+        std::unique_ptr<block_device> dev;  // a standby_device or a forward_device
         standby_record record;
     };
     std::map<std::string, standby_slot> _standbys;     // by NQN

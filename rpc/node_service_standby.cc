@@ -13,6 +13,9 @@
 #include "nvme/target/target.hh"
 #include "rpc/node_service.hh"
 #include "runtime/log.hh"
+#include "storage/backends.hh"
+#include "storage/forward_device.hh"
+#include "storage/uri.hh"
 
 namespace ioe::rpc {
 
@@ -27,7 +30,8 @@ std::string serial_of(const uuid& id) {
 }  // namespace
 
 future<share_info> node_service::add_standby(std::string nqn, std::string id, std::uint64_t size_bytes,
-                                             std::uint32_t block_size, std::vector<std::string> hosts) {
+                                             std::uint32_t block_size, std::vector<std::string> hosts,
+                                             std::string forward) {
     check_not_busy("nexus standby");
     auto guard = co_await _mutex.hold();
     if (block_size != 512 && block_size != 4096) {
@@ -39,7 +43,7 @@ future<share_info> node_service::add_standby(std::string nqn, std::string id, st
                             fmt::format("standby {}: size {} bytes is not a positive multiple of the block size {}",
                                         nqn, size_bytes, block_size));
     }
-    co_await add_standby_locked({nqn, id, block_size, size_bytes / block_size, std::move(hosts)});
+    co_await add_standby_locked({nqn, id, block_size, size_bytes / block_size, std::move(hosts), std::move(forward)});
     co_await persist();
     share_info info;
     info.nqn = nqn;
@@ -49,7 +53,7 @@ future<share_info> node_service::add_standby(std::string nqn, std::string id, st
     co_return info;
 }
 
-future<> node_service::add_standby_locked(standby_record r) {
+future<> node_service::add_standby_locked(standby_record r, bool at_start) {
     if (!_target) {
         throw storage_error(storage_errc::unavailable,
                             "this engine serves no NVMe/TCP (start it with --nvmf-listen ADDRESS:PORT)");
@@ -72,14 +76,31 @@ future<> node_service::add_standby_locked(standby_record r) {
         throw storage_error(storage_errc::already_exists,
                             fmt::format("{} is served here already (a share, a published nexus or a standby)", r.nqn));
     }
-    auto dev = std::make_unique<standby_device>("standby-" + id->to_string(), *id, r.block_size, r.block_count);
+    std::unique_ptr<block_device> dev;
+    if (!r.forward.empty()) {
+        std::exception_ptr unreachable;
+        try {
+            dev = co_await open_forward(r, *id);
+        } catch (const storage_error& e) {
+            if (!at_start || e.code != storage_errc::unavailable) throw;
+            unreachable = std::current_exception();
+            // At start the far side may be down (or be this node's old
+            // self): the path is published as a standby, so hosts keep a
+            // path here for a takeover, and the record keeps its forward
+            // for the next start or `nexus standby` again.
+            log::warn("{} (published as a standby, ANA inaccessible)", e.what());
+        }
+    }
+    const bool forwarding = dev != nullptr;
+    if (!dev) dev = std::make_unique<standby_device>("standby-" + id->to_string(), *id, r.block_size, r.block_count);
+    const auto ana = forwarding ? nvme::ana_state::non_optimized : nvme::ana_state::inaccessible;
     nvme::subsystem_config sub;
     sub.nqn = r.nqn;
     sub.serial = serial_of(*id);
     sub.model = "ioengine nexus";
     sub.allowed_hosts = r.allowed_hosts;
     sub.namespaces.push_back(dev.get());
-    sub.ana.push_back(nvme::ana_state::inaccessible);
+    sub.ana.push_back(ana);
     std::exception_ptr failed;
     try {
         co_await _target->add_subsystem(std::move(sub));
@@ -92,12 +113,49 @@ future<> node_service::add_standby_locked(standby_record r) {
     }
     const std::string nqn = r.nqn;
     _standbys[nqn] = standby_slot{std::move(dev), std::move(r)};
-    log::info("standby path {} published (volume {}, ANA inaccessible)", nqn, id->to_string());
+    if (!forwarding) {
+        log::info("standby path {} published (volume {}, ANA inaccessible)", nqn, id->to_string());
+    } else {
+        log::info("forwarding path {} published (volume {}, ANA non-optimized, I/O sent on to {})", nqn,
+                  id->to_string(), _standbys[nqn].record.forward);
+    }
+}
+
+future<std::unique_ptr<block_device>> node_service::open_forward(const standby_record& r, uuid id) {
+    std::string err;
+    auto parsed = parse_device_uri(r.forward, err);
+    if (!parsed) throw storage_error(storage_errc::invalid_argument, "forwarding path " + r.nqn + ": " + err);
+    if (parsed->scheme == "bdev") {
+        throw storage_error(storage_errc::invalid_argument,
+                            fmt::format("forwarding path {}: {} is a device of this node; a forwarding path "
+                                        "reaches the node that runs the nexus (nvmf://)",
+                                        r.nqn, r.forward));
+    }
+    std::unique_ptr<block_device> inner;
+    std::exception_ptr failed;
+    try {
+        inner = co_await open_backend(*parsed);
+    } catch (const std::exception& e) {
+        failed = std::make_exception_ptr(
+            storage_error(storage_errc::unavailable, fmt::format("forwarding path {}: {}", r.nqn, e.what())));
+    }
+    if (failed) std::rethrow_exception(failed);
+    const std::string name = "forward-" + id.to_string();
+    try {
+        forward_device::check_identity(name, id, r.block_size, r.block_count, *inner);
+    } catch (...) {
+        failed = std::current_exception();
+    }
+    if (failed) {
+        co_await inner->close();
+        std::rethrow_exception(failed);
+    }
+    co_return std::make_unique<forward_device>(name, id, r.block_size, r.block_count, std::move(inner));
 }
 
 future<bool> node_service::add_standby_again(standby_record r) {
     if (_target && _target->find_subsystem(r.nqn)) co_return false;
-    co_await add_standby_locked(std::move(r));
+    co_await add_standby_locked(std::move(r), true);
     co_return true;
 }
 

@@ -146,6 +146,7 @@ std::string encode_state(const node_state& s) {
                " " + std::to_string(b.block_count);
         for (const auto& h : b.allowed_hosts) out += " " + encode_field(h);
         out += "\n";
+        if (!b.forward.empty()) out += "forward standby " + encode_field(b.nqn) + " " + encode_field(b.forward) + "\n";
     }
     out += "end\n";
     return out;
@@ -219,7 +220,7 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
                 err = where + "expected \"standby NQN UUID 512|4096 BLOCKS [HOST...]\"";
                 return std::nullopt;
             }
-            s.standbys.push_back({v[0], v[1], *bs, *count, std::vector<std::string>(v.begin() + 4, v.end())});
+            s.standbys.push_back({v[0], v[1], *bs, *count, std::vector<std::string>(v.begin() + 4, v.end()), {}});
         } else if (f[0] == "nqn") {
             // nqn share|nexus NAME NQN: the NQN a share or publish was given,
             // for the share or nexus line before it.
@@ -235,6 +236,19 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
             }
             if (!slot || !slot->empty()) {
                 err = where + "expected \"nqn share|nexus NAME NQN\" after that share or published nexus, once";
+                return std::nullopt;
+            }
+            *slot = v[2];
+        } else if (f[0] == "forward") {
+            // forward standby NQN URI: the standby line before it is a
+            // forwarding path to that device.
+            std::string* slot = nullptr;
+            if (v.size() == 3 && v[0] == "standby" && !v[2].empty()) {
+                for (auto& sb : s.standbys)
+                    if (sb.nqn == v[1]) slot = &sb.forward;
+            }
+            if (!slot || !slot->empty()) {
+                err = where + "expected \"forward standby NQN URI\" after that standby, once";
                 return std::nullopt;
             }
             *slot = v[2];
@@ -254,7 +268,7 @@ std::optional<node_state> decode_state(std::string_view text, std::string& err) 
         } else if (f[0] == "end" && v.empty()) {
             ended = true;
         } else {
-            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"ana ...\", \"vhost ...\", \"standby ...\" or \"end\"";
+            err = where + "expected \"pool NAME URI\", \"share NAME [HOST...]\", \"nexus ...\", \"nqn ...\", \"ana ...\", \"forward ...\", \"vhost ...\", \"standby ...\" or \"end\"";
             return std::nullopt;
         }
     }

@@ -70,6 +70,7 @@ struct standby_record {
     std::uint32_t block_size = 512;
     std::uint64_t block_count = 0;
     std::vector<std::string> allowed_hosts;
+    std::string forward;  // a forwarding path's device URI (ANA non-optimized); empty: a standby
     bool operator==(const standby_record&) const = default;
 };
 

@@ -31,9 +31,11 @@ public:
         auto size = p.getSizeBytes();
         auto bs = p.getBlockSize() == 0 ? 512u : p.getBlockSize();
         auto hosts = read_texts(p.getAllowedHosts());
+        auto forward = str(p.getForward());
         return _c
-            .call<share_info>(
-                [nqn, id, size, bs, hosts](node_service& s) { return s.add_standby(nqn, id, size, bs, hosts); })
+            .call<share_info>([nqn, id, size, bs, hosts, forward](node_service& s) {
+                return s.add_standby(nqn, id, size, bs, hosts, forward);
+            })
             .then([ctx](share_info v) mutable { fill(ctx.getResults().initShare(), v); });
     }
     kj::Promise<void> standbyRemove(StandbyRemoveContext ctx) override {

@@ -126,10 +126,12 @@ public:
     // Incremented by every ANA state change (the log's change count).
     std::uint64_t ana_change_count() const noexcept { return _ana_changes.load(std::memory_order_relaxed); }
     // Any shard. True for the first caller that sees namespace `nsid`'s
-    // device turn path-inaccessible (a nexus fenced by a newer incarnation)
-    // while its configured ANA state serves I/O: the effective state
-    // changed, so it bumps the change count; the caller tells the
-    // controllers (nvmf_target::check_lost_paths).
+    // device turn path-inaccessible (a nexus fenced by a newer incarnation,
+    // a forwarding path cut off) while its configured ANA state serves
+    // I/O, or, for the device counted so, serve again (a forwarding path
+    // whose far side answers again): the effective state changed, so it
+    // bumps the change count; the caller tells the controllers
+    // (nvmf_target::check_lost_paths).
     bool note_lost_path(std::uint32_t nsid) noexcept;
 
     // Any shard (a mutex: Connect and configuration only).

@@ -28,10 +28,22 @@ ana_state subsystem::effective_ana_of(std::uint32_t nsid) const noexcept {
 bool subsystem::note_lost_path(std::uint32_t nsid) noexcept {
     if (nsid == 0 || nsid > max_namespaces) return false;
     const block_device* dev = namespace_of(nsid);
-    if (!dev || !ana_serves_io(ana_of(nsid)) || !dev->path_inaccessible()) return false;
+    if (!dev || !ana_serves_io(ana_of(nsid))) return false;
+    auto& lost = _lost_path[nsid - 1];
+    if (!dev->path_inaccessible()) {
+        // A path that came back (a forwarding path whose far side answers
+        // again) is a change too. A plain load first: this runs per I/O.
+        const block_device* was = dev;
+        if (lost.load(std::memory_order_relaxed) != dev ||
+            !lost.compare_exchange_strong(was, nullptr, std::memory_order_acq_rel)) {
+            return false;
+        }
+        _ana_changes.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
     // Counted once per device: a device put in its place later (a takeover
     // back here) is counted again when it loses its path.
-    if (_lost_path[nsid - 1].exchange(dev, std::memory_order_acq_rel) == dev) return false;
+    if (lost.exchange(dev, std::memory_order_acq_rel) == dev) return false;
     _ana_changes.fetch_add(1, std::memory_order_relaxed);
     return true;
 }
@@ -46,7 +58,9 @@ void nvmf_target::check_lost_paths(const std::shared_ptr<subsystem>& s, std::uin
         for (std::uint32_t n = 1; n <= highest; ++n) changed |= s->note_lost_path(n);
     }
     if (!changed) return;
-    log::info("nvmf subsystem {}: a namespace's device no longer serves as a path (fenced): ANA inaccessible", s->nqn);
+    log::info("nvmf subsystem {}: a namespace's path was lost (a fenced nexus, a forwarding path cut off) or came "
+              "back: ANA change",
+              s->nqn);
     notify_ana_changed(s);
 }
 

@@ -6,6 +6,8 @@
 // from the state file.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <thread>
 
@@ -18,6 +20,7 @@ namespace {
 using namespace ioe;
 using namespace ioe::rpc;
 using namespace ioe::test;
+using namespace std::chrono_literals;
 
 // Waits (bounded) until no rebuild of nexus `name` runs.
 void wait_rebuilds(node_api& api, const std::string& name) {
@@ -365,6 +368,73 @@ TEST_P(control, nexus_standby_taken_over_and_ana_states) {
     EXPECT_CODE(api->set_nexus_ana("v2", "change"), storage_errc::invalid_argument);
     EXPECT_CODE(api->set_nexus_ana("nope", "optimized"), storage_errc::not_found);
     api->destroy_nexus("v2");
+}
+
+// A forwarding path (docs/ana.md): published ANA non-optimized, its I/O
+// sent on to the nexus's share (the same engine here, under another NQN,
+// as another node would); bad forwards are refused with their codes; when
+// the nexus's share goes away the path answers with the path status and
+// reports inaccessible, and serves again once the share is back; a nexus
+// published under its NQN takes it over, optimized.
+TEST_P(control, forwarding_path_sends_io_on_and_follows_its_far_side) {
+    api->create_pool("p1", "malloc:///pm?size_mb=64");
+    for (const char* r : {"r1", "r2"}) api->create_replica("p1", r, 8 << 20, false);
+    const std::string id = "7a4e0000-4444-4333-8444-555566667777";
+    const std::string main_nqn = "nqn.2026-12.io.ioengine:fwd-main";
+    const std::string path_nqn = "nqn.2026-12.io.ioengine:fwd-path";
+    auto v = api->create_nexus(spec("v1", {"bdev:///r1", "bdev:///r2"}, id));
+    const std::uint64_t bytes = v.nexus.block_count * v.nexus.block_size;
+    const auto shared = api->publish_nexus("v1", {}, main_nqn);
+    const std::string far = fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=300&reconnect_delay_ms=50",
+                                        shared.port, main_nqn);
+    auto ana_of = [&](const std::string& nqn) {
+        for (const auto& s : api->nvmf_subsystems())
+            if (s.nqn == nqn && !s.namespaces.empty()) return s.namespaces[0].ana;
+        return std::string("not published");
+    };
+    auto wait_ana = [&](const std::string& nqn, const std::string& want) {
+        for (int i = 0; i < 100 && ana_of(nqn) != want; ++i) std::this_thread::sleep_for(50ms);
+        return ana_of(nqn);
+    };
+
+    EXPECT_CODE(api->add_standby(path_nqn, "7a4e0000-4444-4333-8444-000000000000", bytes, v.nexus.block_size, {},
+                                 far),
+                storage_errc::invalid_argument);  // another volume behind it
+    EXPECT_CODE(api->add_standby(path_nqn, id, bytes, v.nexus.block_size, {}, "bdev:///v1"),
+                storage_errc::invalid_argument);  // a device of this node
+    EXPECT_CODE(api->add_standby(path_nqn, id, bytes, v.nexus.block_size, {},
+                                 "nvmf://127.0.0.1:1/nqn.2026-12.io.ioengine:nobody"),
+                storage_errc::unavailable);
+    EXPECT_EQ(ana_of(path_nqn), "not published");
+
+    api->add_standby(path_nqn, id, bytes, v.nexus.block_size, {}, far);
+    EXPECT_EQ(ana_of(path_nqn), "non-optimized");
+    EXPECT_EQ(ana_of(main_nqn), "optimized");
+    // A host on the forwarding path: its writes land in the nexus.
+    api->create_device(fmt::format("nvmf://127.0.0.1:{}/{}?name=via-path&fast_io_fail_ms=300", shared.port,
+                                   path_nqn));
+    write_blocks(*eng, "via-path", 8, 8, 0x3c);
+    EXPECT_EQ(read_blocks(*eng, "v1", 8, 8), std::string(8 * v.nexus.block_size, '\x3c'));
+    EXPECT_EQ(read_blocks(*eng, "via-path", 8, 8), std::string(8 * v.nexus.block_size, '\x3c'));
+
+    // The far side goes away: the path status, then inaccessible.
+    api->unpublish_nexus("v1");
+    const io_status cut = write_status(*eng, "via-path", 8, 8, 0x4d);
+    EXPECT_EQ(cut, io_status::ana_inaccessible) << to_string(cut);
+    EXPECT_EQ(wait_ana(path_nqn, "inaccessible"), "inaccessible");
+    // Back: the probe finds it and the path serves again.
+    api->publish_nexus("v1", {}, main_nqn);
+    EXPECT_EQ(wait_ana(path_nqn, "non-optimized"), "non-optimized");
+    write_blocks(*eng, "via-path", 8, 8, 0x5e);
+    EXPECT_EQ(read_blocks(*eng, "v1", 8, 8), std::string(8 * v.nexus.block_size, '\x5e'));
+
+    // A takeover here: the nexus takes the path's namespace, optimized.
+    api->destroy_device("via-path");
+    api->unpublish_nexus("v1");
+    api->publish_nexus("v1", {}, path_nqn);
+    EXPECT_EQ(ana_of(path_nqn), "optimized");
+    EXPECT_CODE(api->remove_standby(path_nqn), storage_errc::not_found);
+    api->destroy_nexus("v1");
 }
 
 // Nexus snapshot through both faces: a replica child takes it, a malloc

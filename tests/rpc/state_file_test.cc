@@ -41,8 +41,9 @@ node_state sample() {
     s.nexuses.push_back(n);
     s.vhost_exports = {{"vm1 disk", "/run/vm 1.sock", "r1", 2, false}, {"vm2", "/run/vm2.sock", "v1", 1, true}};
     s.standbys = {{"nqn.2026-12.io.example:vol 9", "2412dcd9-8af1-480e-a539-dddb8403eefc", 512, 131072,
-                   {"nqn.2014-08.org.nvmexpress:uuid:9"}},
-                  {"nqn.2026-12.io.example:vol10", "2412dcd9-8af1-480e-a539-dddb8403eefd", 4096, 16, {}}};
+                   {"nqn.2014-08.org.nvmexpress:uuid:9"}, {}},
+                  {"nqn.2026-12.io.example:vol10", "2412dcd9-8af1-480e-a539-dddb8403eefd", 4096, 16, {},
+                   "nvmf://10.0.0.1:4420/nqn.2026-12.io.example:vol10?fast_io_fail_ms=500"}};  // a forwarding path
     return s;
 }
 
@@ -57,6 +58,8 @@ TEST(state_file, round_trip) {
     EXPECT_NE(encode_state(s).find("\nnqn share r2 nqn.2026-12.io.example:volume%20r2\n"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nnqn nexus v1 nqn.2026-12.io.example:2412dcd9"), std::string::npos);
     EXPECT_NE(encode_state(s).find("\nana nexus v1 inaccessible\n"), std::string::npos);
+    EXPECT_NE(encode_state(s).find("\nforward standby nqn.2026-12.io.example:vol10 nvmf://10.0.0.1:4420/"),
+              std::string::npos);
     EXPECT_NE(encode_state(s).find("\nstandby nqn.2026-12.io.example:vol10 2412dcd9-8af1-480e-a539-dddb8403eefd 4096 16\n"),
               std::string::npos);
 }
@@ -96,6 +99,9 @@ TEST(state_file, refuses_truncated_and_damaged_text) {
                             "ioengine-state 1\nstandby nqn.a:b u 512 0\nend\n",          // empty volume
                             "ioengine-state 1\nstandby nqn.a:b u 512 x\nend\n",          // not a number
                             "ioengine-state 1\nstandby % u 512 8\nend\n",                // empty NQN
+                            "ioengine-state 1\nforward standby nqn.a:b nvmf://x\nend\n",  // no such standby
+                            "ioengine-state 1\nstandby nqn.a:b u 512 8\nforward standby nqn.a:b %\nend\n",  // empty URI
+                            "ioengine-state 1\nstandby nqn.a:b u 512 8\nforward standby nqn.a:b nvmf://x\nforward standby nqn.a:b nvmf://y\nend\n",
                             "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus v optimized\nend\n",  // the default is not written
                             "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus v sleepy\nend\n",
                             "ioengine-state 1\nnexus v u k 0 0 0 1 1 bdev:///a\nana nexus w inaccessible\nend\n",  // no such nexus

@@ -21,6 +21,7 @@ struct nexus_args {
     bool takeover = false;  // create --takeover
     std::string size_text;  // standby --size
     std::uint32_t block_size = 512;  // standby --block-size
+    std::string forward;             // standby --forward
     std::string ana_state;  // ana
 };
 
@@ -98,13 +99,16 @@ void add_nexus_commands(CLI::App& app, globals& g, action_fn& action) {
     sb->add_option("--size", a.size_text, "the volume's size, e.g. 64MiB (the nexus's)")->required();
     sb->add_option("--block-size", a.block_size, "512 or 4096 (default 512)");
     sb->add_option("--allow-host", a.hosts, "host NQN allowed to connect (repeatable; none: any host)");
+    sb->add_option("--forward", a.forward,
+                   "a forwarding path instead (ANA non-optimized): I/O is sent on to this device, e.g. "
+                   "nvmf://NODE:4420/NQN of the node that runs the nexus");
     bind(sb, [&g](rpc::rpc_client& c) {
         std::uint64_t bytes = 0;
         if (!parse_size(a.size_text, bytes)) {
             throw storage_error(storage_errc::invalid_argument,
                                 "--size '" + a.size_text + "': expected a size such as 64MiB, 1G or 4096");
         }
-        auto s = c.add_standby(a.nqn, a.uuid, bytes, a.block_size, a.hosts);
+        auto s = c.add_standby(a.nqn, a.uuid, bytes, a.block_size, a.hosts, a.forward);
         show(g, s, single_share);
     });
 
