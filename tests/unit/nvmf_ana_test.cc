@@ -179,6 +179,18 @@ TEST(nvmf_ana, a_device_that_loses_its_path_moves_the_change_count_and_sends_the
         // I/O on the lost path does not count it again.
         (void)read_one(*s.io, 1);
         EXPECT_EQ(read_ana_log(*s.admin).change_count, after.change_count);
+
+        // The path comes back (a forwarding path whose far side answers
+        // again): counted once more, with the event.
+        const std::uint16_t again = send_aer(*s.admin);
+        ctl.faults->set_path_lost(false);
+        ev = s.admin->wait_held(again);
+        EXPECT_TRUE(status_ok(ev.status));
+        EXPECT_EQ(ev.dw0, aen_ana_change);
+        const ana_log back = read_ana_log(*s.admin);
+        ASSERT_EQ(back.groups.size(), 1u);
+        EXPECT_EQ(back.groups[0].state, ana_state::optimized);
+        EXPECT_EQ(back.change_count, after.change_count + 1);
         check_alive(s, 9, 4);
     });
 }
