@@ -12,7 +12,12 @@
 // Printed: the time from the kill to the first write completed on b. The
 // second test takes over while a is alive and writing: a is fenced, its
 // refused writes carry the ANA path status, the kernel reads a's path as
-// inaccessible and goes on through b.
+// inaccessible and goes on through b. The third makes b a forwarding path
+// (ANA non-optimized, its I/O sent on to a's nexus over NVMe/TCP): the
+// kernel sees an optimized and a non-optimized path; mid-write the guest
+// disconnects its controller to a, the kernel fails its I/O over to b,
+// and fio finishes through the forwarding path with its verify passing,
+// no takeover needed.
 //
 // Exits 77 (skipped) without the kernel-initiator tool. Bounded: every wait
 // has a limit; ctest gives the whole 1200 s.
@@ -46,9 +51,15 @@ std::int64_t nexus_writes(const node& n) {
     return num(counters ? counters->find("write_ops") : x->find("write_ops"));
 }
 
-// `kill_old`: node a is SIGKILLed before the takeover; otherwise a stays
-// alive and writing, and the takeover fences it.
-void run_multipath_takeover(bool kill_old) {
+enum class scenario {
+    kill_old,     // node a is SIGKILLed, b takes over
+    takeover,     // a stays alive and writing; b's takeover fences it
+    forwarding,   // b is a forwarding path; the guest drops its path to a
+};
+
+void run_multipath(scenario how) {
+    const bool kill_old = how == scenario::kill_old;
+    const bool forwarding = how == scenario::forwarding;
     if (::access(KERNEL_INITIATOR, X_OK) != 0) {
         std::printf("SKIP: no kernel-initiator at %s\n", KERNEL_INITIATOR);
         std::exit(77);
@@ -86,9 +97,14 @@ void run_multipath_takeover(bool kill_old) {
     const auto block_size = num(nx->find("block_size"));
     const auto bytes = block_size * num(nx->find("block_count"));
     ASSERT_GT(bytes, 16 << 20);
-    auto sb = b.ctl({"nexus", "standby", k_nqn, "--uuid", k_uuid, "--size", std::to_string(bytes), "--block-size",
-                     std::to_string(block_size)});
-    ASSERT_EQ(sb.status, 0) << sb.out;
+    std::vector<std::string> standby = {"nexus", "standby", k_nqn, "--uuid", k_uuid, "--size", std::to_string(bytes),
+                                        "--block-size", std::to_string(block_size)};
+    if (forwarding) {
+        standby.push_back("--forward");
+        standby.push_back("nvmf://127.0.0.1:" + std::to_string(a.nvmf_port) + "/" + k_nqn + "?" + k_params);
+    }
+    auto sb = b.ctl(standby);
+    ASSERT_EQ(sb.status, 0) << sb.out << b.log_tail();
 
     // The guest: path a by the tool's own connect, path b by the script.
     const std::string script = work.path + "/mp.sh";
@@ -102,7 +118,16 @@ void run_multipath_takeover(bool kill_old) {
           << "echo MP-READY\n"
           << "fio --name=mp --filename=$KI_DEV --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8 "
              "--size=8M --rate_iops=250 --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 --eta=never "
-             "> /tmp/fio.log 2>&1\n"
+             "> /tmp/fio.log 2>&1 &\n"
+          << "FIO=$!\n";
+        if (forwarding) {
+            // Mid-write: drop the optimized path (the controller to a).
+            s << "sleep 3\n"
+              << "for c in /sys/class/nvme/nvme*; do grep -q 'trsvcid=" << a.nvmf_port
+              << "' $c/address 2>/dev/null && { echo \"DROP $(basename $c)\"; nvme disconnect -d $(basename $c); }; "
+                 "done\n";
+        }
+        s << "wait $FIO\n"
           << "echo \"FIO-RC $?\"\n"
           << "grep -E 'err=|verify' /tmp/fio.log | head -5\n"
           << "for p in /sys/block/nvme*c*n1; do echo \"after $p $(cat $p/ana_state)\"; done\n";
@@ -116,6 +141,28 @@ void run_multipath_takeover(bool kill_old) {
     EXPECT_NE(ready.find("multipath=Y"), std::string::npos) << tail(ready, 60);
     EXPECT_EQ(ready.find("CONNECT-B-FAILED"), std::string::npos) << tail(ready, 60);
     EXPECT_NE(ready.find(" optimized"), std::string::npos) << "path a optimized\n" << tail(ready, 60);
+    if (forwarding) {
+        EXPECT_NE(ready.find(" non-optimized"), std::string::npos) << "path b non-optimized\n" << tail(ready, 60);
+        const int rc = vm.wait(900s);
+        const std::string out = vm.output();
+        EXPECT_EQ(rc, 0) << tail(out, 60);
+        EXPECT_NE(out.find("DROP nvme"), std::string::npos) << "the guest did not drop path a\n" << tail(out, 60);
+        EXPECT_NE(out.find("FIO-RC 0"), std::string::npos) << tail(out, 60);
+        EXPECT_NE(out.find("err= 0"), std::string::npos) << tail(out, 60);
+        // After the drop the only path left is b's, non-optimized: every
+        // write fio made after it (about 5 s of its 8) went through the
+        // forwarding path to a's nexus, and its verify read them back.
+        unsigned paths = 0;
+        for (std::size_t at = out.find("\nafter "); at != std::string::npos; at = out.find("\nafter ", at + 1)) {
+            const std::string line = out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+            ++paths;
+            EXPECT_NE(line.find(" non-optimized"), std::string::npos) << line;
+        }
+        EXPECT_EQ(paths, 1u) << tail(out, 60);
+        EXPECT_GT(nexus_writes(a), 0) << a.log_tail();
+        for (node* n : {&a, &b, &c}) EXPECT_EQ(n->stop(), 0) << n->log_tail();
+        return;
+    }
     EXPECT_NE(ready.find(" inaccessible"), std::string::npos) << "path b inaccessible\n" << tail(ready, 60);
 
     // fio writes at 250 IOPS for about 8 s: kill a 3 s in.
@@ -169,10 +216,17 @@ void run_multipath_takeover(bool kill_old) {
     for (node* n : {&b, &c}) EXPECT_EQ(n->stop(), 0) << n->log_tail();
 }
 
-TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) { run_multipath_takeover(true); }
+TEST(cluster, nexus_node_killed_under_kernel_multipath_fio) { run_multipath(scenario::kill_old); }
 
 // Two nexuses race (issue 13) under the kernel's multipath: b takes over
 // while a is alive and fio writes through a.
-TEST(cluster, nexus_taken_over_alive_under_kernel_multipath_fio) { run_multipath_takeover(false); }
+TEST(cluster, nexus_taken_over_alive_under_kernel_multipath_fio) { run_multipath(scenario::takeover); }
+
+// A forwarding path (docs/ana.md, "Forwarding paths") under the kernel's
+// multipath: the guest drops its optimized path mid-write and fio goes on
+// through the non-optimized one, which sends its I/O on to a's nexus.
+TEST(cluster, forwarding_path_serves_when_the_optimized_path_goes_under_kernel_multipath_fio) {
+    run_multipath(scenario::forwarding);
+}
 
 }  // namespace
