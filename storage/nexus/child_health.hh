@@ -30,6 +30,11 @@ struct nexus_health_record {
     std::string owner;
     bool clean_shutdown = false;
     std::vector<std::pair<std::string /*child uuid*/, bool /*healthy*/>> children;
+    // Nexus snapshots (docs/nexus.md, "History"): how many the volume's
+    // nexuses took so far, and the children (uuids, each one of
+    // `children`) that lack at least one of them.
+    std::uint32_t snapshots = 0;
+    std::vector<std::string> history_missing;
 
     bool operator==(const nexus_health_record&) const = default;
 };

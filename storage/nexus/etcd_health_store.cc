@@ -18,7 +18,9 @@ namespace {
 }  // namespace
 
 std::string encode_health_record(const nexus_health_record& r) {
-    std::string out = "{\"version\":" + std::to_string(health_record_version) +
+    const bool history = r.snapshots > 0 || !r.history_missing.empty();
+    std::string out = "{\"version\":" +
+                      std::to_string(history ? health_record_version_with_snapshots : health_record_version) +
                       ",\"epoch\":" + std::to_string(r.epoch) + ",\"owner\":";
     json::append_string(out, r.owner);
     out += std::string(",\"clean_shutdown\":") + (r.clean_shutdown ? "true" : "false") + ",\"children\":[";
@@ -32,7 +34,16 @@ std::string encode_health_record(const nexus_health_record& r) {
         out += healthy ? "true" : "false";
         out += '}';
     }
-    out += "]}";
+    out += ']';
+    if (history) {
+        out += ",\"snapshots\":" + std::to_string(r.snapshots) + ",\"history_missing\":[";
+        for (std::size_t i = 0; i < r.history_missing.size(); ++i) {
+            if (i) out += ',';
+            json::append_string(out, r.history_missing[i]);
+        }
+        out += ']';
+    }
+    out += '}';
     return out;
 }
 
@@ -49,22 +60,26 @@ nexus_health_record decode_health_record(std::string_view text, std::string_view
     const json::value* owner = nullptr;
     const json::value* clean = nullptr;
     const json::value* children = nullptr;
+    const json::value* snapshots = nullptr;
+    const json::value* missing = nullptr;
     for (const auto& [name, v] : doc.members()) {
-        const json::value** slot = name == "version"          ? &version
-                                   : name == "epoch"          ? &epoch
-                                   : name == "owner"          ? &owner
-                                   : name == "clean_shutdown" ? &clean
-                                   : name == "children"       ? &children
-                                                              : nullptr;
+        const json::value** slot = name == "version"           ? &version
+                                   : name == "epoch"           ? &epoch
+                                   : name == "owner"           ? &owner
+                                   : name == "clean_shutdown"  ? &clean
+                                   : name == "children"        ? &children
+                                   : name == "snapshots"       ? &snapshots
+                                   : name == "history_missing" ? &missing
+                                                               : nullptr;
         if (!slot) malformed(key, "unknown field \"" + name + "\"");
         if (*slot) malformed(key, "field \"" + name + "\" appears twice");
         *slot = &v;
     }
     std::int64_t ver = 0;
     if (!version || !version->is_number() || !version->as_int64(ver)) malformed(key, "no integer \"version\"");
-    if (ver != 1 && ver != health_record_version) {
-        malformed(key, "version " + std::to_string(ver) + " (this engine reads versions 1 and " +
-                           std::to_string(health_record_version) + ")");
+    if (ver != 1 && ver != health_record_version && ver != health_record_version_with_snapshots) {
+        malformed(key, "version " + std::to_string(ver) + " (this engine reads versions 1 to " +
+                           std::to_string(health_record_version_with_snapshots) + ")");
     }
     nexus_health_record r;
     if (ver == 1) {
@@ -99,6 +114,23 @@ nexus_health_record decode_health_record(std::string_view text, std::string_view
         if (!healthy || !healthy->is_bool()) malformed(key, "child " + uuid->text() + " without a boolean \"healthy\"");
         if (!seen.insert(uuid->text()).second) malformed(key, "child " + uuid->text() + " listed twice");
         r.children.emplace_back(uuid->text(), healthy->as_bool());
+    }
+    if (ver != health_record_version_with_snapshots) {
+        if (snapshots) malformed(key, "field \"snapshots\" in a version " + std::to_string(ver) + " record");
+        if (missing) malformed(key, "field \"history_missing\" in a version " + std::to_string(ver) + " record");
+        return r;
+    }
+    std::int64_t n = 0;
+    if (!snapshots || !snapshots->is_number() || !snapshots->as_int64(n) || n < 0 || n > 0xffffffffll)
+        malformed(key, "no integer \"snapshots\" in 0..4294967295");
+    r.snapshots = static_cast<std::uint32_t>(n);
+    if (!missing || !missing->is_array()) malformed(key, "no array \"history_missing\"");
+    std::set<std::string> lacking;
+    for (const auto& m : missing->items()) {
+        if (!m.is_string() || !seen.count(m.text()))
+            malformed(key, "\"history_missing\" names something that is not a child of the record");
+        if (!lacking.insert(m.text()).second) malformed(key, "child " + m.text() + " in \"history_missing\" twice");
+        r.history_missing.push_back(m.text());
     }
     return r;
 }

@@ -30,8 +30,11 @@
 namespace ioe {
 
 // The record's format version written by this code; version 1 (no epoch,
-// no owner) is still read, as epoch 0.
+// no owner) is still read, as epoch 0. Version 3 adds the nexus snapshot
+// history and is written only by a record that has some (a volume that
+// never took a nexus snapshot keeps version 2, which older engines read).
 inline constexpr std::int64_t health_record_version = 2;
+inline constexpr std::int64_t health_record_version_with_snapshots = 3;
 
 // More children than any nexus has: a bound on what a record may claim.
 inline constexpr std::size_t health_record_max_children = 1024;

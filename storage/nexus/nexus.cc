@@ -273,8 +273,14 @@ future<std::unique_ptr<nexus>> nexus::create(std::string name, uuid id, std::vec
                 c.state = child_state::faulted;
                 c.reason = fault_reason::out_of_sync;
             }
+            // The volume's snapshot history: a child the record says lacks
+            // some, or one it does not list at all while there are some.
+            c.snapshot_history_missing =
+                std::count(record->history_missing.begin(), record->history_missing.end(), uid) > 0 ||
+                (record->snapshots > 0 && it == record->children.end());
         }
     }
+    if (record) n->_snapshots_taken = record->snapshots;
     if (record) {
         const auto in_sync = std::count_if(n->_children.begin(), n->_children.end(),
                                            [](const child& c) { return c.dev && c.state == child_state::online; });
@@ -438,7 +444,9 @@ nexus_health_record nexus::health_record(bool clean) const {
         if (!_used[s] || _children[s].id.is_nil()) continue;  // never opened: not known, so not healthy
         r.children.emplace_back(_children[s].id.to_string(),
                                 _children[s].state == child_state::online || _children[s].last_in_sync);
+        if (_children[s].snapshot_history_missing) r.history_missing.push_back(_children[s].id.to_string());
     }
+    r.snapshots = _snapshots_taken;
     return r;
 }
 

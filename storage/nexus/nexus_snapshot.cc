@@ -151,6 +151,12 @@ future<nexus_snapshot_result> nexus::snapshot(std::string snapshot_name, std::st
         ++_snapshots_taken;
         for (unsigned s = 0; s < max_children; ++s)
             if (_used[s] && !has[s]) _children[s].snapshot_history_missing = true;
+        // Kept in the health record, so that the next incarnation (a
+        // restart, a takeover) knows the history too. A failed write only
+        // costs that: the snapshots are in the pools either way.
+        if (!co_await write_health(false)) {
+            log::warn("nexus {}: snapshot \"{}\": the health record does not count it yet", name(), snapshot_name);
+        }
     }
     result.complete = !result.children.empty();
     for (const auto& c : result.children) {

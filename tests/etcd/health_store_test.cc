@@ -42,6 +42,16 @@ TEST(health_record, json_round_trip) {
     nexus_health_record empty;
     EXPECT_EQ(encode_health_record(empty), R"({"version":2,"epoch":0,"owner":"","clean_shutdown":false,"children":[]})");
     EXPECT_EQ(decode_health_record(encode_health_record(empty), "/k"), empty);
+    // With nexus snapshot history: version 3, read back the same.
+    nexus_health_record h = sample(false);
+    h.snapshots = 7;
+    h.history_missing = {h.children[1].first};
+    const std::string text = encode_health_record(h);
+    EXPECT_EQ(text.rfind(R"({"version":3,)", 0), 0u) << text;
+    EXPECT_NE(text.find(R"(,"snapshots":7,"history_missing":["5f1d2e3c-4b5a-6978-8a9b-0c1d2e3f4a5b"]})"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(decode_health_record(text, "/k"), h);
 }
 
 TEST(health_record, malformed_records_are_refused_with_the_reason) {
@@ -49,7 +59,17 @@ TEST(health_record, malformed_records_are_refused_with_the_reason) {
     EXPECT_EQ(refusal(ok), "accepted");
     EXPECT_NE(refusal("{not json").find("malformed"), std::string::npos);
     EXPECT_NE(refusal("[]").find("not a JSON object"), std::string::npos);
-    EXPECT_NE(refusal(R"({"version":3,"clean_shutdown":true,"children":[]})").find("version 3"), std::string::npos);
+    EXPECT_NE(refusal(R"({"version":4,"clean_shutdown":true,"children":[]})").find("version 4"), std::string::npos);
+    const std::string v3 = R"({"version":3,"epoch":1,"owner":"","clean_shutdown":true,"children":[{"uuid":"a","healthy":true}])";
+    EXPECT_EQ(refusal(v3 + R"(,"snapshots":2,"history_missing":["a"]})"), "accepted");
+    EXPECT_NE(refusal(v3 + "}").find("snapshots"), std::string::npos);
+    EXPECT_NE(refusal(v3 + R"(,"snapshots":-1,"history_missing":[]})").find("snapshots"), std::string::npos);
+    EXPECT_NE(refusal(v3 + R"(,"snapshots":2})").find("history_missing"), std::string::npos);
+    EXPECT_NE(refusal(v3 + R"(,"snapshots":2,"history_missing":["b"]})").find("not a child"), std::string::npos);
+    EXPECT_NE(refusal(v3 + R"(,"snapshots":2,"history_missing":["a","a"]})").find("twice"), std::string::npos);
+    EXPECT_NE(refusal(R"({"version":2,"epoch":1,"owner":"","clean_shutdown":true,"children":[],"snapshots":1})")
+                  .find("version 2 record"),
+              std::string::npos);
     EXPECT_NE(refusal(R"({"clean_shutdown":true,"children":[]})").find("version"), std::string::npos);
     EXPECT_NE(refusal(R"({"version":"1","clean_shutdown":true,"children":[]})").find("version"), std::string::npos);
     EXPECT_NE(refusal(R"({"version":1,"children":[]})").find("clean_shutdown"), std::string::npos);

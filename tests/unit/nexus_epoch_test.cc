@@ -181,8 +181,8 @@ TEST(nexus_epoch, record_versions_and_epoch_bounds) {
               std::string::npos);
     EXPECT_NE(refused(R"({"version":1,"epoch":1,"clean_shutdown":true,"children":[]})").find("version 1"),
               std::string::npos);
-    EXPECT_NE(refused(R"({"version":3,"epoch":1,"owner":"","clean_shutdown":true,"children":[]})")
-                  .find("version 3"),
+    EXPECT_NE(refused(R"({"version":4,"epoch":1,"owner":"","clean_shutdown":true,"children":[]})")
+                  .find("version 4"),
               std::string::npos);
 }
 

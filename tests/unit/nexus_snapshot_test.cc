@@ -134,7 +134,8 @@ future<int> body() {
     o.health_key = "/nexus/snap";
     o.health = &store;
     o.registry = &devices;
-    auto nx = co_await nexus::create("nx-snap", uuid::random(), {"bdev:///ra", remote, "bdev:///snap_mx"}, o);
+    const uuid nx_id = uuid::random();
+    auto nx = co_await nexus::create("nx-snap", nx_id, {"bdev:///ra", remote, "bdev:///snap_mx"}, o);
     EXPECT_EQ(nx->state(), nexus_state::online);
 
     write_load load;
@@ -228,6 +229,22 @@ future<int> body() {
     co_await nx->shutdown();
     co_await nx->close();
     nx.reset();
+
+    // The history is in the health record: the next incarnation (a
+    // restart here, a takeover elsewhere) reports it as this one did.
+    {
+        const auto rec = co_await store.load("/nexus/snap");
+        EXPECT_TRUE(rec && rec->snapshots == 2u);
+        auto again =
+            co_await nexus::create("nx-snap", nx_id, {"bdev:///ra", remote, "bdev:///snap_mx", "bdev:///snap_my"}, o);
+        EXPECT_EQ(again->info().snapshots_taken, 2u);
+        EXPECT_EQ(again->info().children.size(), 4u);
+        for (const auto& c : again->info().children) {
+            EXPECT_EQ(c.snapshot_history_missing, c.uri == "bdev:///snap_mx" || c.uri == "bdev:///snap_my") << c.uri;
+        }
+        co_await again->shutdown();
+        co_await again->close();
+    }
     co_await target->stop();
     co_await pa->export_pool();
     co_await pb->export_pool();
