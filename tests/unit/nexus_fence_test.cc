@@ -55,6 +55,21 @@ future<reservation_report> report_of(block_device* dev) {
 
 std::string nqn(unsigned i) { return fmt::format("nqn.2026-12.io.ioengine:fence-{}", i); }
 
+std::string child_uri(std::uint16_t port, unsigned i) {
+    return fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200&reconnect_delay_ms=50", port, nqn(i));
+}
+
+nexus_options fence_options(std::string key, memory_health_store& store, device_registry& devices) {
+    nexus_options o;
+    o.health_key = std::move(key);
+    o.health = &store;
+    o.registry = &devices;
+    o.segment_bytes = 64 * 1024;
+    o.health_retries = 1;
+    o.health_retry_delay = 10ms;
+    return o;
+}
+
 future<int> body() {
     nvme::register_nvmf_backend();
     device_registry devices;
@@ -69,20 +84,9 @@ future<int> body() {
     }
     co_await target->start();
     const std::uint16_t port = target->port();
-    auto uri = [&](unsigned i) {
-        return fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200&reconnect_delay_ms=50", port, nqn(i));
-    };
+    auto uri = [&](unsigned i) { return child_uri(port, i); };
     memory_health_store store;
-    auto opts = [&] {
-        nexus_options o;
-        o.health_key = "/nexus/fence";
-        o.health = &store;
-        o.registry = &devices;
-        o.segment_bytes = 64 * 1024;
-        o.health_retries = 1;
-        o.health_retry_delay = 10ms;
-        return o;
-    };
+    auto opts = [&] { return fence_options("/nexus/fence", store, devices); };
 
     auto a = co_await nexus::create("nx-a", k_id, {uri(0), uri(1)}, opts());
     EXPECT_EQ(a->state(), nexus_state::online);
@@ -179,17 +183,9 @@ future<int> local_child_body() {
     }
     co_await target->start();
     const std::uint16_t port = target->port();
-    auto uri = [&](unsigned i) {
-        return fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200&reconnect_delay_ms=50", port, nqn(10 + i));
-    };
+    auto uri = [&](unsigned i) { return child_uri(port, 10 + i); };
     memory_health_store store;
-    nexus_options o;
-    o.health_key = "/nexus/local-fence";
-    o.health = &store;
-    o.registry = &devices;
-    o.segment_bytes = 64 * 1024;
-    o.health_retries = 1;
-    o.health_retry_delay = 10ms;
+    const nexus_options o = fence_options("/nexus/local-fence", store, devices);
 
     // A: the local child and a remote one. Its local claim is what hosts
     // of the share see.
