@@ -59,6 +59,17 @@ std::string child_uri(std::uint16_t port, unsigned i) {
     return fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200&reconnect_delay_ms=50", port, nqn(i));
 }
 
+// Shuts the nexuses down cleanly, then the devices and the target.
+future<> stop_all(std::vector<std::unique_ptr<nexus>> nexuses, device_registry& devices, nvme::nvmf_target& target) {
+    for (auto& n : nexuses) {
+        co_await n->shutdown();
+        co_await n->close();
+    }
+    nexuses.clear();
+    co_await devices.close_all();
+    co_await target.stop();
+}
+
 nexus_options fence_options(std::string key, memory_health_store& store, device_registry& devices) {
     nexus_options o;
     o.health_key = std::move(key);
@@ -158,11 +169,9 @@ future<int> body() {
         EXPECT_EQ(e.code, storage_errc::unavailable) << e.what();
     }
 
-    co_await b->shutdown();
-    co_await b->close();
-    b.reset();
-    co_await devices.close_all();
-    co_await target->stop();
+    std::vector<std::unique_ptr<nexus>> left;
+    left.push_back(std::move(b));
+    co_await stop_all(std::move(left), devices, *target);
     co_return 0;
 }
 
@@ -245,14 +254,10 @@ future<int> local_child_body() {
     EXPECT_EQ(co_await io_on(0, disk, false, 100, raw), io_status::success);
     EXPECT_TRUE(raw == mine) << "a write of the fenced nexus reached its local child";
 
-    co_await a->shutdown();
-    co_await a->close();
-    a.reset();
-    co_await b->shutdown();
-    co_await b->close();
-    b.reset();
-    co_await devices.close_all();
-    co_await target->stop();
+    std::vector<std::unique_ptr<nexus>> left;
+    left.push_back(std::move(a));
+    left.push_back(std::move(b));
+    co_await stop_all(std::move(left), devices, *target);
     co_return 0;
 }
 
