@@ -46,6 +46,7 @@
 #include "bench/nexus_load.hh"
 #include "bench/nvmf_children_server.hh"
 #include "nvme/initiator/nvmf_backend.hh"
+#include "nvme/target/target.hh"
 #include "runtime/cores.hh"
 #include "runtime/engine.hh"
 #include "runtime/log.hh"
@@ -70,6 +71,10 @@ struct params {
     ioe::poll_mode poll = ioe::poll_mode::adaptive;
     std::string only;  // run only the windows (or copy/rebuild) whose key contains this (profiling)
     bool nvmf = true;  // --no-nvmf: no nvmf:// children (no second process)
+    // As the daemon: a target is the registry's reservation authority, so
+    // the bdev:/// children are reserved_devices (docs/nexus.md, "Fencing
+    // local children"). --no-reservations: bare children, to price that.
+    bool reservations = true;
     unsigned nvmf_core = 0;       // the serving process's core (the one shard 0 is not on, when there is one)
     std::uint16_t nvmf_port = 0;  // where it serves; 0: not running
 };
@@ -235,6 +240,9 @@ future<> measure(const params* p, results* res, ioe::device_registry* reg) {
 future<int> engine_main(const params* p, results* res) {
     ioe::nvme::register_nvmf_backend();
     ioe::device_registry reg;
+    // Not listening: only the authority of the children's reservations.
+    ioe::nvme::nvmf_target target("127.0.0.1", 0);
+    if (p->reservations) reg.set_reservation_authority(&target);
     try {
         co_await measure(p, res, &reg);
     } catch (const std::exception& e) {
@@ -254,7 +262,8 @@ void usage() {
         "  seconds per window (2, 0.3); --size-mb: each replica (1024; the rebuilt child's size);\n"
         "  --rebuild-reps: rebuild/copy pairs (3); --quick: 1 rep of 0.5 s windows, 256 MiB replicas;\n"
         "  --only WORD: only the windows whose key contains WORD, or copy/rebuild (for perf record);\n"
-        "  --no-nvmf: no nexus over nvmf:// children (no second engine process)\n",
+        "  --no-nvmf: no nexus over nvmf:// children (no second engine process)\n"
+        "  --no-reservations: local children without the reservation check (the daemon has it)\n",
         stderr);
 }
 
@@ -286,6 +295,8 @@ bool parse_args(int argc, char** argv, params& p) {
             p.shards = static_cast<unsigned>(d);
         } else if (a == "--no-nvmf") {
             p.nvmf = false;
+        } else if (a == "--no-reservations") {
+            p.reservations = false;
         } else if (a == "--only" && v) {
             p.only = argv[++i];
         } else if (a == "--poll" && v && (std::string_view(v) == "busy" || std::string_view(v) == "adaptive")) {
@@ -446,10 +457,11 @@ int main(int argc, char** argv) {
             "\"config\": {{\"reps\": {}, \"seconds\": {}, \"warmup\": {}, \"replica_mb\": {}, \"rebuild_reps\": {}, "
             "\"shards\": {}, \"poll\": \"{}\", \"qd\": {}, \"segment_bytes\": {}, \"rebuild_parallel\": {}, "
             "\"nvmf_children\": \"null:///, one subsystem each, served by nexus_bench --serve-nvmf on core {} "
-            "(adaptive){}\", \"loadavg_start\": {:.2f}, \"loadavg_end\": {:.2f}}}",
+            "(adaptive){}\", \"local_children_reserved\": {}, \"loadavg_start\": {:.2f}, \"loadavg_end\": {:.2f}}}",
             p.reps, p.seconds, p.warmup, p.size_mb, p.rebuild_reps, p.shards,
             p.poll == ioe::poll_mode::busy ? "busy" : "adaptive", queue_depth, ioe::nexus_options{}.segment_bytes,
-            ioe::nexus_options{}.rebuild_parallel, p.nvmf_core, p.nvmf ? "" : "; off (--no-nvmf)", load_start,
+            ioe::nexus_options{}.rebuild_parallel, p.nvmf_core, p.nvmf ? "" : "; off (--no-nvmf)",
+            p.reservations ? "true" : "false", load_start,
             load_end);
         if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", ioe::bench::json_escape(res.error));
         std::fputs((out + "}\n").c_str(), stdout);

@@ -8,15 +8,17 @@
 // local open asks it for a port that carries the local user's 128-bit host
 // identifier. Through the port the user registers, acquires and reads the
 // reservation like any host, and every I/O it sends asks the port first:
-// admit() checks this shard's copy of the table (no lock, no hop) and
-// counts the write in flight, so that a preempt-and-abort by another host
-// waits for it as for a remote host's commands. An engine without such a
-// front-end has no authority: nobody else can reach its devices, and local
-// opens go without a port.
+// admits() checks this shard's copy of the table (no lock, no hop). The
+// user tells the authority how many of its operations are in flight on a
+// shard, so that a preempt-and-abort by another host waits for them as for
+// a remote host's commands. An engine without such a front-end has no
+// authority: nobody else can reach its devices, and local opens go without
+// a port.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "runtime/future.hh"
@@ -36,18 +38,19 @@ public:
     virtual future<io_status> reservation_acquire(const reservation_acquire_request& r) = 0;
     virtual future<io_status> read_reservation(reservation_report& out) = 0;
     // The calling shard: may this user read (write = false) or write now?
-    // An admitted write is in flight until finished() on the same shard.
-    virtual bool admit(bool write) noexcept = 0;
-    virtual void finished() noexcept = 0;
+    virtual bool admits(bool write) const noexcept = 0;
 };
 
 class reservation_authority {
 public:
     virtual ~reservation_authority() = default;
     // Any shard. The port of user `host` on `dev` (the device's table is
-    // created when it has none yet). Destroy the port on the shard that
-    // made it, after its I/O ended.
-    virtual std::unique_ptr<reservation_port> attach(block_device& dev, const std::array<std::uint8_t, 16>& host) = 0;
+    // created when it has none yet). `in_flight_here` counts the user's
+    // operations in flight on the calling shard; the authority calls it on
+    // any shard, under its own lock, until the port is destroyed (which
+    // takes that lock: the function's captures must outlive the port).
+    virtual std::unique_ptr<reservation_port> attach(block_device& dev, const std::array<std::uint8_t, 16>& host,
+                                                     std::function<unsigned()> in_flight_here) = 0;
 };
 
 }  // namespace ioe

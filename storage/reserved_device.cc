@@ -10,29 +10,29 @@ public:
     explicit reserved_channel(reserved_device& dev) noexcept : _dev(dev) {}
 
     future<io_status> read(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) override {
-        if (!_dev.port().admit(false)) return conflict();
+        if (!_dev.port().admits(false)) return conflict();
         io_channel* ch = inner();
         return ch ? ch->read(lba, blocks, iov) : not_ready();
     }
     future<io_status> write(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) override {
-        if (!_dev.port().admit(true)) return conflict();
+        if (!_dev.port().admits(true)) return conflict();
         io_channel* ch = inner();
-        return counted(ch ? ch->write(lba, blocks, iov) : not_ready());
+        return ch ? ch->write(lba, blocks, iov) : not_ready();
     }
     future<io_status> flush() override {
-        if (!_dev.port().admit(true)) return conflict();
+        if (!_dev.port().admits(true)) return conflict();
         io_channel* ch = inner();
-        return counted(ch ? ch->flush() : not_ready());
+        return ch ? ch->flush() : not_ready();
     }
     future<io_status> write_zeroes(std::uint64_t lba, std::uint64_t blocks) override {
-        if (!_dev.port().admit(true)) return conflict();
+        if (!_dev.port().admits(true)) return conflict();
         io_channel* ch = inner();
-        return counted(ch ? ch->write_zeroes(lba, blocks) : not_ready());
+        return ch ? ch->write_zeroes(lba, blocks) : not_ready();
     }
     future<io_status> unmap(std::uint64_t lba, std::uint64_t blocks) override {
-        if (!_dev.port().admit(true)) return conflict();
+        if (!_dev.port().admits(true)) return conflict();
         io_channel* ch = inner();
-        return counted(ch ? ch->unmap(lba, blocks) : not_ready());
+        return ch ? ch->unmap(lba, blocks) : not_ready();
     }
     future<io_status> reservation_register(const reservation_register_request& r) override {
         return _dev.port().reservation_register(r);
@@ -51,30 +51,23 @@ private:
     io_channel* inner() const { return _dev.inner().channel(); }
     static future<io_status> conflict() { return make_ready_future<io_status>(io_status::reservation_conflict); }
     static future<io_status> not_ready() { return make_ready_future<io_status>(io_status::namespace_not_ready); }
-    // An admitted write stays counted until the device completed it.
-    future<io_status> counted(future<io_status> f) {
-        reservation_port& port = _dev.port();
-        io_status st = io_status::internal_error;
-        std::exception_ptr failed;
-        try {
-            st = co_await std::move(f);
-        } catch (...) {
-            failed = std::current_exception();
-        }
-        port.finished();
-        if (failed) std::rethrow_exception(failed);
-        co_return st;
-    }
 
     reserved_device& _dev;
 };
 
 }  // namespace
 
-reserved_device::reserved_device(block_device& inner, std::unique_ptr<reservation_port> port)
+reserved_device::reserved_device(block_device& inner, reservation_authority& authority,
+                                 const std::array<std::uint8_t, 16>& host)
     : block_device(inner.name(), inner.product(), inner.id(), inner.block_size(), inner.block_count()),
-      _inner(inner),
-      _port(std::move(port)) {}
+      _inner(inner) {
+    // The channels are the base's: they outlive `_port` (a member), whose
+    // destruction ends the authority's calls of this function.
+    _port = authority.attach(inner, host, [this] {
+        const io_channel* ch = open_channel_here();
+        return ch ? ch->in_flight() : 0u;
+    });
+}
 
 reserved_device::~reserved_device() = default;
 

@@ -63,18 +63,16 @@ struct namespace_reservations {
     bool drain_owed = false;
     const reservation_view& local() const noexcept;
 
-    // A local user: its host and, per shard, its writes admitted and not
-    // yet completed (each counter touched only by its shard).
+    // A local user: its host and how many of its operations are in flight
+    // on the calling shard (its reserved_device's channel there).
     struct local_user {
-        explicit local_user(unsigned shards) : writes(shards) {}
         host_id host{};
-        struct alignas(64) counter {
-            unsigned n = 0;
-        };
-        std::vector<counter> writes;
+        std::function<unsigned()> in_flight_here;
     };
-    std::mutex users_mutex;  // the list only (attach, detach, a drain's look)
-    std::vector<std::shared_ptr<local_user>> users;
+    // The list, and every call of in_flight_here: a port's destructor takes
+    // it to leave, so a drain never calls into a user that is gone.
+    std::mutex users_mutex;
+    std::vector<const local_user*> users;
 };
 
 // Where the target keeps reservations that persist through power loss (the
@@ -367,7 +365,8 @@ public:
 
     // Local users of a device take part in its reservation through a port
     // (storage/reservation_port.hh; target_local_reservations.cc).
-    std::unique_ptr<reservation_port> attach(block_device& dev, const std::array<std::uint8_t, 16>& host) override;
+    std::unique_ptr<reservation_port> attach(block_device& dev, const std::array<std::uint8_t, 16>& host,
+                                             std::function<unsigned()> in_flight_here) override;
     // A local user's request, applied on the home shard as a host's.
     future<std::uint16_t> change_device_reservation(std::shared_ptr<namespace_reservations> r,
                                                     reservation_request rq);

@@ -5,8 +5,8 @@
 // Register / Acquire (the same persistence, notices and preempt-and-abort
 // drain), under the user's host identifier and with no controller (CNTLID
 // FFFFh in a report). Its I/O is admitted by this shard's copy of the table;
-// its admitted writes are counted so that another host's preempt-and-abort
-// waits for them (reads are not: they cannot land late).
+// another host's preempt-and-abort waits, on every shard, until the user has
+// nothing in flight there (the user counts: its device's channel).
 #include <cstring>
 #include <fmt/format.h>
 
@@ -26,13 +26,16 @@ io_status as_io_status(std::uint16_t st) noexcept {
 
 class local_port final : public reservation_port {
 public:
-    local_port(nvmf_target& target, std::shared_ptr<namespace_reservations> table,
-               std::shared_ptr<namespace_reservations::local_user> user)
-        : _target(target), _table(std::move(table)), _user(std::move(user)) {}
+    local_port(nvmf_target& target, std::shared_ptr<namespace_reservations> table, host_id host,
+               std::function<unsigned()> in_flight_here)
+        : _target(target), _table(std::move(table)), _user{host, std::move(in_flight_here)} {
+        std::lock_guard lk(_table->users_mutex);
+        _table->users.push_back(&_user);
+    }
 
     ~local_port() override {
         std::lock_guard lk(_table->users_mutex);
-        std::erase(_table->users, _user);
+        std::erase(_table->users, &_user);
     }
 
     future<io_status> reservation_register(const reservation_register_request& r) override {
@@ -67,19 +70,15 @@ public:
         return make_ready_future<io_status>(io_status::success);
     }
 
-    bool admit(bool write) noexcept override {
+    bool admits(bool write) const noexcept override {
         const reservation_view& v = _table->local();
-        if (v.type != rtype::none && !v.allows(_user->host, write)) return false;
-        if (write) ++_user->writes[this_shard_id()].n;
-        return true;
+        return v.type == rtype::none || v.allows(_user.host, write);
     }
-
-    void finished() noexcept override { --_user->writes[this_shard_id()].n; }
 
 private:
     reservation_request request(std::uint8_t opcode) const {
         reservation_request rq;
-        rq.host = _user->host;
+        rq.host = _user.host;
         rq.cntlid = 0xffff;
         rq.opcode = opcode;
         return rq;
@@ -87,27 +86,21 @@ private:
 
     nvmf_target& _target;
     std::shared_ptr<namespace_reservations> _table;
-    std::shared_ptr<namespace_reservations::local_user> _user;
+    namespace_reservations::local_user _user;
 };
 
 }  // namespace
 
-std::unique_ptr<reservation_port> nvmf_target::attach(block_device& dev, const std::array<std::uint8_t, 16>& host) {
+std::unique_ptr<reservation_port> nvmf_target::attach(block_device& dev, const std::array<std::uint8_t, 16>& host,
+                                                      std::function<unsigned()> in_flight_here) {
     std::shared_ptr<namespace_reservations> table;
     bool created = false;
     {
         std::lock_guard lk(_mutex);
+        // A new table's copies are empty, like its state.
         table = device_table_locked(&dev, created);
-        // A new table is not visible to any shard yet: its copies are
-        // empty, like its state.
     }
-    auto user = std::make_shared<namespace_reservations::local_user>(shard_count());
-    user->host = host;
-    {
-        std::lock_guard lk(table->users_mutex);
-        table->users.push_back(user);
-    }
-    return std::make_unique<local_port>(*this, std::move(table), std::move(user));
+    return std::make_unique<local_port>(*this, std::move(table), host, std::move(in_flight_here));
 }
 
 future<std::uint16_t> nvmf_target::change_device_reservation(std::shared_ptr<namespace_reservations> r,

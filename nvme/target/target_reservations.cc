@@ -401,8 +401,8 @@ future<bool> nvmf_target::drain_on_shard(std::vector<std::shared_ptr<subsystem>>
     // Every I/O queue pair on this shard of a subsystem with a namespace
     // over the device whose host is not registered now (the preempted ones,
     // and anyone preempted earlier whose drain timed out): the data
-    // commands it started so far. Local users likewise: their admitted
-    // writes (new ones are refused by this shard's copy, already updated).
+    // commands it started so far. Local users likewise: what they have in
+    // flight (new writes are refused by this shard's copy, already updated).
     struct waiting {
         std::uint64_t serial;
         unsigned token;
@@ -418,12 +418,6 @@ future<bool> nvmf_target::drain_on_shard(std::vector<std::shared_ptr<subsystem>>
             }
         }
     }
-    std::vector<std::shared_ptr<namespace_reservations::local_user>> users;
-    {
-        std::lock_guard lk(r->users_mutex);
-        for (const auto& u : r->users)
-            if (!v.registered(u->host)) users.push_back(u);
-    }
     const unsigned me = this_shard_id();
     for (;;) {
         bool busy = false;
@@ -433,8 +427,12 @@ future<bool> nvmf_target::drain_on_shard(std::vector<std::shared_ptr<subsystem>>
             auto it = std::find_if(list.begin(), list.end(), [&](tcp_qpair* q) { return q->serial() == w.serial; });
             if (it != list.end() && !(*it)->drained(w.token)) busy = true;
         }
-        for (const auto& u : users)
-            if (u->writes[me].n > 0) busy = true;
+        {
+            // A user that left (its device closed) has nothing in flight.
+            std::lock_guard lk(r->users_mutex);
+            for (const auto* u : r->users)
+                if (!v.registered(u->host) && u->in_flight_here() > 0) busy = true;
+        }
         if (!busy) co_return true;
         if (steady_clock::now() >= deadline || _stopping.load(std::memory_order_relaxed)) co_return false;
         co_await sleep(std::chrono::milliseconds(1));

@@ -138,7 +138,7 @@ future<> nexus::open_child(child& c, device_registry* registry, const nexus_epoc
         // Where hosts can reach the device too, the nexus takes part in its
         // reservation as this incarnation's host: fenced like a remote child.
         if (reservation_authority* a = registry->reservation_authority_of_devices()) {
-            c.owned = std::make_unique<reserved_device>(*dev, a->attach(*dev, identity.host_id()));
+            c.owned = std::make_unique<reserved_device>(*dev, *a, identity.host_id());
             c.dev = c.owned.get();
         } else {
             c.dev = dev;
