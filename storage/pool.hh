@@ -105,6 +105,8 @@ public:
     future<> destroy_replica(std::string name);
     future<> resize_replica(std::string name, std::uint64_t size_bytes);
     std::vector<replica_info> list_replicas() const;
+    // The registry its volumes are registered in (null: none).
+    device_registry* registry() const noexcept { return _registry; }
 
     // A read-only point-in-time snapshot of a replica or clone (its writes
     // pause for one metadata update). A thick replica stays thick: it gets

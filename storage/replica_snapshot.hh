@@ -2,9 +2,12 @@
 // target's Snapshot Namespace command (docs/nvmf-vendor.md) both need it:
 // if the replica's parent chain already holds a snapshot with the request's
 // txid, that one is the answer (existed = true) and nothing is taken; else
-// pool::snapshot_replica takes it. Runs the pool part on the pool's shard
-// (hops there from any shard). Throws storage_error (invalid_argument for an
-// empty txid or a name taken under another txid, and what the pool throws).
+// pool::snapshot_replica takes it, under the request's name or, when a
+// snapshot with the same txid in another volume's chain holds that name on
+// this node (a sibling child of the same nexus), under "<name>@<replica
+// name>" (docs/nexus.md). Runs the pool part on the pool's shard (hops there
+// from any shard). Throws storage_error (invalid_argument for an empty txid
+// or a name taken under another txid, and what the pool throws).
 #pragma once
 
 #include "runtime/future.hh"

@@ -14,10 +14,16 @@
 // drain within snapshot_drain_limit fails the snapshot (busy) and resumes;
 // a child that does not answer within snapshot_child_limit is reported
 // failed, and a retry with the same txid finds the snapshot it took late.
+// Two local children in one pool both take the snapshot: the first under
+// its name, the other under "<name>@<replica>"; both hold the data of the
+// snapshot's time, a retry finds both (existed), another txid under the
+// name is refused on both. A replica in another pool of the node, taken
+// after the first, also gets "<name>@<replica>".
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -33,6 +39,8 @@
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
 #include "storage/pool.hh"
+#include "storage/replica_snapshot.hh"
+#include "tests/unit/pool_test_util.hh"
 #include "tests/unit/test_engine.hh"
 
 using namespace ioe;
@@ -349,6 +357,120 @@ future<int> child_limit_body() {
     co_return 0;
 }
 
+// Two local children, r1 and r2, in one pool: the snapshot "s" succeeds on
+// both, one of them under "s@<replica>".
+future<int> sibling_names_body() {
+    device_registry devices;
+    block_device* d1 = co_await devices.create("malloc:///sib_d1?size_mb=64&blk_size=4096");
+    auto p1 = co_await pool::create(d1, pool_create_options{.name = "p1"}, &devices);
+    co_await p1->create_replica("r1", uuid::random(), 8 << 20, false);
+    co_await p1->create_replica("r2", uuid::random(), 8 << 20, false);
+    memory_health_store store;
+    nexus_options o;
+    o.health_key = "/nexus/siblings";
+    o.health = &store;
+    o.registry = &devices;
+    auto nx = co_await nexus::create("nx-sib", uuid::random(), {"bdev:///r1", "bdev:///r2"}, o);
+    EXPECT_EQ(nx->state(), nexus_state::online);
+
+    EXPECT_EQ(co_await test::write_stamped_range(nx.get(), 0, region_blocks, 1), io_status::success);
+    const nexus_snapshot_result r = co_await nx->snapshot("s", "tx-a");
+    EXPECT_TRUE(r.complete);
+    for (const auto& c : r.children) EXPECT_TRUE(c.ok && !c.existed) << c.uri << ": " << c.error;
+    EXPECT_EQ(co_await test::write_stamped_range(nx.get(), 0, region_blocks, 2), io_status::success);
+
+    // Each replica's parent is a snapshot of tx-a: "s" for one, "s@<itself>"
+    // for the other.
+    std::vector<std::string> parents;
+    for (const auto& i : p1->list_replicas()) {
+        if (i.name == "r1" || i.name == "r2") parents.push_back(i.parent);
+        if (i.snapshot) EXPECT_EQ(i.txid, "tx-a") << i.name;
+    }
+    std::sort(parents.begin(), parents.end());
+    const std::vector<std::string> r1_plain{"s", "s@r2"}, r2_plain{"s", "s@r1"};
+    const bool r1_first = parents == r1_plain;
+    EXPECT_TRUE(r1_first || parents == r2_plain)
+        << (parents.size() == 2 ? parents[0] + ", " + parents[1] : "parents missing");
+    replica* s_plain = p1->find_replica("s");
+    replica* s_named = p1->find_replica(r1_first ? "s@r2" : "s@r1");
+    EXPECT_NE(s_plain, nullptr);
+    EXPECT_NE(s_named, nullptr);
+    if (s_plain && s_named) {
+        EXPECT_EQ(co_await test::count_bad(s_plain, 0, region_blocks, 1), 0) << "snapshot s";
+        EXPECT_EQ(co_await test::count_bad(s_named, 0, region_blocks, 1), 0) << "snapshot " << s_named->name();
+        const std::vector<std::byte> a = co_await read_region(s_plain);
+        const std::vector<std::byte> b = co_await read_region(s_named);
+        EXPECT_TRUE(a == b) << "the two snapshots differ";
+    }
+    EXPECT_EQ(co_await test::count_bad(p1->find_replica("r1"), 0, region_blocks, 2), 0);
+    EXPECT_EQ(co_await test::count_bad(p1->find_replica("r2"), 0, region_blocks, 2), 0);
+
+    // A retry finds both; the name under another txid is refused on both.
+    const std::size_t volumes = p1->list_replicas().size();
+    EXPECT_EQ(volumes, 4u);
+    const nexus_snapshot_result again = co_await nx->snapshot("s", "tx-a");
+    EXPECT_TRUE(again.complete);
+    EXPECT_EQ(again.children.size(), 2u);
+    for (const auto& c : again.children) EXPECT_TRUE(c.ok && c.existed) << c.uri << ": " << c.error;
+    const nexus_snapshot_result clash = co_await nx->snapshot("s", "tx-b");
+    EXPECT_EQ(clash.children.size(), 2u);
+    for (const auto& c : clash.children) {
+        EXPECT_FALSE(c.ok) << c.uri;
+        EXPECT_NE(c.error.find("exists and is not a snapshot"), std::string::npos) << c.error;
+    }
+    EXPECT_EQ(p1->list_replicas().size(), volumes);
+
+    co_await nx->shutdown();
+    co_await nx->close();
+    nx.reset();
+    co_await p1->export_pool();
+    co_await devices.close_all();
+    co_return 0;
+}
+
+// Two pools of one registry, one replica each, snapshotted one after the
+// other (snapshot_replica_once, as a nexus child or the target does): the
+// second finds the name held by the first's snapshot of the same txid on
+// this node and takes "t@r2"; a retry finds it; the name under another
+// txid, or a name held by a device that is not a snapshot, is refused.
+future<int> two_pools_body() {
+    device_registry devices;
+    block_device* d1 = co_await devices.create("malloc:///two_d1?size_mb=64&blk_size=4096");
+    block_device* d2 = co_await devices.create("malloc:///two_d2?size_mb=64&blk_size=4096");
+    co_await devices.create("malloc:///u?size_mb=4&blk_size=4096");
+    auto p1 = co_await pool::create(d1, pool_create_options{.name = "p1"}, &devices);
+    auto p2 = co_await pool::create(d2, pool_create_options{.name = "p2"}, &devices);
+    replica* r1 = co_await p1->create_replica("r1", uuid::random(), 8 << 20, false);
+    replica* r2 = co_await p2->create_replica("r2", uuid::random(), 8 << 20, false);
+    EXPECT_EQ(co_await test::write_stamped_range(r2, 0, region_blocks, 3), io_status::success);
+
+    EXPECT_FALSE((co_await snapshot_replica_once(r1, device_snapshot_request{"t", "tx-t"})).existed);
+    EXPECT_FALSE((co_await snapshot_replica_once(r2, device_snapshot_request{"t", "tx-t"})).existed);
+    EXPECT_NE(p1->find_replica("t"), nullptr);
+    EXPECT_EQ(p2->find_replica("t"), nullptr);
+    replica* t2 = p2->find_replica("t@r2");
+    EXPECT_NE(t2, nullptr);
+    if (t2) EXPECT_EQ(co_await test::count_bad(t2, 0, region_blocks, 3), 0);
+    EXPECT_TRUE((co_await snapshot_replica_once(r2, device_snapshot_request{"t", "tx-t"})).existed);
+    auto refusal = [](replica* r, std::string name, std::string txid) -> future<storage_errc> {
+        try {
+            co_await snapshot_replica_once(r, device_snapshot_request{std::move(name), std::move(txid)});
+        } catch (const storage_error& e) {
+            co_return e.code;
+        }
+        co_return storage_errc::internal;
+    };
+    EXPECT_EQ(co_await refusal(r2, "t", "tx-other"), storage_errc::invalid_argument);
+    EXPECT_EQ(co_await refusal(r1, "u", "tx-u"), storage_errc::invalid_argument);
+    EXPECT_EQ(p1->list_replicas().size(), 2u);
+    EXPECT_EQ(p2->list_replicas().size(), 2u);
+
+    co_await p1->export_pool();
+    co_await p2->export_pool();
+    co_await devices.close_all();
+    co_return 0;
+}
+
 }  // namespace
 
 TEST(nexus_snapshot, a_child_that_does_not_answer_in_time_is_reported_and_a_retry_finds_its_snapshot) {
@@ -362,4 +484,12 @@ TEST(nexus_snapshot, a_nexus_that_does_not_drain_in_time_fails_busy_and_resumes)
 TEST(nexus_snapshot, local_and_nvmf_children_snapshot_the_same_point_in_time) {
     IOE_NEED_CORES(2);
     EXPECT_EQ(test::run_engine(test::small_config(2), [](engine*) { return with_timeout(60s, body()); }), 0);
+}
+
+TEST(nexus_snapshot, two_children_in_one_pool_both_take_it_under_distinct_names) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, sibling_names_body()); }), 0);
+}
+
+TEST(nexus_snapshot, a_replica_in_another_pool_of_the_node_takes_the_name_with_its_own) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, two_pools_body()); }), 0);
 }
