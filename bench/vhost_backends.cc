@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bench/child_process.hh"
+#include "runtime/unix_listener.hh"
 
 namespace ioe::bench::vhost_bench {
 
@@ -38,10 +39,8 @@ void remove_dir(vhost_backend& b) {
     b.dir.clear();
 }
 
-bool is_socket(const std::string& path) {
-    struct stat st{};
-    return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
-}
+// Listening, not merely bound: the file appears before listen().
+bool is_socket(const std::string& path) { return ioe::unix_socket_listening(path); }
 
 // Starts b.args and waits up to 15 s for its socket.
 bool launch(vhost_backend& b, std::string& error) {

@@ -78,12 +78,10 @@ future<> node_service::add_standby_locked(standby_record r, bool at_start) {
     }
     std::unique_ptr<block_device> dev;
     if (!r.forward.empty()) {
-        std::exception_ptr unreachable;
         try {
             dev = co_await open_forward(r, *id);
         } catch (const storage_error& e) {
             if (!at_start || e.code != storage_errc::unavailable) throw;
-            unreachable = std::current_exception();
             // At start the far side may be down (or be this node's old
             // self): the path is published as a standby, so hosts keep a
             // path here for a takeover, and the record keeps its forward

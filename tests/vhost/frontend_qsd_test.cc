@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/unix_listener.hh"
 #include "vhost/frontend_device.hh"
 #include "vhost/spec/virtio_blk.hh"
 
@@ -75,12 +76,12 @@ public:
         }
         unlink(_sock.c_str());
     }
-    // Waits up to 10 s for the socket to accept.
+    // Waits up to 10 s for the socket to listen (its file appears at bind(),
+    // before listen(): a connect in that window is refused).
     bool wait_ready() const {
         const auto deadline = clock_type::now() + std::chrono::seconds(10);
         while (clock_type::now() < deadline) {
-            struct stat st{};
-            if (stat(_sock.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
+            if (ioe::unix_socket_listening(_sock)) return true;
             if (waitpid(_pid, nullptr, WNOHANG) == _pid) return false;
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
