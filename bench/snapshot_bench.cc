@@ -7,9 +7,12 @@
 // --file puts the pool on a file through uring:/// (O_DIRECT) instead: a
 // real disk, where a 4K write costs a device round trip, not a memcpy.
 // One engine, one shard, busy polling; a pool on the device with one thick
-// replica (--size-mb, default 512), written whole first. In order:
+// replica (--size-mb, default 512) and a baseline: a second thick replica
+// of the same size that is never snapshotted; both written whole first.
+// Each ratio compares windows next to each other in time: measured and
+// baseline windows alternate. In order:
 //   1. plain: 4K randwrite QD32 and 4K randread QD32 on the replica (timed
-//      windows after a warm-up).
+//      windows after a warm-up; reported, not used in a ratio).
 //   2. snapshot_ms: a snapshot taken while a 4K randwrite QD32 load runs;
 //      the load's worst latency in that window is reported beside it. Then
 //      every granule of the replica is written once again (so that the next
@@ -19,11 +22,15 @@
 //      first write of its unit since the snapshot. The unit is what the
 //      pool materializes at once: the subgranule (cluster / 1024, 4 KiB by
 //      default: each such write is redirected, no copy), or 4K when that is
-//      larger. IOPS = units / elapsed.
+//      larger. IOPS = units / elapsed, over the mean of a baseline
+//      randwrite window just before and one just after.
 //   4. post_cow: after phase 3 every unit was written once: 4K randwrite
-//      QD32 in a timed window (the steady state).
+//      QD32, seven windows of a fifth of the time, each followed by a
+//      baseline randwrite window; the ratio is the median of the seven
+//      pairs'.
 //   5. clone_read: a clone of phase 3's snapshot (all its data in the
-//      snapshot), 4K randread QD32, against phase 1's plain randread.
+//      snapshot), 4K randread QD32, paired with baseline randread windows
+//      the same way.
 //   6. nexus_snapshot_pause_ms: a nexus over the replica (one child), under
 //      4K randwrite QD32; the worst write latency seen while nexus::snapshot
 //      runs (pause, drain, snapshot, resume).
@@ -70,8 +77,19 @@ struct params {
     std::string file;  // empty: the RAM disk; else a file the pool goes on (uring:///, O_DIRECT)
 };
 
+// Measured and baseline windows alternate this many times (the ratio is the
+// median of the pairs').
+constexpr unsigned pairs = 7;
+// Snapshot-then-first-writes rounds (each about 0.2 s on the RAM disk), a
+// baseline window before and after each; the ratio is the median round's.
+constexpr unsigned cow_rounds = 3;
+
 struct results {
-    double plain_write_iops = 0, plain_read_iops = 0, cow_first_iops = 0, post_cow_iops = 0, clone_read_iops = 0;
+    double plain_write_iops = 0, plain_read_iops = 0;
+    double plain_pair_ratios[pairs] = {};  // the replica over the baseline before any snapshot: their placement
+    double cow_first_iops[cow_rounds] = {}, cow_first_base_iops[cow_rounds] = {};
+    double post_cow_iops[pairs] = {}, post_cow_base_iops[pairs] = {};
+    double clone_read_iops[pairs] = {}, clone_read_base_iops[pairs] = {};
     double snapshot_ms = -1, snapshot_load_max_ms = -1, nexus_pause_ms = -1, nexus_snapshot_ms = -1;
     double allocs_per_io = 0, cow_allocs_per_io = 0;
     std::uint64_t granules = 0, errors = 0;
@@ -208,6 +226,27 @@ future<> fill(ioe::block_device* dev, std::uint8_t byte) {
     }
 }
 
+// Reads every page of the RAM disk (1 MiB reads). On this VM a page of
+// guest memory left untouched for some tens of seconds costs about twice
+// as much on its next write (measured: 0.88M vs 1.9M random 4K memcpy/s
+// after 40 s idle, 2.1M once one byte per page was read first): the host
+// ages idle memory. The COW rounds write fresh clusters that were last
+// touched by the prefault a minute earlier, so without this they paid the
+// host's cost, which a disk never does, and the rounds got slower the
+// later they ran (0.55, 0.33, 0.36 of the baseline, whose pages stay hot).
+future<> warm(ioe::block_device* mem) {
+    ioe::io_channel* ch = mem->channel();
+    auto b = ioe::engine::current()->dma().allocate(1 << 20);
+    if (!b) throw std::runtime_error("DMA pool exhausted");
+    const std::uint64_t per = (1u << 20) / mem->block_size();
+    for (std::uint64_t lba = 0; lba < mem->block_count(); lba += per) {
+        const auto n = static_cast<std::uint32_t>(std::min(per, mem->block_count() - lba));
+        ioe::io_vec v{b->data(), n * mem->block_size(), b->buf_index()};
+        const ioe::io_status st = co_await ch->read(lba, n, ioe::io_vecs(&v, 1));
+        if (!ioe::ok(st)) throw std::runtime_error(fmt::format("reading {}: {}", mem->name(), ioe::to_string(st)));
+    }
+}
+
 double ms_since(clk::time_point t0) { return std::chrono::duration<double, std::milli>(clk::now() - t0).count(); }
 
 // Phase 2: a snapshot under a write load.
@@ -226,9 +265,9 @@ future<> snapshot_under_load(ioe::pool* pl, ioe::replica* r, const params* p, re
 }
 
 // Phase 3: one 4K write in every COW unit of `r`, just after a snapshot.
-future<> first_writes(ioe::pool* pl, ioe::replica* r, results* res) {
+future<> first_writes(ioe::pool* pl, ioe::replica* r, std::string snapshot, unsigned round, results* res) {
     std::fprintf(stderr, "snapshot_bench: first writes after a snapshot\n");
-    co_await pl->snapshot_replica(r->name(), ioe::snapshot_options{.name = "snap_cow", .id = {}, .txid = "cow"});
+    co_await pl->snapshot_replica(r->name(), ioe::snapshot_options{.name = snapshot, .id = {}, .txid = snapshot});
     // The unit a first write materializes (a "granule" in the names below).
     const std::uint64_t granule_bytes =
         std::max<std::uint64_t>(ioe::pool_format::subgranule_bytes(pl->geometry()), io_bytes);
@@ -249,8 +288,9 @@ future<> first_writes(ioe::pool* pl, ioe::replica* r, results* res) {
     const double elapsed = std::chrono::duration<double>(clk::now() - t0).count();
     co_await l.finish(&res->errors);
     res->granules = granules;
-    res->cow_first_iops = double(l.s.ops) / elapsed;
-    res->cow_allocs_per_io = l.s.ops ? double(ioe::bench::heap_allocations() - allocs0) / double(l.s.ops) : 0;
+    res->cow_first_iops[round] = double(l.s.ops) / elapsed;
+    res->cow_allocs_per_io = std::max(
+        res->cow_allocs_per_io, l.s.ops ? double(ioe::bench::heap_allocations() - allocs0) / double(l.s.ops) : 0);
 }
 
 // Phase 6: the worst write latency while a nexus snapshot runs.
@@ -290,7 +330,9 @@ future<> nexus_pause(ioe::pool* pl, ioe::device_registry* reg, const params* p, 
 }
 
 future<> measure_all(const params* p, results* res, ioe::device_registry* reg) {
-    const std::uint64_t device_mb = p->size_mb * 5 + 64;
+    // The replica, the baseline, and a fresh thick set for each snapshot of
+    // the replica (snap_load, the COW rounds', the nexus's).
+    const std::uint64_t device_mb = p->size_mb * (2 + 1 + cow_rounds + 1 + 1) + 64;
     ioe::block_device* mem = nullptr;
     if (!p->file.empty()) {
         // Every block written once, like a disk: a sparse file would make
@@ -325,21 +367,60 @@ future<> measure_all(const params* p, results* res, ioe::device_registry* reg) {
     o.name = "snapshot_bench";
     auto pl = co_await ioe::pool::create(mem, o, reg);
     ioe::replica* r = co_await pl->create_replica("snapshot_bench_r", ioe::uuid::random(), p->size_mb << 20, false);
+    // The baseline: a plain thick replica of the same size in the same pool
+    // that is never snapshotted. Its windows alternate with the measured
+    // ones, so that a ratio compares two windows next to each other in time
+    // (on a shared 2-core machine the IOPS of one window drift by 10 % or
+    // more over a minute).
+    ioe::replica* base =
+        co_await pl->create_replica("snapshot_bench_base", ioe::uuid::random(), p->size_mb << 20, false);
     co_await fill(r, 0x11);
+    co_await fill(base, 0x11);
     const window pw = co_await timed(r, true, p, res, "plain randwrite");
     const window pr = co_await timed(r, false, p, res, "plain randread");
     res->plain_write_iops = pw.iops;
     res->plain_read_iops = pr.iops;
+    const params half = [p] {
+        params h = *p;
+        h.seconds = std::max(0.1, p->seconds / 5);
+        h.warmup = std::min(p->warmup, 0.25);
+        return h;
+    }();
+    for (unsigned i = 0; i < pairs; ++i) {
+        const window a = co_await timed(r, true, &half, res, "plain randwrite (pair)");
+        const window b = co_await timed(base, true, &half, res, "baseline randwrite (pair)");
+        res->plain_pair_ratios[i] = b.iops > 0 ? a.iops / b.iops : 0;
+    }
     co_await snapshot_under_load(pl.get(), r, p, res);
     co_await fill(r, 0x22);  // the replica owns every granule again
-    co_await first_writes(pl.get(), r, res);
-    const window post = co_await timed(r, true, p, res, "post-COW randwrite");
-    res->post_cow_iops = post.iops;
-    res->allocs_per_io = std::max({pw.allocs_per_io, pr.allocs_per_io, post.allocs_per_io});
-    ioe::replica* clone = co_await pl->clone_snapshot("snap_cow", "snapshot_bench_clone");
-    const window cr = co_await timed(clone, false, p, res, "clone randread");
-    res->clone_read_iops = cr.iops;
-    res->allocs_per_io = std::max(res->allocs_per_io, cr.allocs_per_io);
+    // Each round's first writes between two baseline write windows.
+    window before = co_await timed(base, true, &half, res, "baseline randwrite");
+    for (unsigned i = 0; i < cow_rounds; ++i) {
+        if (p->file.empty()) co_await warm(mem);
+        co_await first_writes(pl.get(), r, fmt::format("snap_cow{}", i), i, res);
+        const window after = co_await timed(base, true, &half, res, "baseline randwrite");
+        res->cow_first_base_iops[i] = (before.iops + after.iops) / 2;
+        before = after;
+    }
+    double allocs = std::max({pw.allocs_per_io, pr.allocs_per_io});
+    for (unsigned i = 0; i < pairs; ++i) {
+        const window post = co_await timed(r, true, &half, res, "post-COW randwrite");
+        const window b = co_await timed(base, true, &half, res, "baseline randwrite");
+        res->post_cow_iops[i] = post.iops;
+        res->post_cow_base_iops[i] = b.iops;
+        allocs = std::max({allocs, post.allocs_per_io, b.allocs_per_io});
+    }
+    ioe::replica* clone =
+        co_await pl->clone_snapshot(fmt::format("snap_cow{}", cow_rounds - 1), "snapshot_bench_clone");
+    if (p->file.empty()) co_await warm(mem);
+    for (unsigned i = 0; i < pairs; ++i) {
+        const window cr = co_await timed(clone, false, &half, res, "clone randread");
+        const window b = co_await timed(base, false, &half, res, "baseline randread");
+        res->clone_read_iops[i] = cr.iops;
+        res->clone_read_base_iops[i] = b.iops;
+        allocs = std::max({allocs, cr.allocs_per_io, b.allocs_per_io});
+    }
+    res->allocs_per_io = allocs;
     co_await pl->destroy_replica("snapshot_bench_clone");
     co_await nexus_pause(pl.get(), reg, p, res);
     co_await pl->destroy();
@@ -388,6 +469,22 @@ bool parse_args(int argc, char** argv, params& p) {
 
 double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
+template <std::size_t N>
+double median(const double (&v)[N]) {
+    double s[N];
+    std::copy(v, v + N, s);
+    std::sort(s, s + N);
+    return s[N / 2];
+}
+
+// "[a, b, c]": one figure per pair or round.
+template <std::size_t N>
+std::string list(const double (&v)[N], int digits) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < N; ++i) out += fmt::format("{}{:.{}f}", i ? ", " : "", v[i], digits);
+    return out + "]";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -414,9 +511,16 @@ int main(int argc, char** argv) {
     if (rc != 0 && res.error.empty()) res.error = fmt::format("engine exited with {}", rc);
     if (!res.error.empty()) std::fprintf(stderr, "snapshot_bench: %s\n", res.error.c_str());
 
-    const double cow_first = ratio(res.cow_first_iops, res.plain_write_iops);
-    const double post_cow = ratio(res.post_cow_iops, res.plain_write_iops);
-    const double clone_read = ratio(res.clone_read_iops, res.plain_read_iops);
+    double cow_first_rounds[cow_rounds];
+    for (unsigned i = 0; i < cow_rounds; ++i) cow_first_rounds[i] = ratio(res.cow_first_iops[i], res.cow_first_base_iops[i]);
+    const double cow_first = median(cow_first_rounds);
+    double post_cow_pairs[pairs], clone_read_pairs[pairs];
+    for (unsigned i = 0; i < pairs; ++i) {
+        post_cow_pairs[i] = ratio(res.post_cow_iops[i], res.post_cow_base_iops[i]);
+        clone_read_pairs[i] = ratio(res.clone_read_iops[i], res.clone_read_base_iops[i]);
+    }
+    const double post_cow = median(post_cow_pairs);
+    const double clone_read = median(clone_read_pairs);
     const bool pause_met = res.nexus_pause_ms >= 0 && res.nexus_pause_ms < 50;
     std::vector<std::pair<std::string, std::string>> kv;
     auto num = [&kv](const char* k, double v, int digits) { kv.emplace_back(k, fmt::format("{:.{}f}", v, digits)); };
@@ -428,10 +532,18 @@ int main(int argc, char** argv) {
     num("allocs_per_io", res.allocs_per_io, 4);
     num("cow_allocs_per_io", res.cow_allocs_per_io, 4);
     num("plain_randwrite4k_qd32_iops", res.plain_write_iops, 0);
-    num("cow_first_randwrite4k_qd32_iops", res.cow_first_iops, 0);
-    num("post_cow_randwrite4k_qd32_iops", res.post_cow_iops, 0);
+    kv.emplace_back("cow_first_write_ratios", list(cow_first_rounds, 3));
+    kv.emplace_back("cow_first_randwrite4k_qd32_iops", list(res.cow_first_iops, 0));
+    kv.emplace_back("cow_first_baseline_randwrite4k_qd32_iops", list(res.cow_first_base_iops, 0));
+    kv.emplace_back("placement_write_ratio", fmt::format("{:.3f}", median(res.plain_pair_ratios)));
+    kv.emplace_back("placement_write_ratios", list(res.plain_pair_ratios, 3));
+    kv.emplace_back("post_cow_write_ratios", list(post_cow_pairs, 3));
+    kv.emplace_back("post_cow_randwrite4k_qd32_iops", list(res.post_cow_iops, 0));
+    kv.emplace_back("post_cow_baseline_randwrite4k_qd32_iops", list(res.post_cow_base_iops, 0));
     num("plain_randread4k_qd32_iops", res.plain_read_iops, 0);
-    num("clone_randread4k_qd32_iops", res.clone_read_iops, 0);
+    kv.emplace_back("clone_read_ratios", list(clone_read_pairs, 3));
+    kv.emplace_back("clone_randread4k_qd32_iops", list(res.clone_read_iops, 0));
+    kv.emplace_back("clone_baseline_randread4k_qd32_iops", list(res.clone_read_base_iops, 0));
     num("snapshot_load_max_latency_ms", res.snapshot_load_max_ms, 3);
     num("nexus_snapshot_ms", res.nexus_snapshot_ms, 3);
     num("cow_first_write_ios", double(res.granules), 0);
