@@ -33,7 +33,10 @@
 //      the same way.
 //   6. nexus_snapshot_pause_ms: a nexus over the replica (one child), under
 //      4K randwrite QD32; the worst write latency seen while nexus::snapshot
-//      runs (pause, drain, snapshot, resume).
+//      runs (flush, pause, drain, snapshot, resume); nexus_snapshot_held_ms
+//      is how long the nexus held I/O. Before it, flush_load_max_latency_ms:
+//      the same load's worst latency across a plain flush of the nexus after
+//      as long a run, what the device's flush alone costs writes.
 // allocs_per_io: global operator new calls per I/O in the plain and
 // steady-state windows (heap_count.cc); cow_allocs_per_io: in phase 3.
 #include <algorithm>
@@ -91,6 +94,7 @@ struct results {
     double post_cow_iops[pairs] = {}, post_cow_base_iops[pairs] = {};
     double clone_read_iops[pairs] = {}, clone_read_base_iops[pairs] = {};
     double snapshot_ms = -1, snapshot_load_max_ms = -1, nexus_pause_ms = -1, nexus_snapshot_ms = -1;
+    double nexus_held_ms = -1, flush_ms = -1, flush_load_max_ms = -1;
     double allocs_per_io = 0, cow_allocs_per_io = 0;
     std::uint64_t granules = 0, errors = 0;
     std::string error;
@@ -115,7 +119,11 @@ struct load_state {
     std::uint64_t order_len = 0, next = 0;
     std::uint64_t blocks_per_granule = 0;
     std::uint64_t ops = 0, errors = 0;
-    std::uint64_t max_latency_ns = 0;  // since the last reset
+    // Since the last reset: the worst latency of one I/O, and the longest
+    // time without any completion (a stall of the shard that kept the
+    // workers from issuing at all, which no I/O's latency shows).
+    std::uint64_t max_latency_ns = 0;
+    clk::time_point last_completion{};
     ioe::io_status first_error = ioe::io_status::success;
 };
 
@@ -135,8 +143,13 @@ future<> worker(load_state* s, ioe::io_vec v, std::uint64_t x) {
         future<ioe::io_status> f = s->write ? s->ch->write(lba, s->blocks, iov) : s->ch->read(lba, s->blocks, iov);
         const bool was_ready = f.available();
         const ioe::io_status st = co_await std::move(f);
-        const auto ns = static_cast<std::uint64_t>((clk::now() - t0) / std::chrono::nanoseconds(1));
-        s->max_latency_ns = std::max(s->max_latency_ns, ns);
+        const clk::time_point t1 = clk::now();
+        const auto ns = static_cast<std::uint64_t>((t1 - t0) / std::chrono::nanoseconds(1));
+        const auto gap = s->last_completion == clk::time_point{}
+                             ? 0
+                             : static_cast<std::uint64_t>((t1 - s->last_completion) / std::chrono::nanoseconds(1));
+        s->last_completion = t1;
+        s->max_latency_ns = std::max({s->max_latency_ns, ns, gap});
         if (!ioe::ok(st)) {
             if (s->errors++ == 0) s->first_error = st;
             continue;
@@ -310,14 +323,37 @@ future<> nexus_pause(ioe::pool* pl, ioe::device_registry* reg, const params* p, 
     try {
         load l(nx.get(), true);
         l.start();
+        // A flush of everything earlier phases wrote, then a plain flush
+        // and the snapshot, each after the same run of this load: the
+        // flush's worst latency is what the device's flush alone costs the
+        // writes (the snapshot flushes its children first, I/O running).
+        const ioe::io_status st0 = co_await l.s.ch->flush();
         co_await ioe::sleep(secs(p->warmup));
         l.s.max_latency_ns = 0;
+        const clk::time_point f0 = clk::now();
+        const ioe::io_status fst = co_await l.s.ch->flush();
+        res->flush_ms = ms_since(f0);
+        co_await ioe::sleep(secs(0.1));
+        res->flush_load_max_ms = double(l.s.max_latency_ns) / 1e6;
+        co_await ioe::sleep(secs(p->warmup - 0.1 > 0 ? p->warmup - 0.1 : 0));
+        l.s.max_latency_ns = 0;
         const clk::time_point t0 = clk::now();
-        ioe::nexus_snapshot_result sr = co_await nx->snapshot("nexus_snap", "bench-tx-1");
+        ioe::nexus_snapshot_result sr;
+        std::exception_ptr snap_error;
+        try {
+            sr = co_await nx->snapshot("nexus_snap", "bench-tx-1");
+        } catch (...) {
+            snap_error = std::current_exception();
+        }
         res->nexus_snapshot_ms = ms_since(t0);
+        res->nexus_held_ms = sr.pause_ms;
         co_await ioe::sleep(secs(0.1));
         res->nexus_pause_ms = double(l.s.max_latency_ns) / 1e6;
         co_await l.finish(&res->errors);
+        if (snap_error) std::rethrow_exception(snap_error);
+        for (const ioe::io_status st : {st0, fst}) {
+            if (!ioe::ok(st)) throw std::runtime_error(fmt::format("flushing the nexus: {}", ioe::to_string(st)));
+        }
         for (const auto& c : sr.children) {
             if (!c.ok) throw std::runtime_error(fmt::format("nexus snapshot of {}: {}", c.uri, c.error));
         }
@@ -546,6 +582,9 @@ int main(int argc, char** argv) {
     kv.emplace_back("clone_baseline_randread4k_qd32_iops", list(res.clone_read_base_iops, 0));
     num("snapshot_load_max_latency_ms", res.snapshot_load_max_ms, 3);
     num("nexus_snapshot_ms", res.nexus_snapshot_ms, 3);
+    num("nexus_snapshot_held_ms", res.nexus_held_ms, 3);
+    num("flush_ms", res.flush_ms, 3);
+    num("flush_load_max_latency_ms", res.flush_load_max_ms, 3);
     num("cow_first_write_ios", double(res.granules), 0);
     num("io_errors", double(res.errors), 0);
     if (p.json) {
@@ -557,10 +596,10 @@ int main(int argc, char** argv) {
             "\"nexus_snapshot_pause_ms_max\": 50, \"nexus_snapshot_pause_met\": {}}}, ",
             post_cow >= 0.95, clone_read >= 0.95, cow_first >= 0.5, pause_met);
         out += fmt::format(
-            "\"config\": {{\"device\": \"malloc\", \"replica_mb\": {}, \"thick\": true, \"qd\": {}, \"io_bytes\": {}, "
+            "\"config\": {{\"device\": \"{}\", \"replica_mb\": {}, \"thick\": true, \"qd\": {}, \"io_bytes\": {}, "
             "\"seconds\": {:.1f}, \"warmup_seconds\": {:.1f}, \"poll\": \"busy\", \"loadavg_start\": {:.2f}, "
             "\"loadavg_end\": {:.2f}}}",
-            p.size_mb, qd, io_bytes, p.seconds, p.warmup, load_start, ioe::bench::load_average());
+            p.file.empty() ? "malloc" : "uring (--file)", p.size_mb, qd, io_bytes, p.seconds, p.warmup, load_start, ioe::bench::load_average());
         if (!res.error.empty()) out += fmt::format(", \"error\": \"{}\"", ioe::bench::json_escape(res.error));
         std::fputs((out + "}\n").c_str(), stdout);
     } else {

@@ -159,6 +159,9 @@ private:
     static future<std::vector<std::byte>> read_bytes(block_device* dev, std::uint64_t offset, std::uint64_t len);
     static future<> write_bytes(block_device* dev, std::uint64_t offset, std::span<const std::byte> data);
     static future<> flush(block_device* dev);
+    // Flushes the device before a metadata update that pauses a volume, so
+    // that the flush inside the pause has little left to do (see the .cc).
+    future<> preflush();
     future<> write_superblock();
     // Makes the in-memory metadata durable; returns when a write that covers
     // every change made before the call has been flushed.

@@ -2,6 +2,7 @@
 // device's channel on the pool's shard, superblock updates, and the group
 // commit that makes in-memory metadata changes durable (see pool.hh and
 // docs/pool-format.md).
+#include <chrono>
 #include <cstring>
 #include <fmt/format.h>
 #include <utility>
@@ -74,6 +75,24 @@ future<> pool::write_bytes(block_device* dev, std::uint64_t offset, std::span<co
 future<> pool::flush(block_device* dev) {
     io_status st = co_await channel_of(dev).flush();
     check(st, dev, "flush", 0);
+}
+
+// A flush costs what was written since the last one: on a disk with a
+// volatile cache (here a virtio disk whose host writes back) one after a
+// second of 4K random writes took 47 ms, one right after another 0.3 ms.
+// A snapshot's metadata update flushes the data before it writes its
+// image, and the volume's writes wait for it. Flushing first, while they
+// still run, leaves that flush only what was written meanwhile; a second
+// round when the first was slow. Errors are left to the update's own
+// flush, which reports them.
+future<> pool::preflush() {
+    using clk = std::chrono::steady_clock;
+    constexpr auto fast = std::chrono::milliseconds(2);
+    for (unsigned round = 0; round < 3; ++round) {
+        const clk::time_point t0 = clk::now();
+        const io_status st = co_await channel_of(_dev).flush();
+        if (!ok(st) || clk::now() - t0 < fast) break;
+    }
 }
 
 future<> pool::write_superblock() {

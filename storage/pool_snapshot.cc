@@ -115,6 +115,7 @@ future<replica*> pool::snapshot_replica(std::string replica_name, snapshot_optio
     }
     co_await upgrade_to_v2();
 
+    co_await preflush();
     // No write of the replica may land in a cluster the snapshot takes.
     co_await r->pause();
     replica* snap = nullptr;

@@ -282,6 +282,8 @@ private:
     // nexus_snapshot.cc: pauses this shard and waits for its I/O until
     // `deadline`; false when it did not drain in time.
     future<bool> drain_local(std::chrono::steady_clock::time_point deadline);
+    // Flushes the online children before a snapshot's drain (nexus_snapshot.cc).
+    future<> preflush_children();
     // Merges every shard's dirty log of `slot` (partial rebuild).
     future<std::vector<std::uint64_t>> collect_dirty(unsigned slot);
 
