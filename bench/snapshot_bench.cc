@@ -221,8 +221,9 @@ future<window> timed(ioe::block_device* dev, bool write, const params* p, result
     co_return w;
 }
 
-// Writes every block of `dev` with 1 MiB writes at QD 4 and flushes.
-future<> fill(ioe::block_device* dev, std::uint8_t byte) {
+// Every block of `dev` in 1 MiB I/Os, one at a time: written with `byte`,
+// or read.
+future<> sweep(ioe::block_device* dev, bool write, std::uint8_t byte) {
     ioe::io_channel* ch = dev->channel();
     auto b = ioe::engine::current()->dma().allocate(1 << 20);
     if (!b) throw std::runtime_error("DMA pool exhausted");
@@ -231,34 +232,32 @@ future<> fill(ioe::block_device* dev, std::uint8_t byte) {
     for (std::uint64_t lba = 0; lba < dev->block_count(); lba += per) {
         const auto n = static_cast<std::uint32_t>(std::min(per, dev->block_count() - lba));
         ioe::io_vec v{b->data(), n * dev->block_size(), b->buf_index()};
-        const ioe::io_status st = co_await ch->write(lba, n, ioe::io_vecs(&v, 1));
-        if (!ioe::ok(st)) throw std::runtime_error(fmt::format("filling {}: {}", dev->name(), ioe::to_string(st)));
+        const ioe::io_status st =
+            co_await (write ? ch->write(lba, n, ioe::io_vecs(&v, 1)) : ch->read(lba, n, ioe::io_vecs(&v, 1)));
+        if (!ioe::ok(st)) {
+            throw std::runtime_error(
+                fmt::format("{} {}: {}", write ? "filling" : "reading", dev->name(), ioe::to_string(st)));
+        }
     }
-    if (const ioe::io_status st = co_await ch->flush(); !ioe::ok(st)) {
+}
+
+// Writes every block of `dev` and flushes.
+future<> fill(ioe::block_device* dev, std::uint8_t byte) {
+    co_await sweep(dev, true, byte);
+    if (const ioe::io_status st = co_await dev->channel()->flush(); !ioe::ok(st)) {
         throw std::runtime_error(fmt::format("flushing {}: {}", dev->name(), ioe::to_string(st)));
     }
 }
 
-// Reads every page of the RAM disk (1 MiB reads). On this VM a page of
-// guest memory left untouched for some tens of seconds costs about twice
-// as much on its next write (measured: 0.88M vs 1.9M random 4K memcpy/s
-// after 40 s idle, 2.1M once one byte per page was read first): the host
-// ages idle memory. The COW rounds write fresh clusters that were last
-// touched by the prefault a minute earlier, so without this they paid the
-// host's cost, which a disk never does, and the rounds got slower the
-// later they ran (0.55, 0.33, 0.36 of the baseline, whose pages stay hot).
-future<> warm(ioe::block_device* mem) {
-    ioe::io_channel* ch = mem->channel();
-    auto b = ioe::engine::current()->dma().allocate(1 << 20);
-    if (!b) throw std::runtime_error("DMA pool exhausted");
-    const std::uint64_t per = (1u << 20) / mem->block_size();
-    for (std::uint64_t lba = 0; lba < mem->block_count(); lba += per) {
-        const auto n = static_cast<std::uint32_t>(std::min(per, mem->block_count() - lba));
-        ioe::io_vec v{b->data(), n * mem->block_size(), b->buf_index()};
-        const ioe::io_status st = co_await ch->read(lba, n, ioe::io_vecs(&v, 1));
-        if (!ioe::ok(st)) throw std::runtime_error(fmt::format("reading {}: {}", mem->name(), ioe::to_string(st)));
-    }
-}
+// Reads every page of the RAM disk. On this VM a page of guest memory left
+// untouched for some tens of seconds costs about twice as much on its next
+// write (measured: 0.88M vs 1.9M random 4K memcpy/s after 40 s idle, 2.1M
+// once one byte per page was read first): the host ages idle memory. The
+// COW rounds write fresh clusters that were last touched by the prefault a
+// minute earlier, so without this they paid the host's cost, which a disk
+// never does, and the rounds got slower the later they ran (0.55, 0.33,
+// 0.36 of the baseline, whose pages stay hot).
+future<> warm(ioe::block_device* mem) { return sweep(mem, false, 0); }
 
 double ms_since(clk::time_point t0) { return std::chrono::duration<double, std::milli>(clk::now() - t0).count(); }
 
