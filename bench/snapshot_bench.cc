@@ -259,6 +259,19 @@ future<> fill(ioe::block_device* dev, std::uint8_t byte) {
 // 0.36 of the baseline, whose pages stay hot).
 future<> warm(ioe::block_device* mem) { return sweep(mem, false, 0); }
 
+// `pairs` windows on `subject`, each followed by one on `base`; the
+// worst allocation rate of them raises *allocs.
+future<> paired(ioe::block_device* subject, ioe::block_device* base, bool write, const params* p, results* res,
+                double* subject_iops, double* base_iops, double* allocs) {
+    for (unsigned i = 0; i < pairs; ++i) {
+        const window a = co_await timed(subject, write, p, res, write ? "randwrite (pair)" : "randread (pair)");
+        const window b = co_await timed(base, write, p, res, write ? "baseline randwrite" : "baseline randread");
+        subject_iops[i] = a.iops;
+        base_iops[i] = b.iops;
+        *allocs = std::max({*allocs, a.allocs_per_io, b.allocs_per_io});
+    }
+}
+
 double ms_since(clk::time_point t0) { return std::chrono::duration<double, std::milli>(clk::now() - t0).count(); }
 
 // Phase 2: a snapshot under a write load.
@@ -421,10 +434,11 @@ future<> measure_all(const params* p, results* res, ioe::device_registry* reg) {
         h.warmup = std::min(p->warmup, 0.25);
         return h;
     }();
+    double allocs = std::max({pw.allocs_per_io, pr.allocs_per_io});
+    double plain_iops[pairs], plain_base_iops[pairs];
+    co_await paired(r, base, true, &half, res, plain_iops, plain_base_iops, &allocs);
     for (unsigned i = 0; i < pairs; ++i) {
-        const window a = co_await timed(r, true, &half, res, "plain randwrite (pair)");
-        const window b = co_await timed(base, true, &half, res, "baseline randwrite (pair)");
-        res->plain_pair_ratios[i] = b.iops > 0 ? a.iops / b.iops : 0;
+        res->plain_pair_ratios[i] = plain_base_iops[i] > 0 ? plain_iops[i] / plain_base_iops[i] : 0;
     }
     co_await snapshot_under_load(pl.get(), r, p, res);
     co_await fill(r, 0x22);  // the replica owns every granule again
@@ -437,24 +451,11 @@ future<> measure_all(const params* p, results* res, ioe::device_registry* reg) {
         res->cow_first_base_iops[i] = (before.iops + after.iops) / 2;
         before = after;
     }
-    double allocs = std::max({pw.allocs_per_io, pr.allocs_per_io});
-    for (unsigned i = 0; i < pairs; ++i) {
-        const window post = co_await timed(r, true, &half, res, "post-COW randwrite");
-        const window b = co_await timed(base, true, &half, res, "baseline randwrite");
-        res->post_cow_iops[i] = post.iops;
-        res->post_cow_base_iops[i] = b.iops;
-        allocs = std::max({allocs, post.allocs_per_io, b.allocs_per_io});
-    }
+    co_await paired(r, base, true, &half, res, res->post_cow_iops, res->post_cow_base_iops, &allocs);
     ioe::replica* clone =
         co_await pl->clone_snapshot(fmt::format("snap_cow{}", cow_rounds - 1), "snapshot_bench_clone");
     if (p->file.empty()) co_await warm(mem);
-    for (unsigned i = 0; i < pairs; ++i) {
-        const window cr = co_await timed(clone, false, &half, res, "clone randread");
-        const window b = co_await timed(base, false, &half, res, "baseline randread");
-        res->clone_read_iops[i] = cr.iops;
-        res->clone_read_base_iops[i] = b.iops;
-        allocs = std::max({allocs, cr.allocs_per_io, b.allocs_per_io});
-    }
+    co_await paired(clone, base, false, &half, res, res->clone_read_iops, res->clone_read_base_iops, &allocs);
     res->allocs_per_io = allocs;
     co_await pl->destroy_replica("snapshot_bench_clone");
     co_await nexus_pause(pl.get(), reg, p, res);
