@@ -127,10 +127,41 @@ future<block_device*> device_registry::find(std::string name) {
 
 future<> device_registry::add(block_device* dev) {
     return submit_to(_owner, [this, dev] {
-        if (_devices.count(dev->name())) {
+        if (_devices.count(dev->name()) || std::count(_creating.begin(), _creating.end(), dev->name())) {
             throw storage_error(storage_errc::already_exists,
                                 fmt::format("a device named \"{}\" already exists", dev->name()));
         }
+        entry e;
+        e.dev = dev;
+        e.uri = "bdev:///" + dev->name();
+        _devices.emplace(dev->name(), std::move(e));
+    });
+}
+
+future<> device_registry::reserve(std::string name) {
+    return submit_to(_owner, [this, name] {
+        if (_devices.count(name) || std::count(_creating.begin(), _creating.end(), name)) {
+            throw storage_error(storage_errc::already_exists,
+                                fmt::format("a device named \"{}\" already exists (or is being made)", name));
+        }
+        _creating.push_back(name);
+    });
+}
+
+future<> device_registry::release(std::string name) {
+    return submit_to(_owner, [this, name] {
+        if (auto it = std::find(_creating.begin(), _creating.end(), name); it != _creating.end()) _creating.erase(it);
+    });
+}
+
+future<> device_registry::add_reserved(block_device* dev) {
+    return submit_to(_owner, [this, dev] {
+        auto it = std::find(_creating.begin(), _creating.end(), dev->name());
+        if (it == _creating.end()) {
+            throw storage_error(storage_errc::internal,
+                                fmt::format("device \"{}\" added as reserved without a reservation", dev->name()));
+        }
+        _creating.erase(it);
         entry e;
         e.dev = dev;
         e.uri = "bdev:///" + dev->name();

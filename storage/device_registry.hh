@@ -41,6 +41,13 @@ public:
     future<block_device*> find(std::string name);
     // Registers a device someone else owns (a replica): bdev:/// finds it.
     future<> add(block_device* dev);
+    // Holds `name` for a device its caller is about to make and add with
+    // add_reserved() (a snapshot being taken): create(), add() and reserve()
+    // of that name are refused (already_exists) until then or release().
+    // find() does not see it.
+    future<> reserve(std::string name);
+    future<> release(std::string name);
+    future<> add_reserved(block_device* dev);
     // Unregisters `name` without closing it (its owner does that).
     future<> remove(std::string name);
     // Closes (on its shard) and frees a device created by create().

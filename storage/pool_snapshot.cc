@@ -114,12 +114,25 @@ future<replica*> pool::snapshot_replica(std::string replica_name, snapshot_optio
                                         _geo.name, _free.size(), replica_name, n));
     }
     co_await upgrade_to_v2();
+    // The name is held in the node's registry from here until the snapshot
+    // is registered (or refused): a snapshot of the same name in another
+    // pool of this node, taken at the same time, is refused here instead
+    // of after both pools took one (docs/nexus.md, Snapshots).
+    if (_registry) co_await _registry->reserve(opts.name);
 
-    co_await preflush();
-    // No write of the replica may land in a cluster the snapshot takes.
-    co_await r->pause();
-    replica* snap = nullptr;
     std::exception_ptr error;
+    try {
+        co_await preflush();
+        // No write of the replica may land in a cluster the snapshot takes.
+        co_await r->pause();
+    } catch (...) {
+        error = std::current_exception();
+    }
+    if (error) {
+        if (_registry) co_await _registry->release(opts.name);
+        std::rethrow_exception(error);
+    }
+    replica* snap = nullptr;
     try {
         // Thin allocations of other volumes may have run during the pause.
         std::vector<std::uint32_t> fresh;
@@ -170,8 +183,11 @@ future<replica*> pool::snapshot_replica(std::string replica_name, snapshot_optio
         error = std::current_exception();
     }
     co_await r->resume();
-    if (error) std::rethrow_exception(error);
-    if (_registry) co_await _registry->add(snap);
+    if (error) {
+        if (_registry) co_await _registry->release(opts.name);
+        std::rethrow_exception(error);
+    }
+    if (_registry) co_await _registry->add_reserved(snap);
     log::info("pool \"{}\": snapshot \"{}\" of \"{}\" (txid \"{}\")", _geo.name, opts.name, replica_name, opts.txid);
     co_return snap;
 }

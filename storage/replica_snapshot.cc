@@ -1,9 +1,11 @@
 // snapshot_replica_once (replica_snapshot.hh).
 #include "storage/replica_snapshot.hh"
 
+#include <chrono>
 #include <fmt/format.h>
 
 #include "runtime/smp.hh"
+#include "runtime/timer.hh"
 #include "storage/device_registry.hh"
 #include "storage/errors.hh"
 #include "storage/pool.hh"
@@ -79,6 +81,10 @@ future<device_snapshot_reply> snapshot_on_pool(pool* p, std::string replica_name
     // volume's chain, in this pool or on this node) holds it: then
     // "<name>@<replica name>" (docs/nexus.md, "Limits of what is built").
     std::string name = req.name;
+    // A name reserved by a snapshot still being taken in another pool of
+    // this node is refused while no device holds it yet: wait for that
+    // snapshot to be registered (or dropped), then look again.
+    const auto reserved_until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
         name_holder h = co_await holder_of(p, name, req.txid);
         if (h == name_holder::none) {
@@ -100,6 +106,16 @@ future<device_snapshot_reply> snapshot_on_pool(pool* p, std::string replica_name
                                                 p->pool_name(), name, replica_name, req.txid));
             }
             h = co_await holder_of(p, name, req.txid);
+            if (h == name_holder::none) {
+                if (std::chrono::steady_clock::now() >= reserved_until) {
+                    throw storage_error(storage_errc::busy,
+                                        fmt::format("pool \"{}\": the name \"{}\" stayed reserved by another "
+                                                    "snapshot on this node for 10 s",
+                                                    p->pool_name(), name));
+                }
+                co_await sleep(std::chrono::milliseconds(1));
+                continue;
+            }
         }
         if (h == name_holder::sibling && name == req.name) {
             name = req.name + "@" + replica_name;

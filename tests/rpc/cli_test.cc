@@ -513,6 +513,7 @@ TEST(cli, kill_9_loses_nothing_acknowledged) {
         d.start();
         std::vector<std::string> acked;
         std::atomic<bool> go{true};
+        std::atomic<int> acked_count{0};
         std::thread client([&] {
             for (int i = 0; go && i < 200; ++i) {
                 std::string name = "k" + std::to_string(round) + "-" + std::to_string(i);
@@ -522,9 +523,17 @@ TEST(cli, kill_9_loses_nothing_acknowledged) {
                     break;
                 }
                 acked.push_back(name);
+                ++acked_count;
             }
         });
-        std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
+        // The kill lands at a random point after the first acknowledgement
+        // (a fixed delay from the start found nothing acknowledged yet on a
+        // loaded machine under the sanitizers).
+        const auto first_ack_by = std::chrono::steady_clock::now() + 60s;
+        while (acked_count == 0 && std::chrono::steady_clock::now() < first_ack_by) {
+            std::this_thread::sleep_for(5ms);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 700));
         d.kill9();
         go = false;
         client.join();

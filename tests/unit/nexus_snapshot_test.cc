@@ -471,7 +471,64 @@ future<int> two_pools_body() {
     co_return 0;
 }
 
+// Two pools of one registry snapshotted at once under one name and txid:
+// the first pool's flushes are slowed (50 ms each), so the second asks
+// while the first holds the name but has not registered its snapshot.
+// The second waits for it and takes "s@r2"; before the registry
+// reservation, both took "s" and the second one's registration failed.
+future<int> two_pools_at_once_body() {
+    device_registry devices;
+    co_await devices.create("malloc:///once_d1?size_mb=64&blk_size=4096");
+    block_device* slow = co_await devices.create("fault:///once_slow?inner=once_d1&ops=flush&delay_ms=50");
+    block_device* d2 = co_await devices.create("malloc:///once_d2?size_mb=64&blk_size=4096");
+    auto p1 = co_await pool::create(slow, pool_create_options{.name = "p1"}, &devices);
+    auto p2 = co_await pool::create(d2, pool_create_options{.name = "p2"}, &devices);
+    replica* r1 = co_await p1->create_replica("r1", uuid::random(), 8 << 20, false);
+    replica* r2 = co_await p2->create_replica("r2", uuid::random(), 8 << 20, false);
+    EXPECT_EQ(co_await test::write_stamped_range(r1, 0, region_blocks, 5), io_status::success);
+    EXPECT_EQ(co_await test::write_stamped_range(r2, 0, region_blocks, 3), io_status::success);
+
+    future<device_snapshot_reply> first = snapshot_replica_once(r1, device_snapshot_request{"s", "tx-s"});
+    future<device_snapshot_reply> second = snapshot_replica_once(r2, device_snapshot_request{"s", "tx-s"});
+    std::string errors;
+    for (future<device_snapshot_reply>* f : {&first, &second}) {
+        try {
+            EXPECT_FALSE((co_await std::move(*f)).existed);
+        } catch (const std::exception& e) {
+            errors += e.what();
+        }
+    }
+    EXPECT_EQ(errors, "");
+    // One pool holds "s", the other "s@<its replica>"; both registered.
+    replica* s1 = p1->find_replica("s") ? p1->find_replica("s") : p1->find_replica("s@r1");
+    replica* s2 = p2->find_replica("s") ? p2->find_replica("s") : p2->find_replica("s@r2");
+    EXPECT_NE(s1, nullptr);
+    EXPECT_NE(s2, nullptr);
+    if (s1 && s2) {
+        EXPECT_NE(s1->name(), s2->name());
+        EXPECT_TRUE(s1->name() == "s" || s2->name() == "s");
+        EXPECT_EQ(co_await devices.find(s1->name()), static_cast<block_device*>(s1));
+        EXPECT_EQ(co_await devices.find(s2->name()), static_cast<block_device*>(s2));
+        EXPECT_EQ(co_await test::count_bad(s1, 0, region_blocks, 5), 0);
+        EXPECT_EQ(co_await test::count_bad(s2, 0, region_blocks, 3), 0);
+    }
+    EXPECT_TRUE((co_await snapshot_replica_once(r1, device_snapshot_request{"s", "tx-s"})).existed);
+    EXPECT_TRUE((co_await snapshot_replica_once(r2, device_snapshot_request{"s", "tx-s"})).existed);
+    EXPECT_EQ(p1->list_replicas().size(), 2u);
+    EXPECT_EQ(p2->list_replicas().size(), 2u);
+
+    co_await p1->export_pool();
+    co_await p2->export_pool();
+    co_await devices.destroy("once_slow");
+    co_await devices.close_all();
+    co_return 0;
+}
+
 }  // namespace
+
+TEST(nexus_snapshot, two_pools_of_one_node_snapshotted_at_once_take_distinct_names) {
+    EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, two_pools_at_once_body()); }), 0);
+}
 
 TEST(nexus_snapshot, a_child_that_does_not_answer_in_time_is_reported_and_a_retry_finds_its_snapshot) {
     EXPECT_EQ(test::run_engine(test::small_config(1), [](engine*) { return with_timeout(30s, child_limit_body()); }), 0);
