@@ -594,21 +594,26 @@ future<> nexus::pause() {
     for (unsigned shard = 0; shard < shard_count(); ++shard) {
         co_await submit_to(shard, [this]() -> future<> {
             shard_state& st = local();
-            st.paused = true;
+            ++st.pauses;
             if (st.in_flight > 0) {
-                st.drained.emplace();
-                co_await st.drained->get_future();
-                st.drained.reset();
+                st.drain_waiters.emplace_back();
+                co_await st.drain_waiters.back().get_future();
             }
         });
     }
 }
 
-future<> nexus::resume() {
-    for (unsigned shard = 0; shard < shard_count(); ++shard) {
+future<> nexus::resume() { return resume_shards(shard_count()); }
+
+future<> nexus::resume_shards(unsigned count) {
+    for (unsigned shard = 0; shard < count; ++shard) {
         co_await submit_to(shard, [this] {
             shard_state& st = local();
-            st.paused = false;
+            if (st.pauses == 0) {
+                log::error("nexus {}: resumed on shard {} more often than paused", name(), this_shard_id());
+                return;
+            }
+            if (--st.pauses > 0) return;  // another pause still holds I/O
             auto waiters = std::move(st.resume_waiters);
             st.resume_waiters.clear();
             for (auto& p : waiters) p.set_value();

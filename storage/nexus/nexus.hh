@@ -125,7 +125,8 @@ public:
     future<> online_child(std::string uri);
 
     // Pauses I/O on every shard (new I/O waits; returns once in-flight I/O
-    // has drained) / resumes it.
+    // has drained) / lifts one pause. Pauses are counted: I/O flows again
+    // once every pause (this and a snapshot's) has been lifted.
     future<> pause();
     future<> resume();
 
@@ -210,11 +211,12 @@ private:
         bool faulted = false;  // the nexus faulted: every I/O fails
         bool fenced = false;   // ... because a newer incarnation took over: with the ANA path status
         unsigned next_read = 0;
-        // Pause gate.
-        bool paused = false;
+        // Pause gate: I/O waits while any pause holds it (pause(), a
+        // snapshot's drain); each resume lifts one.
+        unsigned pauses = 0;
         unsigned in_flight = 0;
         std::vector<promise<>> resume_waiters;
-        std::optional<promise<>> drained;
+        std::vector<promise<>> drain_waiters;  // pausers waiting for in_flight == 0
         // Range locks (rebuild) and the writes they wait for.
         using range = segment_range;  // segments, inclusive
         std::vector<range> locked;
@@ -279,6 +281,8 @@ private:
     // Range locks over segments [first, last] on every shard (rebuild).
     future<> lock_segments(std::uint64_t first, std::uint64_t last);
     future<> unlock_segments(std::uint64_t first);
+    // Lifts one pause on shards 0 .. count-1.
+    future<> resume_shards(unsigned count);
     // nexus_snapshot.cc: pauses this shard and waits for its I/O until
     // `deadline`; false when it did not drain in time.
     future<bool> drain_local(std::chrono::steady_clock::time_point deadline);

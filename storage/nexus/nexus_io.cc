@@ -35,7 +35,7 @@ public:
     // (malloc, a cache hit) completes the nexus read in place too.
     future<io_status> read(std::uint64_t lba, std::uint32_t blocks, io_vecs iov) override {
         nexus::shard_state& st = _n.local();
-        if (st.paused || st.faulted) return read_gated(lba, blocks, iov);
+        if (st.pauses || st.faulted) return read_gated(lba, blocks, iov);
         ++st.in_flight;
         return read_from(st.next_read++, 0, io_status::namespace_not_ready, lba, blocks, iov);
     }
@@ -115,7 +115,7 @@ private:
     // The pause gate: false when the nexus refuses I/O.
     future<bool> enter() {
         nexus::shard_state& st = _n.local();
-        while (st.paused) {
+        while (st.pauses) {
             st.resume_waiters.emplace_back();
             co_await st.resume_waiters.back().get_future();
         }
@@ -126,7 +126,11 @@ private:
 
     void leave() noexcept {
         nexus::shard_state& st = _n.local();
-        if (--st.in_flight == 0 && st.drained) st.drained->set_value();
+        if (--st.in_flight == 0 && !st.drain_waiters.empty()) {
+            auto waiters = std::move(st.drain_waiters);
+            st.drain_waiters.clear();
+            for (auto& p : waiters) p.set_value();
+        }
     }
 
     static bool overlaps(const nexus::shard_state::range& a, std::uint64_t first, std::uint64_t last) noexcept {

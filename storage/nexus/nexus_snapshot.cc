@@ -115,7 +115,7 @@ future<> nexus::preflush_children() {
 
 future<bool> nexus::drain_local(clk::time_point deadline) {
     shard_state& st = local();
-    st.paused = true;
+    ++st.pauses;  // lifted by the snapshot's resume, drained or not
     while (st.in_flight > 0) {
         if (clk::now() >= deadline) co_return false;
         co_await sleep(drain_poll);
@@ -144,11 +144,12 @@ future<nexus_snapshot_result> nexus::snapshot(std::string snapshot_name, std::st
     const clk::time_point t0 = clk::now();
     const clk::time_point deadline = t0 + _opts.snapshot_drain_limit;
     bool drained = true;
-    for (unsigned shard = 0; shard < shard_count() && drained; ++shard) {
+    unsigned held = 0;  // shards this snapshot paused
+    for (unsigned shard = 0; shard < shard_count() && drained; ++shard, ++held) {
         drained = co_await submit_to(shard, [this, deadline] { return drain_local(deadline); });
     }
     if (!drained) {
-        co_await resume();
+        co_await resume_shards(held);
         _snapshotting = false;
         log::warn("nexus {}: snapshot \"{}\" (txid {}): I/O did not drain within {} ms; resumed, nothing taken", name(),
                   snapshot_name, txid, _opts.snapshot_drain_limit.count());
