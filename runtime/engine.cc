@@ -90,15 +90,22 @@ int engine::run(std::function<future<int>()> main) {
 
     const unsigned n = shards();
     std::latch created(n), go(1), finished(n);
+    // Counted down once shard 0 no longer runs: stop_sequence (on shard 0)
+    // has called stop() on every reactor. A shard leaves run() as soon as
+    // it sees its stop flag, which stop() sets before it wakes the shard:
+    // freeing the reactor before that wake() returned was a use after free
+    // (seen by ASan in the sanitize CI).
+    std::latch shard0_done(1);
     bool ok = true;
     for (unsigned s = 1; s < n; ++s) {
-        _threads.emplace_back([this, s, &created, &go, &ok] {
+        _threads.emplace_back([this, s, &created, &go, &ok, &shard0_done] {
             shard_thread(s);
             created.count_down();
             go.wait();
             if (ok && _reactors[s]) _reactors[s]->run();
             internal::set_local_reactor(nullptr);
             close_posting();
+            shard0_done.wait();
             _reactors[s].reset();  // the ring is destroyed on the thread that made it
         });
     }
@@ -136,6 +143,7 @@ int engine::run(std::function<future<int>()> main) {
         if (_stop_requested.load()) post(0, [this] { stop_sequence().ignore(); });
         _reactors[0]->run();
     }
+    shard0_done.count_down();
     for (auto& t : _threads) t.join();
     _threads.clear();
     internal::set_local_reactor(nullptr);

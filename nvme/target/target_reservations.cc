@@ -53,7 +53,11 @@ bool tcp_qpair::reservation_allows(const sqe& cmd) const noexcept {
     const bool write = op == nvm_opcode::write || op == nvm_opcode::flush || op == nvm_opcode::write_zeroes ||
                        op == nvm_opcode::dataset_management;
     if (!write && op != nvm_opcode::read) return true;
-    const namespace_reservations* r = _ctrl->subsys->reservations_of(cmd.nsid);
+    return reservation_allows(cmd.nsid, write);
+}
+
+bool tcp_qpair::reservation_allows(std::uint32_t nsid, bool write) const noexcept {
+    const namespace_reservations* r = _ctrl->subsys->reservations_of(nsid);
     if (!r) return true;
     const reservation_view& v = r->local();
     return v.type == rtype::none || v.allows(_ctrl->hostid, write);

@@ -4,8 +4,10 @@
 // txid answers the existing snapshot, CQE DW0 bit 0 set). Statuses: Invalid
 // Field (payload malformed, name taken under another txid), Invalid
 // Namespace (no such namespace, or the discovery controller), Invalid
-// Opcode (the namespace is not a pool replica), Capacity Exceeded (the pool
-// has no room), Namespace Not Ready, Internal Error (anything else).
+// Opcode (the namespace is not a pool replica), Reservation Conflict (the
+// namespace's reservation does not let the host write), Capacity Exceeded
+// (the pool has no room), Namespace Not Ready, Internal Error (anything
+// else).
 #include <fmt/format.h>
 
 #include "nvme/spec/nvme_vendor.hh"
@@ -44,6 +46,14 @@ future<tcp_qpair::completion> tcp_qpair::vendor_snapshot(command* c) {
     if (!fields) co_return answer(make_status(sct::generic, sc::invalid_field, true));
     auto* r = dynamic_cast<replica*>(dev);
     if (!r) co_return answer(make_status(sct::generic, sc::invalid_opcode, true));
+    // A host the reservation does not let write may not snapshot either: a
+    // fenced nexus incarnation must not take what it would report as a
+    // point in time of a volume that another incarnation writes now.
+    if (!reservation_allows(c->cmd.nsid, true)) {
+        log::warn("NVMe/TCP controller {} of host {}: Snapshot Namespace {} (\"{}\", txid {}): reservation conflict",
+                  _ctrl->cntlid, _ctrl->hostnqn, c->cmd.nsid, fields->name, fields->txid);
+        co_return answer(make_status(sct::generic, sc::reservation_conflict, true));
+    }
     try {
         const device_snapshot_reply reply =
             co_await snapshot_replica_once(r, device_snapshot_request{fields->name, fields->txid});

@@ -138,6 +138,9 @@ private:
     // The namespace's reservation lets this host run this data command now
     // (this shard's copy; no lock). Other opcodes: true.
     bool reservation_allows(const sqe& cmd) const noexcept;
+    // May this controller's host read (write = false) or write namespace
+    // `nsid` now, by this shard's copy of its reservation?
+    bool reservation_allows(std::uint32_t nsid, bool write) const noexcept;
     static bool is_reservation_command(std::uint8_t opcode) noexcept;
     // Counts a data command in its drain generation while it lives.
     struct drain_counted {

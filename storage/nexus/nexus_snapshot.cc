@@ -43,14 +43,24 @@ future<nexus_snapshot_child> snapshot_child(std::string uri, block_device* dev, 
     out.uri = uri;
     try {
         device_snapshot_reply reply;
-        // A local child under a reservation port: the replica behind it.
-        if (auto* w = dynamic_cast<reserved_device*>(dev)) dev = &w->inner();
+        // A local child under a reservation port: the replica behind it,
+        // if the reservation lets this incarnation write (as the target
+        // asks of a remote child's Snapshot Namespace).
+        if (auto* w = dynamic_cast<reserved_device*>(dev)) {
+            if (!w->port().admits(true)) {
+                out.conflict = true;
+                out.error = fmt::format("device {}: reservation conflict", dev->name());
+                co_return out;
+            }
+            dev = &w->inner();
+        }
         if (auto* r = dynamic_cast<replica*>(dev)) {
             reply = co_await snapshot_replica_once(r, req);
         } else {
             io_channel* ch = dev->channel();
             const io_status st = ch ? co_await ch->snapshot(req, reply) : io_status::namespace_not_ready;
             if (!ok(st)) {
+                out.conflict = st == io_status::reservation_conflict;
                 out.error = st == io_status::invalid_opcode
                                 ? fmt::format("device {} cannot take snapshots (invalid opcode)", dev->name())
                                 : fmt::format("device {}: {}", dev->name(), to_string(st));
@@ -174,9 +184,27 @@ future<nexus_snapshot_result> nexus::snapshot(std::string snapshot_name, std::st
         has[s] = c.ok;
         result.children.push_back(std::move(c));
     }
+    // A child's reservation refused us: a newer incarnation took the
+    // volume over and writes it now, so what the other children took is no
+    // point in time of the volume. The nexus turns fenced before I/O
+    // resumes (what waited fails with the path status), and the snapshot
+    // is not counted or reported taken.
+    std::string refused_by, taken_by;
+    for (const auto& c : result.children) {
+        if (c.conflict) refused_by += (refused_by.empty() ? "" : ", ") + c.uri;
+        if (c.ok) taken_by += (taken_by.empty() ? "" : ", ") + c.uri;
+    }
+    if (!refused_by.empty()) co_await fence(fmt::format("child {} refused snapshot \"{}\" with reservation conflict",
+                                                        refused_by, snapshot_name));
     co_await resume();
     result.pause_ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
     _snapshotting = false;
+    if (!refused_by.empty()) {
+        throw nexus_error(storage_errc::unavailable, name(),
+                          fmt::format("fenced: child {} refused snapshot \"{}\" (txid {}) with reservation conflict; "
+                                      "another incarnation holds the volume. Taken by: {}",
+                                      refused_by, snapshot_name, txid, taken_by.empty() ? "none" : taken_by));
+    }
     // A snapshot that some child has: every child without it (not online,
     // or failed) now lacks part of the history. One that no child took
     // does not count.

@@ -73,6 +73,7 @@ struct nexus_snapshot_child {
     bool ok = false;
     bool existed = false;  // a retry: the child had this txid's snapshot already
     std::string error;     // why it failed (empty when ok)
+    bool conflict = false; // refused by the child's reservation: another incarnation holds it
 };
 
 // complete: every online child has the snapshot. Otherwise a partial

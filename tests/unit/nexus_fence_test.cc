@@ -9,7 +9,8 @@
 // A local child (bdev:/// on the engine whose target shares the device)
 // is fenced the same way: the takeover claims it through the share, waits
 // for the old incarnation's write held at the device, and the old one's
-// next local write is refused.
+// next local write is refused. A fenced incarnation takes no snapshot
+// (both children's reservations refuse it) and turns fenced.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -26,6 +27,7 @@
 #include "storage/fault_device.hh"
 #include "storage/nexus/memory_health_store.hh"
 #include "storage/nexus/nexus.hh"
+#include "storage/pool.hh"
 #include "tests/unit/test_engine.hh"
 
 using namespace ioe;
@@ -261,11 +263,83 @@ future<int> local_child_body() {
     co_return 0;
 }
 
+
+// A fenced incarnation takes no snapshot: A over a local replica (its
+// target shares it) and a remote one takes a snapshot while it holds
+// them; once B took over, A's snapshot is refused by both children's
+// reservations (the local one through its port, the remote one by
+// Snapshot Namespace's Reservation Conflict), A turns fenced and nothing
+// is taken; B's snapshot goes through.
+future<int> snapshot_body() {
+    nvme::register_nvmf_backend();
+    device_registry devices;
+    auto target = std::make_unique<nvme::nvmf_target>("127.0.0.1", 0);
+    devices.set_reservation_authority(target.get());
+    block_device* disk = co_await devices.create("malloc:///sd0?size_mb=64&blk_size=4096");
+    auto pl = co_await pool::create(disk, pool_create_options{.name = "fp"}, &devices);
+    replica* ra = co_await pl->create_replica("fra", uuid::random(), 4 << 20, false);
+    replica* rb = co_await pl->create_replica("frb", uuid::random(), 4 << 20, false);
+    for (unsigned i = 0; i < 2; ++i) {
+        nvme::subsystem_config c;
+        c.nqn = nqn(20 + i);
+        c.namespaces = {i == 0 ? ra : rb};
+        co_await target->add_subsystem(std::move(c));
+    }
+    co_await target->start();
+    const std::uint16_t port = target->port();
+    auto uri = [&](unsigned i) { return child_uri(port, 20 + i); };
+    memory_health_store store;
+    const nexus_options o = fence_options("/nexus/snap-fence", store, devices);
+
+    auto a = co_await nexus::create("nx-a", k_id, {"bdev:///fra", uri(1)}, o);
+    auto before = co_await a->snapshot("fs0", "tx-fs0");
+    EXPECT_TRUE(before.complete) << "the holder's own snapshot was refused";
+    EXPECT_EQ(a->info().snapshots_taken, 1u);
+
+    auto b = co_await nexus::create("nx-b", k_id, {uri(0), uri(1)}, o);
+    EXPECT_EQ(b->state(), nexus_state::online);
+    const std::size_t volumes = pl->list_replicas().size();
+    try {
+        co_await a->snapshot("fs1", "tx-fs1");
+        ADD_FAILURE() << "a fenced incarnation took a snapshot";
+    } catch (const storage_error& e) {
+        EXPECT_EQ(e.code, storage_errc::unavailable) << e.what();
+        EXPECT_NE(std::string(e.what()).find("reservation conflict"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(a->state(), nexus_state::fenced);
+    EXPECT_EQ(a->info().snapshots_taken, 1u);
+    EXPECT_EQ(pl->list_replicas().size(), volumes) << "a child took the fenced incarnation's snapshot";
+    EXPECT_EQ(pl->find_replica("fs1"), nullptr);
+    std::vector<std::byte> late(4096, std::byte{0x0d});
+    EXPECT_NE(co_await io_on(0, a.get(), true, 1, late), io_status::success) << "the fenced nexus acknowledged";
+
+    auto after = co_await b->snapshot("fs2", "tx-fs2");
+    EXPECT_TRUE(after.complete) << "the new incarnation's snapshot was refused";
+    EXPECT_EQ(pl->list_replicas().size(), volumes + 2);
+
+    std::vector<std::unique_ptr<nexus>> left;
+    left.push_back(std::move(a));
+    left.push_back(std::move(b));
+    for (auto& n : left) {
+        co_await n->shutdown();
+        co_await n->close();
+    }
+    left.clear();
+    co_await target->stop();
+    co_await pl->export_pool();
+    co_await devices.close_all();
+    co_return 0;
+}
 }  // namespace
 
 TEST(nexus_fence, a_local_child_is_fenced_through_the_same_reservation_as_its_share) {
     IOE_NEED_CORES(2);
     EXPECT_EQ(test::run_engine(test::small_config(2), [](engine*) { return local_child_body(); }), 0);
+}
+
+TEST(nexus_fence, a_fenced_incarnation_takes_no_snapshot) {
+    IOE_NEED_CORES(2);
+    EXPECT_EQ(test::run_engine(test::small_config(2), [](engine*) { return with_timeout(60s, snapshot_body()); }), 0);
 }
 
 TEST(nexus_fence, a_new_incarnation_preempts_the_old_on_every_remote_child) {

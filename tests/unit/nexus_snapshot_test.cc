@@ -10,7 +10,8 @@
 // succeeds with no new snapshot on either pool; a child added later is
 // marked as missing history; the same name under another txid fails on
 // every child. nvmf_device::snapshot_namespace refuses an empty name before
-// sending and answers "existed" for a retry. And a nexus whose I/O does not
+// sending, and the target refuses it to a host outside the nexus's
+// reservation (Reservation Conflict). And a nexus whose I/O does not
 // drain within snapshot_drain_limit fails the snapshot (busy) and resumes;
 // a child that does not answer within snapshot_child_limit is reported
 // failed, and a retry with the same txid finds the snapshot it took late.
@@ -222,7 +223,8 @@ future<int> body() {
     }
     EXPECT_EQ(nx->info().snapshots_taken, 2u);  // tx-1 and its retry
 
-    // The target refuses a malformed payload (bad magic) with Invalid Field.
+    // An empty name is refused before it is sent; a host outside the
+    // reservation is refused by the target.
     {
         auto* dev = dynamic_cast<nvme::nvmf_device*>(co_await devices.create(remote + "&name=snap_probe"));
         EXPECT_NE(dev, nullptr);
@@ -230,9 +232,12 @@ future<int> body() {
             auto [st, existed] = co_await dev->snapshot_namespace("", "tx-3");
             EXPECT_EQ(st, io_status::invalid_field) << "an empty name is refused before it is sent";
             (void)existed;
+            // The nexus holds Write Exclusive on the namespace: another
+            // host may not snapshot it (docs/nvmf-vendor.md), not even a
+            // retry of a transaction the nexus took.
             auto [st2, existed2] = co_await dev->snapshot_namespace("s1", "tx-1");
-            EXPECT_EQ(st2, io_status::success);
-            EXPECT_TRUE(existed2);
+            EXPECT_EQ(st2, io_status::reservation_conflict) << "a host outside the reservation took a snapshot";
+            EXPECT_FALSE(existed2);
         }
     }
 
