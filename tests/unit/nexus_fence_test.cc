@@ -61,6 +61,19 @@ std::string child_uri(std::uint16_t port, unsigned i) {
     return fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200&reconnect_delay_ms=50", port, nqn(i));
 }
 
+// Shares each of `devs` as subsystem nqn(first + i), starts the target,
+// and returns its port.
+future<std::uint16_t> share_and_start(nvme::nvmf_target& target, unsigned first, std::vector<block_device*> devs) {
+    for (unsigned i = 0; i < devs.size(); ++i) {
+        nvme::subsystem_config c;
+        c.nqn = nqn(first + i);
+        c.namespaces = {devs[i]};
+        co_await target.add_subsystem(std::move(c));
+    }
+    co_await target.start();
+    co_return target.port();
+}
+
 // Shuts the nexuses down cleanly, then the devices and the target.
 future<> stop_all(std::vector<std::unique_ptr<nexus>> nexuses, device_registry& devices, nvme::nvmf_target& target) {
     for (auto& n : nexuses) {
@@ -186,14 +199,7 @@ future<int> local_child_body() {
     auto* slow = static_cast<fault_device*>(co_await devices.create("fault:///ld0slow?inner=ld0"));
     co_await slow->clear_rules();  // the URI's pass-through rule: it would act before the test's
     block_device* other = co_await devices.create("malloc:///ld1?size_mb=4&blk_size=512");
-    for (unsigned i = 0; i < 2; ++i) {
-        nvme::subsystem_config c;
-        c.nqn = nqn(10 + i);
-        c.namespaces = {i == 0 ? static_cast<block_device*>(slow) : other};
-        co_await target->add_subsystem(std::move(c));
-    }
-    co_await target->start();
-    const std::uint16_t port = target->port();
+    const std::uint16_t port = co_await share_and_start(*target, 10, {slow, other});
     auto uri = [&](unsigned i) { return child_uri(port, 10 + i); };
     memory_health_store store;
     const nexus_options o = fence_options("/nexus/local-fence", store, devices);
@@ -279,14 +285,7 @@ future<int> snapshot_body() {
     auto pl = co_await pool::create(disk, pool_create_options{.name = "fp"}, &devices);
     replica* ra = co_await pl->create_replica("fra", uuid::random(), 4 << 20, false);
     replica* rb = co_await pl->create_replica("frb", uuid::random(), 4 << 20, false);
-    for (unsigned i = 0; i < 2; ++i) {
-        nvme::subsystem_config c;
-        c.nqn = nqn(20 + i);
-        c.namespaces = {i == 0 ? ra : rb};
-        co_await target->add_subsystem(std::move(c));
-    }
-    co_await target->start();
-    const std::uint16_t port = target->port();
+    const std::uint16_t port = co_await share_and_start(*target, 20, {ra, rb});
     auto uri = [&](unsigned i) { return child_uri(port, 20 + i); };
     memory_health_store store;
     const nexus_options o = fence_options("/nexus/snap-fence", store, devices);

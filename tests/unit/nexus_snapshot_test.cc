@@ -114,6 +114,16 @@ std::uint64_t seq_of(const std::vector<std::byte>& region, std::uint64_t b) {
     return seq;
 }
 
+// The options of a nexus over local children: its health in `store`, its
+// children found in `devices`.
+nexus_options local_options(std::string key, memory_health_store& store, device_registry& devices) {
+    nexus_options o;
+    o.health_key = std::move(key);
+    o.health = &store;
+    o.registry = &devices;
+    return o;
+}
+
 const nexus_snapshot_child* child_result(const nexus_snapshot_result& r, const std::string& prefix) {
     for (const auto& c : r.children)
         if (c.uri.rfind(prefix, 0) == 0) return &c;
@@ -141,10 +151,7 @@ future<int> body() {
     const std::string remote = fmt::format("nvmf://127.0.0.1:{}/{}?fast_io_fail_ms=200", target->port(), nqn);
 
     memory_health_store store;
-    nexus_options o;
-    o.health_key = "/nexus/snap";
-    o.health = &store;
-    o.registry = &devices;
+    nexus_options o = local_options("/nexus/snap", store, devices);
     const uuid nx_id = uuid::random();
     auto nx = co_await nexus::create("nx-snap", nx_id, {"bdev:///ra", remote, "bdev:///snap_mx"}, o);
     EXPECT_EQ(nx->state(), nexus_state::online);
@@ -277,10 +284,7 @@ future<int> drain_limit_body() {
     auto slow = std::make_unique<fault_device>("slow", inner);
     co_await devices.add(slow.get());
     memory_health_store store;
-    nexus_options o;
-    o.health_key = "/nexus/slow";
-    o.health = &store;
-    o.registry = &devices;
+    nexus_options o = local_options("/nexus/slow", store, devices);
     o.snapshot_drain_limit = 100ms;
     auto nx = co_await nexus::create("nx-slow", uuid::random(), {"bdev:///slow"}, o);
     co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 600ms));
@@ -326,10 +330,7 @@ future<int> child_limit_body() {
     auto pl = co_await pool::create(slow.get(), pool_create_options{.name = "ps"}, &devices);
     co_await pl->create_replica("rs", uuid::random(), 8 << 20, false);
     memory_health_store store;
-    nexus_options o;
-    o.health_key = "/nexus/slowpool";
-    o.health = &store;
-    o.registry = &devices;
+    nexus_options o = local_options("/nexus/slowpool", store, devices);
     o.snapshot_child_limit = 150ms;
     auto nx = co_await nexus::create("nx-slowpool", uuid::random(), {"bdev:///rs"}, o);
     const std::uint64_t rule = co_await slow->add_rule(fault_rule::delay_by(op_mask::write, 800ms));
@@ -373,10 +374,7 @@ future<int> sibling_names_body() {
     co_await p1->create_replica("r1", uuid::random(), 8 << 20, false);
     co_await p1->create_replica("r2", uuid::random(), 8 << 20, false);
     memory_health_store store;
-    nexus_options o;
-    o.health_key = "/nexus/siblings";
-    o.health = &store;
-    o.registry = &devices;
+    nexus_options o = local_options("/nexus/siblings", store, devices);
     auto nx = co_await nexus::create("nx-sib", uuid::random(), {"bdev:///r1", "bdev:///r2"}, o);
     EXPECT_EQ(nx->state(), nexus_state::online);
 
@@ -542,10 +540,7 @@ future<int> counted_pauses_body() {
     auto pl = co_await pool::create(d, pool_create_options{.name = "pz"}, &devices);
     co_await pl->create_replica("rz", uuid::random(), 8 << 20, false);
     memory_health_store store;
-    nexus_options o;
-    o.health_key = "/nexus/pz";
-    o.health = &store;
-    o.registry = &devices;
+    nexus_options o = local_options("/nexus/pz", store, devices);
     auto nx = co_await nexus::create("nx-pz", uuid::random(), {"bdev:///rz"}, o);
     auto buf = engine::current()->dma().allocate(bs);
     EXPECT_TRUE(static_cast<bool>(buf));
