@@ -529,7 +529,6 @@ future<int> two_pools_at_once_body() {
     co_return 0;
 }
 
-
 // Pauses are counted: a nexus its user paused stays paused across a
 // snapshot (whose resume lifts only the snapshot's own pause), and two
 // pauses need two resumes. Before, the snapshot's resume let I/O through
