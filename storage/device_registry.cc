@@ -47,7 +47,7 @@ future<block_device*> device_registry::create(std::string text) {
     // (Lambdas inside co_await capture strings by reference: GCC 12 destroys
     // a temporary lambda's by-value captures twice when the future is ready.)
     co_await submit_to(_owner, [this, &name, &text] {
-        if (_devices.count(name) || std::count(_creating.begin(), _creating.end(), name)) {
+        if (name_taken(name)) {
             throw storage_error(storage_errc::already_exists,
                                 fmt::format("device URI '{}': a device named \"{}\" already exists", text, name));
         }
@@ -83,7 +83,7 @@ future<block_device*> device_registry::create_fault(device_uri uri) {
     if (name.empty()) throw storage_error(storage_errc::invalid_argument, uri.error("missing device name"));
     const std::string text = uri.text;
     const bool taken = co_await submit_to(_owner, [this, &name] {
-        return _devices.count(name) > 0 || std::count(_creating.begin(), _creating.end(), name) > 0;
+        return name_taken(name);
     });
     if (taken) {
         throw storage_error(storage_errc::already_exists,
@@ -127,20 +127,28 @@ future<block_device*> device_registry::find(std::string name) {
 
 future<> device_registry::add(block_device* dev) {
     return submit_to(_owner, [this, dev] {
-        if (_devices.count(dev->name()) || std::count(_creating.begin(), _creating.end(), dev->name())) {
+        if (name_taken(dev->name())) {
             throw storage_error(storage_errc::already_exists,
                                 fmt::format("a device named \"{}\" already exists", dev->name()));
         }
-        entry e;
-        e.dev = dev;
-        e.uri = "bdev:///" + dev->name();
-        _devices.emplace(dev->name(), std::move(e));
+        register_added(dev);
     });
+}
+
+bool device_registry::name_taken(const std::string& name) const {
+    return _devices.count(name) > 0 || std::count(_creating.begin(), _creating.end(), name) > 0;
+}
+
+void device_registry::register_added(block_device* dev) {
+    entry e;
+    e.dev = dev;
+    e.uri = "bdev:///" + dev->name();
+    _devices.emplace(dev->name(), std::move(e));
 }
 
 future<> device_registry::reserve(std::string name) {
     return submit_to(_owner, [this, name] {
-        if (_devices.count(name) || std::count(_creating.begin(), _creating.end(), name)) {
+        if (name_taken(name)) {
             throw storage_error(storage_errc::already_exists,
                                 fmt::format("a device named \"{}\" already exists (or is being made)", name));
         }
@@ -162,10 +170,7 @@ future<> device_registry::add_reserved(block_device* dev) {
                                 fmt::format("device \"{}\" added as reserved without a reservation", dev->name()));
         }
         _creating.erase(it);
-        entry e;
-        e.dev = dev;
-        e.uri = "bdev:///" + dev->name();
-        _devices.emplace(dev->name(), std::move(e));
+        register_added(dev);
     });
 }
 

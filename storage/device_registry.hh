@@ -66,6 +66,10 @@ public:
 private:
     // fault:///NAME?inner=DEVICE&... (fault_uri.hh), registered as NAME.
     future<block_device*> create_fault(device_uri uri);
+    // Owner shard: a device or a reservation holds `name`.
+    bool name_taken(const std::string& name) const;
+    // Owner shard: registers a device someone else owns as bdev:///NAME.
+    void register_added(block_device* dev);
     struct entry {
         block_device* dev = nullptr;
         std::unique_ptr<block_device> owned;  // null for add()ed devices
